@@ -1,0 +1,313 @@
+//! The record of one finished HTTP exchange: the single boundary type between the
+//! proxy (I/O) and everything that analyses traffic.
+//!
+//! The proxy fills an [`Exchange`] while bytes stream through and hands it over once the
+//! exchange completes or aborts. Nothing here knows about OpenID Connect.
+
+use std::io::Read;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// One request/response pair as it went over the wire, with capped copies of both bodies.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Exchange {
+    /// Process-wide sequence number, in order of arrival.
+    pub id: u64,
+    /// Client connection the request arrived on (several exchanges share one on keep-alive / h2).
+    pub conn: u64,
+    /// Client socket address (`ip:port`) as the gateway saw it.
+    pub client_addr: String,
+    /// `true` when the gateway terminated TLS for this request.
+    pub tls: bool,
+    /// SNI name the client asked for, when TLS was terminated here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// Upstream base URL the request was sent to (`https://authentik.company:443`).
+    pub upstream: String,
+    /// Unix time in milliseconds when the request head was received.
+    pub started_ms: u64,
+    /// Milliseconds from request head to response head (absent when no response came).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_ms: Option<u64>,
+    /// Milliseconds from request head until the response body ended or the exchange aborted.
+    pub total_ms: u64,
+    pub request: RequestRecord,
+    /// The response the client received (also the gateway's own 502/504).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseRecord>,
+    /// Why the exchange did not complete normally (upstream down, body aborted, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `true` when the connection switched protocols (WebSocket) after this exchange.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub upgraded: bool,
+}
+
+/// The request head as received from the client, before any forwarding changes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RequestRecord {
+    pub method: String,
+    /// Scheme the client used (`https` when TLS was terminated here, else `http`).
+    pub scheme: String,
+    /// Host the client addressed (Host header or h2 `:authority`), port included if given.
+    pub host: String,
+    /// Path and query exactly as received.
+    pub path: String,
+    /// `HTTP/1.1`, `HTTP/2.0`, ...
+    pub version: String,
+    pub headers: Vec<Header>,
+    pub body: CapturedBody,
+}
+
+/// The response head as sent to the client.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResponseRecord {
+    pub status: u16,
+    pub version: String,
+    pub headers: Vec<Header>,
+    pub body: CapturedBody,
+}
+
+/// One header field; values that are not UTF-8 are kept lossily (they are never OIDC data).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+impl Header {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Header { name: name.into(), value: value.into() }
+    }
+}
+
+/// A capped copy of a body. `bytes` holds the decoded content when the body carried a
+/// `Content-Encoding` the gateway understands; what the client received is never altered.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CapturedBody {
+    #[serde(with = "body_serde")]
+    pub bytes: Bytes,
+    /// Bytes that went over the wire (may exceed what was captured).
+    pub wire_len: u64,
+    /// The capture stopped at the cap; `bytes` holds only the start of the body.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    /// The stream ended with an error or was dropped before its end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
+    /// Content-Encoding that was removed from the captured copy (`gzip`, `br`, `deflate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded_from: Option<String>,
+    /// Why a Content-Encoding could not be removed (the raw bytes are kept instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_error: Option<String>,
+}
+
+impl CapturedBody {
+    /// The captured bytes as text, if they are UTF-8.
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.bytes).ok()
+    }
+
+    /// Removes a `Content-Encoding` from the captured copy. The output is capped at `limit`
+    /// bytes (marked truncated) so a compression bomb cannot blow up memory.
+    pub fn decode_content_encoding(&mut self, encoding: Option<&str>, limit: usize) {
+        let Some(enc) = encoding.map(|e| e.trim().to_ascii_lowercase()) else { return };
+        if enc.is_empty() || enc == "identity" || self.bytes.is_empty() {
+            return;
+        }
+        let raw = &self.bytes[..];
+        let mut out = Vec::new();
+        let result = match enc.as_str() {
+            "gzip" | "x-gzip" => read_capped(flate2::read::MultiGzDecoder::new(raw), limit, &mut out),
+            "deflate" => {
+                // RFC 9110 says zlib-wrapped; some servers send raw deflate. Try both.
+                let r = read_capped(flate2::read::ZlibDecoder::new(raw), limit, &mut out);
+                if r.is_err() {
+                    out.clear();
+                    read_capped(flate2::read::DeflateDecoder::new(raw), limit, &mut out)
+                } else {
+                    r
+                }
+            }
+            "br" => read_capped(brotli_decompressor::Decompressor::new(raw, 4096), limit, &mut out),
+            other => {
+                self.decode_error = Some(format!("content-encoding {other:?} not decoded"));
+                return;
+            }
+        };
+        match result {
+            Ok(capped) => {
+                self.bytes = Bytes::from(out);
+                self.truncated |= capped;
+                self.decoded_from = Some(enc);
+            }
+            // A truncated capture cannot decode to its end: keep what decoded.
+            Err(_) if self.truncated && !out.is_empty() => {
+                self.bytes = Bytes::from(out);
+                self.decoded_from = Some(enc);
+            }
+            Err(e) => self.decode_error = Some(format!("{enc} decode failed: {e}")),
+        }
+    }
+}
+
+impl Exchange {
+    /// Removes Content-Encoding from both captured bodies (done by the consumer, off the
+    /// forwarding path). `limit` caps the decoded size.
+    pub fn decode_bodies(&mut self, limit: usize) {
+        let enc = self.request.header("content-encoding").map(str::to_owned);
+        self.request.body.decode_content_encoding(enc.as_deref(), limit);
+        if let Some(r) = &mut self.response {
+            let enc = r.header("content-encoding").map(str::to_owned);
+            r.body.decode_content_encoding(enc.as_deref(), limit);
+        }
+    }
+
+    /// `GET authentik.company/application/o/token/ → 200 (12 ms)`: the one-line summary.
+    pub fn summary(&self) -> String {
+        let status = self.response.as_ref().map(|r| r.status.to_string()).unwrap_or_else(|| "---".into());
+        let mut s = format!(
+            "{} {}{} → {} ({} ms, {})",
+            self.request.method,
+            self.request.host,
+            self.request.path,
+            status,
+            self.total_ms,
+            self.request.version
+        );
+        if let Some(e) = &self.error {
+            s.push_str(" · ");
+            s.push_str(e);
+        }
+        s
+    }
+}
+
+/// Reads at most `limit` bytes; returns whether more was available.
+fn read_capped(mut r: impl Read, limit: usize, out: &mut Vec<u8>) -> std::io::Result<bool> {
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let room = limit.saturating_sub(out.len());
+        if n > room {
+            out.extend_from_slice(&buf[..room]);
+            return Ok(true);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Header lookup shared by request and response records.
+pub trait HeaderLookup {
+    fn headers(&self) -> &[Header];
+
+    /// First value of a header, case-insensitive name.
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers().iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+    }
+
+    /// Every value of a header, in order.
+    fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers().iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+    }
+}
+
+impl HeaderLookup for RequestRecord {
+    fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+}
+
+impl HeaderLookup for ResponseRecord {
+    fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+}
+
+/// Bodies serialise as `{"text": …}` when UTF-8 and `{"base64": …}` otherwise, so a journal
+/// stays readable and binary bodies survive a round trip.
+mod body_serde {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Repr {
+        Text(String),
+        Base64(String),
+    }
+
+    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(b) {
+            Ok(t) => Repr::Text(t.to_owned()).serialize(s),
+            Err(_) => Repr::Base64(STANDARD.encode(b)).serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        match Repr::deserialize(d)? {
+            Repr::Text(t) => Ok(Bytes::from(t)),
+            Repr::Base64(b) => STANDARD.decode(b).map(Bytes::from).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_is_decoded_for_the_copy() {
+        let mut b = CapturedBody { bytes: Bytes::from(gzip(b"{\"issuer\":\"x\"}")), ..Default::default() };
+        b.decode_content_encoding(Some("gzip"), 1024);
+        assert_eq!(b.text(), Some("{\"issuer\":\"x\"}"));
+        assert_eq!(b.decoded_from.as_deref(), Some("gzip"));
+        assert!(!b.truncated);
+    }
+
+    #[test]
+    fn decoding_is_capped() {
+        let mut b = CapturedBody { bytes: Bytes::from(gzip(&vec![b'a'; 100_000])), ..Default::default() };
+        b.decode_content_encoding(Some("gzip"), 1000);
+        assert_eq!(b.bytes.len(), 1000);
+        assert!(b.truncated);
+    }
+
+    #[test]
+    fn garbage_gets_a_decode_error_not_a_panic() {
+        let mut b = CapturedBody { bytes: Bytes::from_static(b"not gzip"), ..Default::default() };
+        b.decode_content_encoding(Some("gzip"), 1024);
+        assert_eq!(&b.bytes[..], b"not gzip");
+        assert!(b.decode_error.unwrap().contains("gzip"));
+        let mut z = CapturedBody { bytes: Bytes::from_static(b"xx"), ..Default::default() };
+        z.decode_content_encoding(Some("zstd"), 1024);
+        assert!(z.decode_error.is_some());
+    }
+
+    #[test]
+    fn bodies_round_trip_through_json() {
+        let b = CapturedBody {
+            bytes: Bytes::from_static(&[0xff, 0x00, 0x41]),
+            wire_len: 3,
+            ..Default::default()
+        };
+        let j = serde_json::to_string(&b).unwrap();
+        assert!(j.contains("base64"));
+        let back: CapturedBody = serde_json::from_str(&j).unwrap();
+        assert_eq!(back, b);
+    }
+}

@@ -1,0 +1,136 @@
+//! Command-line interface (clap derive). Guidelines: long flags only unless a short one is
+//! obvious, UPPERCASE value names, every proxy flag also readable from an `OIDC_TAP_*`
+//! environment variable so it can live in a docker-compose file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "oidc-tap",
+    version,
+    about = "Transparent HTTPS proxy that records and explains OpenID Connect logins (Mastodon ⇄ authentik)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway in front of authentik (and optionally Mastodon).
+    Proxy(ProxyArgs),
+    /// Manage the development CA used for the gateway's certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Run the embedded demo: a built-in upstream behind the gateway, traffic shown live.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Where to listen: https://ADDR:PORT terminates TLS, http://ADDR:PORT sits behind an
+    /// existing TLS proxy. Repeatable.
+    #[arg(
+        long = "listen",
+        value_name = "URL",
+        env = "OIDC_TAP_LISTEN",
+        value_delimiter = ',',
+        default_value = "https://127.0.0.1:8443"
+    )]
+    pub listen: Vec<String>,
+    /// Certificate chain (PEM) for https listeners; without it a leaf is issued per name by the dev CA.
+    #[arg(long, value_name = "PEM", env = "OIDC_TAP_CERT", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) for --cert.
+    #[arg(long, value_name = "PEM", env = "OIDC_TAP_KEY", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Directory of the dev CA (created on first use).
+    #[arg(long, value_name = "DIR", env = "OIDC_TAP_CA_DIR", default_value = "certs")]
+    pub ca_dir: PathBuf,
+    /// Where requests go when no --route matches (http:// or https://).
+    #[arg(long, value_name = "URL", env = "OIDC_TAP_UPSTREAM")]
+    pub upstream: Option<String>,
+    /// Pick the upstream by Host/SNI: HOST=URL. Repeatable.
+    #[arg(long = "route", value_name = "HOST=URL", env = "OIDC_TAP_ROUTE", value_delimiter = ',')]
+    pub routes: Vec<String>,
+    /// Dial ADDR:PORT whenever an upstream is HOST:PORT; SNI and Host keep HOST. Repeatable.
+    #[arg(
+        long = "connect-to",
+        value_name = "HOST:PORT=ADDR:PORT",
+        env = "OIDC_TAP_CONNECT_TO",
+        value_delimiter = ','
+    )]
+    pub connect_to: Vec<String>,
+    /// Extra CA certificates (PEM) trusted for upstream TLS. Repeatable.
+    #[arg(long = "upstream-ca", value_name = "PEM", env = "OIDC_TAP_UPSTREAM_CA", value_delimiter = ',')]
+    pub upstream_ca: Vec<PathBuf>,
+    /// Accept any upstream certificate (prints a warning on every start).
+    #[arg(long, env = "OIDC_TAP_INSECURE_UPSTREAM")]
+    pub insecure_upstream: bool,
+    /// Bytes of each request/response body kept for analysis (e.g. 1MiB, 512k, 4096).
+    #[arg(long, value_name = "SIZE", env = "OIDC_TAP_CAPTURE_LIMIT", default_value = "1MiB", value_parser = parse_size)]
+    pub capture_limit: usize,
+    /// Seconds to wait for an upstream response head before answering 504.
+    #[arg(long, value_name = "SECS", env = "OIDC_TAP_UPSTREAM_TIMEOUT", default_value_t = 60)]
+    pub upstream_timeout: u64,
+    /// Seconds to wait for a TCP connection to the upstream.
+    #[arg(long, value_name = "SECS", env = "OIDC_TAP_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Write a dev CA and a leaf certificate for the given names.
+    Init(CertsInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CertsInitArgs {
+    /// Directory to write ca.pem, ca.key, leaf.pem, leaf.key into.
+    #[arg(long, value_name = "DIR", default_value = "certs")]
+    pub dir: PathBuf,
+    /// Names (DNS or IP) the leaf covers. Repeatable.
+    #[arg(long = "host", value_name = "NAME", default_values_t = ["authentik.company".to_string(), "127.0.0.1".to_string(), "localhost".to_string()])]
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {}
+
+/// `1MiB`, `512k`, `2M`, `4096` → bytes.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().map_err(|_| format!("{s:?} is not a size like 1MiB, 512k or 4096"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use k, M or G)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("1MiB"), Ok(1024 * 1024));
+        assert_eq!(parse_size("512k"), Ok(512 * 1024));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("1XB").is_err());
+    }
+}

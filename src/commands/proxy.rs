@@ -1,0 +1,99 @@
+//! `oidc-tap proxy`: flags → [`ProxyConfig`], start the gateway, consume its records until a
+//! signal arrives, then drain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::capture::Exchange;
+use crate::cli::ProxyArgs;
+use crate::proxy::route::{ConnectTo, Router, Upstream};
+use crate::proxy::{Gateway, Listen, ProxyConfig};
+use crate::tls::{DevCa, ServerIdentity, UpstreamTrust, load_certs, load_key};
+
+/// Turns the flags into a gateway config (loading or creating certificates as needed).
+pub fn build_config(args: &ProxyArgs) -> Result<ProxyConfig> {
+    let listeners = args.listen.iter().map(|l| Listen::parse(l)).collect::<Result<Vec<_>, _>>()?;
+    if listeners.is_empty() {
+        bail!("nothing to listen on: pass --listen https://ADDR:PORT");
+    }
+    let default = args.upstream.as_deref().map(Upstream::parse).transpose()?;
+    let routes = args.routes.iter().map(|r| Router::parse_route(r)).collect::<Result<Vec<_>, _>>()?;
+    let connect_to =
+        args.connect_to.iter().map(|c| ConnectTo::parse_one(c)).collect::<Result<Vec<_>, _>>()?;
+    let router = Router::new(default, routes);
+    if router.is_empty() {
+        bail!("no upstream: pass --upstream https://authentik.company (or --route HOST=URL)");
+    }
+    let mut cfg = ProxyConfig::new(listeners, router);
+    cfg.connect_to = ConnectTo::new(connect_to);
+    cfg.trust = UpstreamTrust { extra_cas: args.upstream_ca.clone(), insecure: args.insecure_upstream };
+    cfg.capture_limit = args.capture_limit;
+    cfg.response_timeout = Duration::from_secs(args.upstream_timeout.max(1));
+    cfg.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
+    if cfg.listeners.iter().any(|l| l.tls) {
+        cfg.identity = Some(match (&args.cert, &args.key) {
+            (Some(c), Some(k)) => ServerIdentity::Fixed { chain: load_certs(c)?, key: load_key(k)? },
+            _ => {
+                let (ca, created) = DevCa::load_or_create(&args.ca_dir)
+                    .with_context(|| format!("dev CA in {}", args.ca_dir.display()))?;
+                if created {
+                    eprintln!("created a dev CA in {}:", args.ca_dir.display());
+                    eprintln!("{}", super::certs::trust_instructions(&args.ca_dir));
+                }
+                let fallback = cfg
+                    .listeners
+                    .iter()
+                    .map(|l| l.addr.ip().to_string())
+                    .chain(["localhost".into()])
+                    .collect();
+                ServerIdentity::DevCa { ca: Arc::new(ca), fallback }
+            }
+        });
+    }
+    Ok(cfg)
+}
+
+/// Prints one tracing line per finished exchange (method, host, path, status, ms).
+pub fn spawn_logger(mut rx: mpsc::Receiver<Exchange>, limit: usize) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(mut ex) = rx.recv().await {
+            ex.decode_bodies(limit);
+            tracing::info!(target: "oidc_tap::exchange", "#{} {}", ex.id, ex.summary());
+        }
+    })
+}
+
+pub async fn run(args: ProxyArgs) -> Result<()> {
+    let cfg = build_config(&args)?;
+    if args.insecure_upstream {
+        tracing::warn!(
+            "--insecure-upstream: upstream certificates are NOT verified; use --upstream-ca instead when you can"
+        );
+    }
+    let routes = cfg.router.describe();
+    let dials = cfg.connect_to.describe();
+    let limit = cfg.capture_limit;
+    let mut gw = Gateway::start(cfg).await?;
+    for l in &gw.listening {
+        eprintln!("oidc-tap {} · listening {} → {}", env!("CARGO_PKG_VERSION"), l.url(), routes.join(", "));
+    }
+    for d in dials {
+        eprintln!("  {d}");
+    }
+    let records = gw.take_records().context("records already taken")?;
+    let logger = spawn_logger(records, limit);
+    super::shutdown_signal().await;
+    eprintln!("shutting down: letting in-flight requests finish…");
+    let dropped = gw.dropped_counter();
+    gw.shutdown().await;
+    let _ = logger.await;
+    let n = dropped.load(std::sync::atomic::Ordering::Relaxed);
+    if n > 0 {
+        eprintln!("warning: {n} exchange records were dropped because analysis fell behind");
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! One request through the gateway: pick the upstream, normalise the head the way a
+//! transparent proxy must, stream both bodies through capture taps, and answer 502/504 with a
+//! reason when the upstream cannot be reached. Nothing here understands OpenID Connect.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, Version, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use super::headers::{add_forwarded, is_upgrade_request, join_cookies, strip_hop_by_hop, to_records};
+use super::route::Router;
+use super::tap::{CaptureSink, Recorder, Side, TapBody};
+use super::upstream::{UpstreamClient, UpstreamFailure};
+use crate::capture::{CapturedBody, Exchange, RequestRecord};
+
+/// The body type the gateway answers with.
+pub type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
+
+/// What every connection task shares.
+pub struct Shared {
+    pub router: Router,
+    pub client: UpstreamClient<TapBody<Incoming>>,
+    pub sink: CaptureSink,
+    pub response_timeout: Duration,
+    pub next_id: AtomicU64,
+}
+
+/// Facts about the client connection a request arrived on.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub tls: bool,
+    pub sni: Option<String>,
+}
+
+pub fn version_str(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn text_response(status: StatusCode, msg: String) -> Response<ProxyBody> {
+    let mut resp =
+        Response::new(Full::new(Bytes::from(msg + "\n")).map_err(|never| match never {}).boxed_unsync());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert("x-oidc-tap-error", HeaderValue::from_static("1"));
+    resp
+}
+
+/// Serves one request; never fails (failures become 502/504 responses).
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: ConnInfo,
+    mut req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let started_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let path = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+    let client_version = req.version();
+    let upstream = shared.router.pick(&host, conn.sni.as_deref()).cloned();
+
+    let exchange = Exchange {
+        id,
+        conn: conn.id,
+        client_addr: conn.peer.to_string(),
+        tls: conn.tls,
+        sni: conn.sni.clone(),
+        upstream: upstream.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+        started_ms,
+        response_ms: None,
+        total_ms: 0,
+        request: RequestRecord {
+            method: req.method().as_str().to_owned(),
+            scheme: if conn.tls { "https" } else { "http" }.into(),
+            host: host.clone(),
+            path: path.clone(),
+            version: version_str(client_version).into(),
+            headers: to_records(req.headers()),
+            body: CapturedBody::default(),
+        },
+        response: None,
+        error: None,
+        upgraded: false,
+    };
+    let rec = Recorder::start(&shared.sink, exchange, started);
+    let reply_version = if client_version == Version::HTTP_2 { Version::HTTP_2 } else { Version::HTTP_11 };
+
+    let fail = |status: StatusCode, msg: String| {
+        tracing::error!("{} {host}{path}: {msg}", req_method_str(&rec));
+        rec.error(msg.clone());
+        let resp = text_response(status, format!("oidc-tap: {msg}"));
+        rec.response_head(resp.status().as_u16(), version_str(reply_version), to_records(resp.headers()));
+        resp
+    };
+
+    let Some(upstream) = upstream else {
+        return Ok(fail(
+            StatusCode::BAD_GATEWAY,
+            format!("no upstream for host {host:?}: add --route {host}=URL or --upstream URL"),
+        ));
+    };
+    let uri = match upstream.uri_for(&path) {
+        Ok(u) => u,
+        Err(e) => return Ok(fail(StatusCode::BAD_REQUEST, format!("cannot forward path {path:?}: {e}"))),
+    };
+
+    let upgrade = client_version == Version::HTTP_11 && is_upgrade_request(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+    let (mut parts, body) = req.into_parts();
+    strip_hop_by_hop(&mut parts.headers, upgrade);
+    if client_version == Version::HTTP_2 {
+        join_cookies(&mut parts.headers);
+    }
+    if !parts.headers.contains_key(header::HOST)
+        && let Ok(v) = HeaderValue::from_str(&host)
+    {
+        parts.headers.insert(header::HOST, v);
+    }
+    add_forwarded(&mut parts.headers, conn.peer.ip(), conn.tls);
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    let up_req = Request::from_parts(parts, TapBody::new(body, rec.clone(), Side::Request));
+
+    let upstream_name = upstream.to_string();
+    let result = tokio::time::timeout(shared.response_timeout, shared.client.request(up_req)).await;
+    let mut resp = match result {
+        Err(_) => {
+            let f = UpstreamFailure::Timeout(upstream_name, shared.response_timeout.as_secs());
+            return Ok(fail(f.status(), f.to_string()));
+        }
+        Ok(Err(e)) => {
+            let f = UpstreamFailure::classify(&upstream_name, &e);
+            return Ok(fail(f.status(), f.to_string()));
+        }
+        Ok(Ok(r)) => r,
+    };
+
+    rec.response_head(resp.status().as_u16(), version_str(resp.version()), to_records(resp.headers()));
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        rec.upgraded();
+        let upstream_upgrade = hyper::upgrade::on(&mut resp);
+        tokio::spawn(tunnel(client_upgrade, upstream_upgrade, id));
+        let (mut parts, _) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers, true);
+        return Ok(Response::from_parts(parts, Empty::new().map_err(|never| match never {}).boxed_unsync()));
+    }
+
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers, false);
+    parts.version = reply_version;
+    Ok(Response::from_parts(parts, TapBody::new(body, rec, Side::Response).boxed_unsync()))
+}
+
+fn req_method_str(rec: &Recorder) -> String {
+    rec.method()
+}
+
+/// Copies bytes both ways once both sides switched protocols.
+async fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade, id: u64) {
+    match tokio::join!(client, upstream) {
+        (Ok(c), Ok(u)) => {
+            let mut c = TokioIo::new(c);
+            let mut u = TokioIo::new(u);
+            match tokio::io::copy_bidirectional(&mut c, &mut u).await {
+                Ok((up, down)) => {
+                    tracing::debug!("exchange {id}: tunnel closed ({up} bytes up, {down} down)")
+                }
+                Err(e) => tracing::debug!("exchange {id}: tunnel ended: {e}"),
+            }
+        }
+        (c, u) => tracing::warn!(
+            "exchange {id}: protocol switch failed (client: {:?}, upstream: {:?})",
+            c.err().map(|e| e.to_string()),
+            u.err().map(|e| e.to_string())
+        ),
+    }
+}

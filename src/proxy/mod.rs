@@ -1,0 +1,300 @@
+//! The gateway's network side: listeners (TLS or plain), one hyper connection per client
+//! (h1 and h2, upgrades allowed), graceful shutdown. It knows nothing about OpenID Connect:
+//! its only output is the stream of [`Exchange`] records it hands to whoever analyses them.
+//!
+//! Request path: `accept` (here) → TLS handshake (here) → [`forward::handle`] → upstream
+//! client ([`upstream`]) → response streamed back through a [`tap::TapBody`].
+
+pub mod forward;
+pub mod headers;
+pub mod route;
+pub mod tap;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::capture::Exchange;
+use crate::tls::{ServerIdentity, TlsError, UpstreamTrust, server_config};
+use forward::{ConnInfo, Shared};
+use route::{ConnectTo, Router};
+use tap::CaptureSink;
+
+/// A `--listen` value: where, and whether TLS is terminated there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    pub addr: SocketAddr,
+    pub tls: bool,
+}
+
+impl Listen {
+    /// `https://127.0.0.1:8443` or `http://0.0.0.0:8080`. A bare `ADDR:PORT` means https.
+    pub fn parse(s: &str) -> Result<Listen, ProxyError> {
+        let (tls, rest) = if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else {
+            (true, s)
+        };
+        let rest = rest.trim_end_matches('/');
+        let rest = if rest.starts_with("localhost:") {
+            rest.replacen("localhost", "127.0.0.1", 1)
+        } else {
+            rest.into()
+        };
+        let addr = rest.parse().map_err(|_| ProxyError::BadListen(s.into()))?;
+        Ok(Listen { addr, tls })
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+}
+
+/// Everything the gateway needs to run.
+pub struct ProxyConfig {
+    pub listeners: Vec<Listen>,
+    /// Required when any listener is https.
+    pub identity: Option<ServerIdentity>,
+    pub router: Router,
+    pub connect_to: ConnectTo,
+    pub trust: UpstreamTrust,
+    /// Bytes of each body kept in the capture (the rest still streams through).
+    pub capture_limit: usize,
+    /// Records that may wait for the analysis side before new ones are dropped (and counted).
+    pub channel_capacity: usize,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    /// How long in-flight requests may take to finish on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl ProxyConfig {
+    /// Defaults for everything but listeners and routes.
+    pub fn new(listeners: Vec<Listen>, router: Router) -> ProxyConfig {
+        ProxyConfig {
+            listeners,
+            identity: None,
+            router,
+            connect_to: ConnectTo::default(),
+            trust: UpstreamTrust::default(),
+            capture_limit: 1024 * 1024,
+            channel_capacity: 1024,
+            connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("--listen {0:?} is not http(s)://ADDR:PORT")]
+    BadListen(String),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, #[source] std::io::Error),
+    #[error("an https listener needs a certificate (--cert/--key or the dev CA)")]
+    NoIdentity,
+    #[error("no upstream configured: pass --upstream URL or --route HOST=URL")]
+    NoUpstream,
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+/// A running gateway. Dropping it does not stop it; call [`Gateway::shutdown`].
+pub struct Gateway {
+    /// Bound addresses, in `--listen` order (port 0 resolved).
+    pub listening: Vec<Listen>,
+    records: Option<mpsc::Receiver<Exchange>>,
+    dropped: Arc<AtomicU64>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Gateway {
+    /// Binds every listener and starts serving.
+    pub async fn start(cfg: ProxyConfig) -> Result<Gateway, ProxyError> {
+        if cfg.router.is_empty() {
+            return Err(ProxyError::NoUpstream);
+        }
+        let tls = if cfg.listeners.iter().any(|l| l.tls) {
+            let identity = cfg.identity.ok_or(ProxyError::NoIdentity)?;
+            Some(TlsAcceptor::from(Arc::new(server_config(identity)?)))
+        } else {
+            None
+        };
+        let (sink, rx, dropped) = CaptureSink::new(cfg.channel_capacity, cfg.capture_limit);
+        let shared = Arc::new(Shared {
+            router: cfg.router,
+            client: upstream::build_client(&cfg.trust, cfg.connect_to, cfg.connect_timeout)?,
+            sink,
+            response_timeout: cfg.response_timeout,
+            next_id: AtomicU64::new(0),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let conn_ids = Arc::new(AtomicU64::new(0));
+        let mut tasks = JoinSet::new();
+        let mut listening = Vec::new();
+        for l in &cfg.listeners {
+            let listener = TcpListener::bind(l.addr).await.map_err(|e| ProxyError::Bind(l.addr, e))?;
+            let addr = listener.local_addr().map_err(|e| ProxyError::Bind(l.addr, e))?;
+            listening.push(Listen { addr, tls: l.tls });
+            let acceptor = if l.tls { tls.clone() } else { None };
+            tasks.spawn(accept_loop(
+                listener,
+                acceptor,
+                shared.clone(),
+                conn_ids.clone(),
+                stop_rx.clone(),
+                cfg.shutdown_grace,
+            ));
+        }
+        Ok(Gateway { listening, records: Some(rx), dropped, stop, tasks })
+    }
+
+    /// The stream of finished exchanges; can be taken once.
+    pub fn take_records(&mut self) -> Option<mpsc::Receiver<Exchange>> {
+        self.records.take()
+    }
+
+    /// A counter of records the analysis side did not take in time.
+    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
+        self.dropped.clone()
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the grace period), returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    conn_ids: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let id = conn_ids.fetch_add(1, Ordering::Relaxed) + 1;
+                let watcher = graceful.watcher();
+                let shared = shared.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let _ = tcp.set_nodelay(true);
+                    serve_connection(tcp, peer, id, tls, shared, watcher).await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("shutdown: some requests were still running after {} s", grace.as_secs());
+    }
+}
+
+async fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    match tls {
+        Some(acceptor) => {
+            let stream = match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    log_handshake_failure(peer, &e);
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake from {peer} timed out");
+                    return;
+                }
+            };
+            let sni = stream.get_ref().1.server_name().map(str::to_owned);
+            let info = ConnInfo { id, peer, tls: true, sni };
+            let svc = service_fn(move |req| forward::handle(shared.clone(), info.clone(), req));
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!("connection {id} from {peer}: {e}");
+            }
+        }
+        None => {
+            let info = ConnInfo { id, peer, tls: false, sni: None };
+            let svc = service_fn(move |req| forward::handle(shared.clone(), info.clone(), req));
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!("connection {id} from {peer}: {e}");
+            }
+        }
+    }
+}
+
+/// A client that rejects the gateway's certificate is the most common insertion mistake
+/// (failure #8): say so in words that lead to the fix.
+fn log_handshake_failure(peer: SocketAddr, e: &std::io::Error) {
+    let text = e.to_string();
+    if text.contains("UnknownCA") || text.contains("BadCertificate") || text.contains("CertificateUnknown") {
+        tracing::warn!(
+            "TLS handshake from {peer} failed: the client does not trust the gateway certificate ({text}); \
+             make Mastodon trust certs/ca.pem (SSL_CERT_FILE or the system store)"
+        );
+    } else {
+        tracing::debug!("TLS handshake from {peer} failed: {text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_urls_parse() {
+        assert_eq!(
+            Listen::parse("https://127.0.0.1:8443").unwrap(),
+            Listen { addr: "127.0.0.1:8443".parse().unwrap(), tls: true }
+        );
+        assert_eq!(
+            Listen::parse("http://0.0.0.0:80/").unwrap(),
+            Listen { addr: "0.0.0.0:80".parse().unwrap(), tls: false }
+        );
+        assert_eq!(Listen::parse("localhost:1").unwrap().addr, "127.0.0.1:1".parse().unwrap());
+        assert!(Listen::parse("https://authentik.company").is_err());
+    }
+}

@@ -1,0 +1,232 @@
+//! The capture tap: copies body bytes (up to a cap) while they stream through, and hands one
+//! [`Exchange`] record to the analysis side when the exchange ends.
+//!
+//! The record is emitted when the last holder of the [`Recorder`] lets go of it: the request
+//! body, the response body and the forwarding future each hold one. Emission is a `try_send`
+//! on a bounded channel, so a slow consumer costs dropped records (counted), never latency.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc;
+
+use crate::capture::{CapturedBody, Exchange, Header, ResponseRecord};
+
+/// Where finished exchange records go. Cloned into every connection task.
+#[derive(Clone)]
+pub struct CaptureSink {
+    tx: mpsc::Sender<Exchange>,
+    dropped: Arc<AtomicU64>,
+    limit: usize,
+}
+
+impl CaptureSink {
+    /// A sink with room for `capacity` records in flight and a per-body capture cap of `limit`.
+    pub fn new(capacity: usize, limit: usize) -> (Self, mpsc::Receiver<Exchange>, Arc<AtomicU64>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        (CaptureSink { tx, dropped: dropped.clone(), limit }, rx, dropped)
+    }
+
+    fn emit(&self, ex: Exchange) {
+        if self.tx.try_send(ex).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Which body of the exchange a [`TapBody`] copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Request,
+    Response,
+}
+
+struct Progress {
+    ex: Exchange,
+    req: BytesMut,
+    resp: BytesMut,
+}
+
+/// Accumulates one exchange; emits it on drop.
+pub struct Recorder {
+    state: Mutex<Option<Progress>>,
+    started: Instant,
+    sink: CaptureSink,
+}
+
+impl Recorder {
+    /// Starts recording; `ex` carries the request head, its body is filled in as it streams.
+    pub fn start(sink: &CaptureSink, ex: Exchange, started: Instant) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            state: Mutex::new(Some(Progress { ex, req: BytesMut::new(), resp: BytesMut::new() })),
+            started,
+            sink: sink.clone(),
+        })
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Progress) -> R) -> Option<R> {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        guard.as_mut().map(f)
+    }
+
+    /// Records the response head that is about to go to the client.
+    pub fn response_head(&self, status: u16, version: &str, headers: Vec<Header>) {
+        let ms = self.started.elapsed().as_millis() as u64;
+        self.with(|p| {
+            p.ex.response_ms = Some(ms);
+            p.ex.response = Some(ResponseRecord {
+                status,
+                version: version.to_owned(),
+                headers,
+                body: CapturedBody::default(),
+            });
+        });
+    }
+
+    /// Records a gateway-side failure (kept even when a response was already recorded).
+    pub fn error(&self, msg: impl Into<String>) {
+        let msg = msg.into();
+        self.with(|p| match &mut p.ex.error {
+            Some(e) => {
+                e.push_str("; ");
+                e.push_str(&msg);
+            }
+            None => p.ex.error = Some(msg),
+        });
+    }
+
+    /// Marks the exchange as switching protocols.
+    pub fn upgraded(&self) {
+        self.with(|p| p.ex.upgraded = true);
+    }
+
+    fn append(&self, side: Side, data: &Bytes) {
+        let limit = self.sink.limit;
+        self.with(|p| {
+            let (buf, body) = match side {
+                Side::Request => (&mut p.req, &mut p.ex.request.body),
+                Side::Response => match &mut p.ex.response {
+                    Some(r) => (&mut p.resp, &mut r.body),
+                    None => return,
+                },
+            };
+            body.wire_len += data.len() as u64;
+            let room = limit.saturating_sub(buf.len());
+            if data.len() > room {
+                body.truncated = true;
+            }
+            buf.extend_from_slice(&data[..data.len().min(room)]);
+        });
+    }
+
+    fn incomplete(&self, side: Side, why: &str) {
+        self.with(|p| match side {
+            Side::Request => p.ex.request.body.incomplete = true,
+            Side::Response => {
+                if let Some(r) = &mut p.ex.response {
+                    r.body.incomplete = true
+                }
+            }
+        });
+        let what = match side {
+            Side::Request => "request body",
+            Side::Response => "response body",
+        };
+        self.error(format!("{what} {why}"));
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let taken = self.state.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut p) = taken {
+            p.ex.total_ms = self.started.elapsed().as_millis() as u64;
+            p.ex.request.body.bytes = p.req.freeze();
+            if let Some(r) = &mut p.ex.response {
+                r.body.bytes = p.resp.freeze();
+            }
+            self.sink.emit(p.ex);
+        }
+    }
+}
+
+/// A body that forwards every frame unchanged and copies data frames into a [`Recorder`].
+pub struct TapBody<B> {
+    inner: B,
+    rec: Option<Arc<Recorder>>,
+    side: Side,
+}
+
+impl<B: Body> TapBody<B> {
+    pub fn new(inner: B, rec: Arc<Recorder>, side: Side) -> Self {
+        // A body that is empty from the start is complete even if nobody ever polls it.
+        let rec = if inner.is_end_stream() { None } else { Some(rec) };
+        TapBody { inner, rec, side }
+    }
+}
+
+impl<B> Body for TapBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(rec)) = (frame.data_ref(), &this.rec) {
+                    rec.append(this.side, data);
+                }
+                if this.inner.is_end_stream() {
+                    this.rec = None;
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(rec) = this.rec.take() {
+                    rec.incomplete(this.side, &format!("failed: {e}"));
+                }
+            }
+            // End of stream: let go of the recorder so the record goes out without waiting
+            // for hyper to drop the body.
+            Poll::Ready(None) => this.rec = None,
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for TapBody<B> {
+    fn drop(&mut self) {
+        if let Some(rec) = self.rec.take() {
+            rec.incomplete(self.side, "ended early (peer went away or upstream failed)");
+        }
+    }
+}
+
+impl Recorder {
+    /// The request method, for log lines.
+    pub fn method(&self) -> String {
+        self.with(|p| p.ex.request.method.clone()).unwrap_or_default()
+    }
+}
