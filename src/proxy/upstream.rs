@@ -107,23 +107,21 @@ impl UpstreamFailure {
         let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
         let mut text = String::new();
         while let Some(e) = cur {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                if let Some(inner) = io.get_ref()
-                    && let Some(f) = Self::from_rustls(&u, inner)
-                {
-                    return f;
-                }
-                match io.kind() {
-                    std::io::ErrorKind::ConnectionRefused => return UpstreamFailure::Refused(u),
-                    std::io::ErrorKind::TimedOut => return UpstreamFailure::Timeout(u, 0),
-                    _ => {}
-                }
-            }
             if let Some(f) = Self::from_rustls(&u, e) {
                 return f;
             }
+            let io = e.downcast_ref::<std::io::Error>();
+            match io.map(|io| io.kind()) {
+                Some(std::io::ErrorKind::ConnectionRefused) => return UpstreamFailure::Refused(u),
+                Some(std::io::ErrorKind::TimedOut) => return UpstreamFailure::Timeout(u, 0),
+                _ => {}
+            }
             text = e.to_string();
-            cur = e.source();
+            // `io::Error::source` skips the error it wraps; descend into it instead.
+            cur = match io.and_then(|io| io.get_ref()) {
+                Some(inner) => Some(inner as &(dyn StdError + 'static)),
+                None => e.source(),
+            };
         }
         let lower = text.to_ascii_lowercase();
         if lower.contains("dns error")
@@ -171,7 +169,8 @@ mod tests {
     #[test]
     fn wrapped_rustls_errors_are_recognised() {
         let inner = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, inner);
+        // hyper-rustls wraps tokio-rustls' io::Error in another io::Error.
+        let io = std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, inner));
         let f = UpstreamFailure::classify("https://a", &io);
         assert_eq!(f, UpstreamFailure::Untrusted("https://a".into()));
         assert!(f.to_string().contains("--upstream-ca"));

@@ -1,0 +1,65 @@
+//! The binary as a user runs it: `certs init`, `demo`, and clear errors for bad flags.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_oidc-tap"));
+    c.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    c
+}
+
+#[test]
+fn certs_init_writes_ca_and_leaf_and_explains_trust() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["certs", "init", "--dir"])
+        .arg(dir.path())
+        .args(["--host", "authentik.company", "--host", "127.0.0.1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("created dev CA"));
+    assert!(text.contains("SSL_CERT_FILE"));
+    assert!(text.contains("--connect-to authentik.company:443="));
+    for f in ["ca.pem", "ca.key", "leaf.pem", "leaf.key"] {
+        assert!(dir.path().join(f).exists(), "{f} missing");
+    }
+    // Second run keeps the CA.
+    let out = bin().args(["certs", "init", "--dir"]).arg(dir.path()).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kept existing dev CA"));
+}
+
+#[test]
+fn bad_flags_fail_with_a_clear_message() {
+    let out = bin().args(["proxy", "--upstream", "ftp://x"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an http:// or https:// URL"));
+
+    let out = bin().args(["proxy"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no upstream"));
+
+    let out = bin().args(["proxy", "--upstream", "https://a", "--connect-to", "a=b"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOST:PORT=ADDR:PORT"));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.pem"), "not a cert").unwrap();
+    let out = bin()
+        .args(["proxy", "--upstream", "https://a", "--listen", "https://127.0.0.1:0", "--cert"])
+        .arg(dir.path().join("bad.pem"))
+        .arg("--key")
+        .arg(dir.path().join("bad.pem"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.pem"));
+}
+
+#[test]
+fn demo_runs_and_shows_traffic() {
+    let out = bin().arg("demo").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("oidc-tap demo"), "{text}");
+}

@@ -1,0 +1,357 @@
+//! The gateway changes nothing that passes: bytes, status, headers, upgrades, h1/h2 mixes.
+//! Real TLS servers on 127.0.0.1:0, a fresh CA per test.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use http::Request;
+use oidc_tap::capture::HeaderLookup;
+use oidc_tap::tls::DevCa;
+use tokio_tungstenite::tungstenite::Message;
+
+const BIG: usize = 20 * 1024 * 1024;
+
+async fn big_roundtrip(client_h2: bool, upstream_kind: UpstreamKind) {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(upstream_kind, &ca, &["127.0.0.1"]).await;
+    let mut gw = start_gateway(&ca, GatewayOpts { upstream: Some(up.url()), ..Default::default() }).await;
+    let c = client(&ca, client_h2);
+    let base = format!("https://localhost:{}", gw.port);
+
+    // Upload 20 MB, streamed; the upstream streams it back.
+    let data = pattern(BIG);
+    let (resp, body) = send(&c, post_streamed(&format!("{base}/echo"), data.clone())).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(body.len(), BIG);
+    assert!(body[..] == data[..], "echoed body differs");
+    let ex = gw.record().await;
+    assert_eq!(ex.request.method, "POST");
+    assert_eq!(ex.request.path, "/echo");
+    assert_eq!(ex.request.version, if client_h2 { "HTTP/2.0" } else { "HTTP/1.1" });
+    assert_eq!(ex.request.body.wire_len, BIG as u64);
+    assert!(ex.request.body.truncated);
+    assert_eq!(ex.request.body.bytes.len(), 1024 * 1024);
+    assert_eq!(&ex.request.body.bytes[..], &data[..1024 * 1024]);
+    let r = ex.response.as_ref().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.wire_len, BIG as u64);
+    assert!(r.body.truncated && !r.body.incomplete);
+    assert_eq!(r.version, if upstream_kind == UpstreamKind::TlsH2 { "HTTP/2.0" } else { "HTTP/1.1" });
+    assert!(ex.error.is_none(), "{:?}", ex.error);
+
+    // Download 20 MB.
+    let (resp, body) = send(&c, get(&format!("{base}/big?n={BIG}"))).await;
+    assert_eq!(resp.status(), 200);
+    assert!(body[..] == data[..], "downloaded body differs");
+    let ex = gw.record().await;
+    assert_eq!(ex.response.unwrap().body.wire_len, BIG as u64);
+    gw.gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_bodies_h1_client_h1_upstream() {
+    big_roundtrip(false, UpstreamKind::TlsH1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_bodies_h2_client_h1_upstream() {
+    big_roundtrip(true, UpstreamKind::TlsH1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_bodies_h1_client_h2_upstream() {
+    big_roundtrip(false, UpstreamKind::TlsH2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_bodies_h2_client_h2_upstream() {
+    big_roundtrip(true, UpstreamKind::TlsH2).await;
+}
+
+#[tokio::test]
+async fn redirects_and_cookies_pass_untouched() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::TlsH2, &ca, &["127.0.0.1"]).await;
+    let mut gw = start_gateway(&ca, GatewayOpts { upstream: Some(up.url()), ..Default::default() }).await;
+    for h2 in [false, true] {
+        let c = client(&ca, h2);
+        let (resp, _) = send(&c, get(&format!("https://localhost:{}/redirect", gw.port))).await;
+        assert_eq!(resp.status(), 302, "redirect must not be followed");
+        assert_eq!(
+            resp.headers()["location"],
+            "https://mastodon.test/auth/auth/openid_connect/callback?code=abc&state=xyz"
+        );
+        let cookies: Vec<_> =
+            resp.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(cookies, ["a=1; Path=/; Secure", "b=2; Path=/; HttpOnly"]);
+        let ex = gw.record().await;
+        let r = ex.response.unwrap();
+        assert_eq!(r.status, 302);
+        assert_eq!(r.header_all("set-cookie").count(), 2);
+    }
+}
+
+#[tokio::test]
+async fn host_is_kept_and_forwarded_headers_are_added_exactly() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    for kind in [UpstreamKind::TlsH1, UpstreamKind::TlsH2] {
+        let up = start_upstream(kind, &ca, &["127.0.0.1"]).await;
+        let mut gw = start_gateway(&ca, GatewayOpts { upstream: Some(up.url()), ..Default::default() }).await;
+        for h2 in [false, true] {
+            let c = client(&ca, h2);
+            let req = Request::get(format!("https://authentik.test:{}/seen", gw.port))
+                .header("cookie", "a=1")
+                .header("cookie", "b=2")
+                .body(full(""))
+                .unwrap();
+            let (_, body) = send(&c, req).await;
+            let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                seen["host"],
+                serde_json::json!([format!("authentik.test:{}", gw.port)]),
+                "{kind:?} h2={h2}"
+            );
+            assert_eq!(seen["x_forwarded_proto"], serde_json::json!(["https"]));
+            assert_eq!(seen["x_forwarded_for"], serde_json::json!(["127.0.0.1"]));
+            let cookies = seen["cookie"].as_array().unwrap();
+            if h2 || kind == UpstreamKind::TlsH1 {
+                // h2 → h1 upstream: one cookie field; h1 client sends what it sends.
+                assert!(cookies.iter().any(|c| c.as_str().unwrap().contains("a=1")));
+            }
+            if h2 && kind == UpstreamKind::TlsH1 {
+                assert_eq!(cookies, &[serde_json::json!("a=1; b=2")]);
+            }
+            let ex = gw.record().await;
+            assert_eq!(ex.request.host, format!("authentik.test:{}", gw.port));
+            assert_eq!(ex.sni.as_deref(), Some("authentik.test"));
+        }
+        gw.gw.shutdown().await;
+    }
+
+    // Behind a front proxy (plain listener): X-Forwarded-* from it is kept, not overwritten.
+    let up = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let mut gw =
+        start_gateway(&ca, GatewayOpts { listen_tls: false, upstream: Some(up.url()), ..Default::default() })
+            .await;
+    let c = client(&ca, false);
+    let req = Request::get(format!("http://authentik.test:{}/seen", gw.port))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-for", "203.0.113.7")
+        .body(full(""))
+        .unwrap();
+    let (_, body) = send(&c, req).await;
+    let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(seen["x_forwarded_proto"], serde_json::json!(["https"]));
+    assert_eq!(seen["x_forwarded_for"], serde_json::json!(["203.0.113.7, 127.0.0.1"]));
+    assert_eq!(seen["host"], serde_json::json!([format!("authentik.test:{}", gw.port)]));
+    let ex = gw.record().await;
+    assert!(!ex.tls);
+    assert_eq!(ex.request.scheme, "http");
+}
+
+#[tokio::test]
+async fn websocket_echo_through_the_gateway() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::TlsH1, &ca, &["127.0.0.1"]).await;
+    let mut gw = start_gateway(&ca, GatewayOpts { upstream: Some(up.url()), ..Default::default() }).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert_der().clone()).unwrap();
+    let cfg = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let url = format!("wss://localhost:{}/ws", gw.port);
+    let (mut ws, resp) =
+        tokio_tungstenite::client_async(url, tls).await.expect("websocket handshake via gateway");
+    assert_eq!(resp.status(), 101);
+    for i in 0..3 {
+        ws.send(Message::text(format!("hello {i}"))).await.unwrap();
+        let back = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(back, Message::text(format!("hello {i}")));
+    }
+    ws.send(Message::binary(vec![0u8, 1, 2, 255])).await.unwrap();
+    let back = ws.next().await.unwrap().unwrap();
+    assert_eq!(back.into_data().as_ref(), &[0u8, 1, 2, 255]);
+    let ex = gw.record().await;
+    assert!(ex.upgraded);
+    assert_eq!(ex.response.unwrap().status, 101);
+}
+
+#[tokio::test]
+async fn routes_pick_upstream_by_host_and_connect_to_keeps_sni_and_host() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    // authentik.test is only reachable through --connect-to; its cert covers only that name.
+    let authentik = start_upstream(UpstreamKind::TlsH2, &ca, &["authentik.test"]).await;
+    let mastodon = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let mut gw = start_gateway(
+        &ca,
+        GatewayOpts {
+            routes: vec![
+                "authentik.test=https://authentik.test:443".into(),
+                format!("mastodon.test={}", mastodon.url()),
+            ],
+            connect_to: vec![format!("authentik.test:443=127.0.0.1:{}", authentik.addr.port())],
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = client(&ca, false);
+
+    let (resp, body) = send(&c, get(&format!("https://authentik.test:{}/seen", gw.port))).await;
+    assert_eq!(resp.status(), 200);
+    let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(seen["sni"], "authentik.test", "SNI must stay the original name");
+    assert_eq!(seen["host"], serde_json::json!([format!("authentik.test:{}", gw.port)]));
+    let ex = gw.record().await;
+    assert_eq!(ex.upstream, "https://authentik.test:443");
+
+    let (resp, body) = send(&c, get(&format!("https://mastodon.test:{}/seen", gw.port))).await;
+    assert_eq!(resp.status(), 200);
+    let seen: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(seen["sni"], serde_json::Value::Null, "plain upstream: no TLS");
+    assert_eq!(seen["host"], serde_json::json!([format!("mastodon.test:{}", gw.port)]));
+    assert_eq!(gw.record().await.upstream, mastodon.url());
+
+    // No route and no default: 502 that says what to add.
+    let (resp, body) = send(&c, get(&format!("https://other.test:{}/", gw.port))).await;
+    assert_eq!(resp.status(), 502);
+    assert!(String::from_utf8_lossy(&body).contains("--route other.test"));
+}
+
+#[tokio::test]
+async fn upstream_down_gives_502_and_the_gateway_keeps_serving() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    // A port with nothing listening.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let live = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let mut gw = start_gateway(
+        &ca,
+        GatewayOpts {
+            routes: vec![format!("dead.test=http://{dead}"), format!("live.test={}", live.url())],
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = client(&ca, false);
+    let t = Instant::now();
+    let (resp, body) = send(&c, get(&format!("https://dead.test:{}/x", gw.port))).await;
+    assert_eq!(resp.status(), 502);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("refused the connection"), "{text}");
+    let ex = gw.record().await;
+    assert_eq!(ex.response.as_ref().unwrap().status, 502);
+    assert!(ex.error.as_deref().unwrap().contains("refused"));
+
+    let (resp, _) = send(&c, get(&format!("https://live.test:{}/seen", gw.port))).await;
+    assert_eq!(resp.status(), 200, "gateway still serves after an upstream failure");
+}
+
+#[tokio::test]
+async fn untrusted_upstream_certificate_gives_502_with_the_hint() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::TlsH1, &ca, &["127.0.0.1"]).await;
+    let mut gw =
+        start_gateway(&ca, GatewayOpts { upstream: Some(up.url()), trust_ca: false, ..Default::default() })
+            .await;
+    let c = client(&ca, false);
+    let (resp, body) = send(&c, get(&format!("https://localhost:{}/seen", gw.port))).await;
+    assert_eq!(resp.status(), 502);
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("certificate not trusted: pass --upstream-ca"), "{text}");
+    assert!(gw.record().await.error.unwrap().contains("--upstream-ca"));
+}
+
+#[tokio::test]
+async fn slow_upstream_gives_504() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let mut gw = start_gateway(
+        &ca,
+        GatewayOpts {
+            upstream: Some(up.url()),
+            response_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = client(&ca, true);
+    let (resp, body) = send(&c, get(&format!("https://localhost:{}/slow", gw.port))).await;
+    assert_eq!(resp.status(), 504);
+    assert!(String::from_utf8_lossy(&body).contains("did not answer within 1 s"));
+    assert_eq!(gw.record().await.response.unwrap().status, 504);
+}
+
+#[tokio::test]
+async fn records_match_the_wire_and_gzip_is_decoded_for_the_copy_only() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::TlsH2, &ca, &["127.0.0.1"]).await;
+    let mut gw = start_gateway(&ca, GatewayOpts { upstream: Some(up.url()), ..Default::default() }).await;
+    let c = client(&ca, false);
+    let form = "grant_type=authorization_code&code=abc&redirect_uri=https%3A%2F%2Fm.test%2Fcb";
+    let req = Request::post(format!("https://localhost:{}/echo", gw.port))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(full(form))
+        .unwrap();
+    let (resp, body) = send(&c, req).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(&body[..], form.as_bytes());
+    let ex = gw.record().await;
+    assert_eq!(ex.request.method, "POST");
+    assert_eq!(ex.request.body.text(), Some(form));
+    assert_eq!(ex.response.as_ref().unwrap().body.text(), Some(form));
+    assert!(!ex.request.body.truncated && !ex.request.body.incomplete);
+    assert!(ex.response_ms.is_some());
+    assert_eq!(ex.request.header("content-type"), Some("application/x-www-form-urlencoded"));
+
+    // A gzip body: the client gets the gzip bytes, the decoded copy is readable.
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, b"{\"issuer\":\"https://a/\"}").unwrap();
+    let gz = enc.finish().unwrap();
+    let req = Request::post(format!("https://localhost:{}/echo", gw.port))
+        .header("content-encoding", "gzip")
+        .body(full(gz.clone()))
+        .unwrap();
+    let (_, body) = send(&c, req).await;
+    assert_eq!(&body[..], &gz[..], "client must receive the encoded bytes");
+    let mut ex = gw.record().await;
+    ex.decode_bodies(1024 * 1024);
+    assert_eq!(ex.request.body.text(), Some("{\"issuer\":\"https://a/\"}"));
+    assert_eq!(ex.request.body.decoded_from.as_deref(), Some("gzip"));
+    assert_eq!(ex.request.body.wire_len, gz.len() as u64);
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let gw = start_gateway(&ca, GatewayOpts { upstream: Some(up.url()), ..Default::default() }).await;
+    let c = client(&ca, false);
+    let url = format!("https://localhost:{}/slow", gw.port);
+    let inflight = tokio::spawn(async move { send(&c, get(&url)).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let port = gw.port;
+    gw.gw.shutdown().await;
+    let (resp, body) = inflight.await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(&body[..], b"late");
+    // And nothing listens any more.
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err());
+}
