@@ -9,3 +9,5 @@ pub mod cli;
 pub mod commands;
 pub mod proxy;
 pub mod tls;
+pub mod oidc;
+pub mod redact;

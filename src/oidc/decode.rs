@@ -1,0 +1,200 @@
+//! Exchange → [`Decoded`]: classify, then run the decoders that fit. Pure; every malformed
+//! input ends up in `problems`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::classify::{EndpointBook, ExchangeKind, classify_request, is_flow_executor, normalize_host};
+use super::messages::*;
+use crate::capture::{Exchange, HeaderLookup};
+
+/// What the relying party (Mastodon) did with the login, as far as the wire shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RpOutcome {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_to: Option<String>,
+    /// Mastodon sent the browser back to sign-in (or omniauth's failure endpoint).
+    pub failed: bool,
+    /// omniauth's `message` key, when the failure endpoint carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Everything decoded from one exchange.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Decoded {
+    pub kind: ExchangeKind,
+    /// Full request URL as the client addressed it.
+    pub url: String,
+    /// Normalised host (default port dropped) used for endpoint matching.
+    #[serde(skip)]
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<Discovery>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Jwks>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorize: Option<AuthorizeRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_response: Option<AuthorizationResponse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_error: Option<ProviderErrorPage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_request: Option<TokenRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_response: Option<TokenResponse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_request: Option<UserinfoRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_response: Option<UserinfoResponse>,
+    /// Parameters of end-session / introspection / revocation requests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rp: Option<RpOutcome>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+/// `/auth/sign_in` or omniauth's failure endpoint: Mastodon gave up on the login.
+fn rp_outcome(location: Option<&str>) -> Option<RpOutcome> {
+    let loc = location?;
+    let (base, query, _) = split_url(loc);
+    let path = base.split_once("://").map(|(_, r)| r.find('/').map(|i| &r[i..]).unwrap_or("/")).unwrap_or(base);
+    let failed = path.trim_end_matches('/') == "/auth/sign_in" || path.contains("/auth/auth/openid_connect/failure");
+    let message = query.and_then(|q| parse_pairs(q).into_iter().find(|(k, _)| k == "message").map(|(_, v)| v));
+    Some(RpOutcome { redirect_to: Some(loc.to_owned()), failed, message })
+}
+
+/// Decodes one exchange against what is known about the provider's endpoints.
+pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
+    let req = &ex.request;
+    let host = normalize_host(&req.host, &req.scheme);
+    let url = format!("{}://{}{}", req.scheme, req.host, req.path);
+    let kind = classify_request(book, &req.method, &host, &req.path);
+    let mut d = Decoded {
+        kind,
+        url: url.clone(),
+        host,
+        caller: caller(req),
+        discovery: None,
+        jwks: None,
+        authorize: None,
+        authorization_response: None,
+        provider_error: None,
+        token_request: None,
+        token_response: None,
+        userinfo_request: None,
+        userinfo_response: None,
+        params: vec![],
+        rp: None,
+        problems: vec![],
+    };
+    let resp = ex.response.as_ref();
+    let location = resp.and_then(|r| r.header("location"));
+    let url_no_query = split_url(&url).0.to_owned();
+    match kind {
+        ExchangeKind::Discovery => {
+            if let Some(r) = resp {
+                d.discovery = Some(Discovery::decode(&url_no_query, r, &mut d.problems));
+            }
+        }
+        ExchangeKind::Jwks => {
+            if let Some(r) = resp {
+                d.jwks = Some(Jwks::decode(&url_no_query, r, &mut d.problems));
+            }
+        }
+        ExchangeKind::Authorize => {
+            let a = if req.method == "POST" {
+                AuthorizeRequest::from_url(&format!("{url_no_query}?{}", req.body.text().unwrap_or("")))
+            } else {
+                AuthorizeRequest::from_url(&url)
+            };
+            d.authorize = Some(a);
+            if let Some(r) = resp {
+                d.provider_error = ProviderErrorPage::detect(r);
+                let ar = location
+                    .and_then(|l| AuthorizationResponse::from_redirect_url(l, ResponseVia::Location))
+                    .or_else(|| r.body.text().and_then(AuthorizationResponse::from_form_post_html));
+                if let Some(ar) = ar {
+                    d.authorization_response = Some(ar);
+                    d.kind = ExchangeKind::AuthorizeResponse;
+                }
+            }
+        }
+        ExchangeKind::Token => {
+            d.token_request = Some(TokenRequest::decode(req, &mut d.problems));
+            if let Some(r) = resp {
+                d.token_response = Some(TokenResponse::decode(r, &mut d.problems));
+            }
+        }
+        ExchangeKind::Userinfo => {
+            d.userinfo_request = Some(UserinfoRequest::decode(req));
+            if let Some(r) = resp {
+                d.userinfo_response = Some(UserinfoResponse::decode(r, &mut d.problems));
+            }
+        }
+        ExchangeKind::EndSession | ExchangeKind::Introspection | ExchangeKind::Revocation => {
+            let (_, q, _) = split_url(&req.path);
+            d.params = parse_pairs(q.unwrap_or(""));
+            if req.method == "POST" {
+                d.params.extend(parse_pairs(req.body.text().unwrap_or("")));
+            }
+        }
+        ExchangeKind::RpLogin => {
+            if req.method != "POST" {
+                d.problems.push(Problem::new(
+                    "rp_login.method",
+                    format!("{} on the OmniAuth request path: OmniAuth 2 only accepts POST (404 \"Authentication passthru\")", req.method),
+                ));
+            }
+            match location {
+                Some(l) if l.contains("client_id=") => d.authorize = Some(AuthorizeRequest::from_url(l)),
+                _ => d.rp = rp_outcome(location),
+            }
+        }
+        ExchangeKind::RpCallback => {
+            let mut source = url.clone();
+            if req.method == "POST" {
+                source = format!("{url_no_query}?{}", req.body.text().unwrap_or(""));
+            }
+            d.authorization_response = AuthorizationResponse::from_redirect_url(&source, ResponseVia::Callback);
+            d.rp = rp_outcome(location);
+        }
+        ExchangeKind::RpFailure => {
+            d.rp = rp_outcome(Some(&url)).map(|mut o| {
+                o.failed = true;
+                o
+            });
+        }
+        ExchangeKind::AuthorizeResponse | ExchangeKind::Other => {
+            // The code may travel in authentik's flow-executor JSON, an auto-submit page, or a
+            // Location header of some intermediate hop.
+            let from_executor = || {
+                if !is_flow_executor(&req.path) {
+                    return None;
+                }
+                let v: Value = serde_json::from_str(resp?.body.text()?).ok()?;
+                AuthorizationResponse::from_executor(&v)
+            };
+            let from_location = || {
+                let ar = AuthorizationResponse::from_redirect_url(location?, ResponseVia::Location)?;
+                ar.state.is_some().then_some(ar)
+            };
+            let from_html = || {
+                let r = resp?;
+                if !r.header("content-type").unwrap_or("").contains("html") {
+                    return None;
+                }
+                AuthorizationResponse::from_form_post_html(r.body.text()?)
+            };
+            if let Some(ar) = from_executor().or_else(from_location).or_else(from_html) {
+                d.kind = ExchangeKind::AuthorizeResponse;
+                d.authorization_response = Some(ar);
+            }
+        }
+    }
+    d
+}

@@ -1,0 +1,325 @@
+//! Secrets never leave the process in clear unless the user asks (`--no-redact`).
+//!
+//! A secret is replaced by `~redacted~<fp>` where `fp` is base64url of the left half of its
+//! SHA-256 — the `at_hash` form (OIDC Core §3.1.3.6). The same secret always gives the same
+//! marker, so a redacted trace still correlates code ↔ token request and access token ↔
+//! userinfo, and `at_hash` / PKCE S256 can still be checked against it. ID tokens keep header
+//! and claims; only their signature is masked.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::capture::{Exchange, Header};
+
+/// Prefix of every redaction marker.
+pub const MARK: &str = "~redacted~";
+
+/// Query/form/JSON keys whose values are secrets.
+const SECRET_KEYS: &[&str] = &[
+    "code",
+    "access_token",
+    "refresh_token",
+    "client_secret",
+    "code_verifier",
+    "password",
+    "token",
+    "client_assertion",
+    "assertion",
+    "device_code",
+];
+/// Keys whose values are JWTs that keep header and claims (only the signature is masked).
+const JWT_KEYS: &[&str] = &["id_token", "id_token_hint", "logout_token"];
+
+/// The at_hash-style fingerprint of a secret.
+pub fn fingerprint(secret: &str) -> String {
+    let d = Sha256::digest(secret.as_bytes());
+    URL_SAFE_NO_PAD.encode(&d[..16])
+}
+
+pub fn is_masked(s: &str) -> bool {
+    s.starts_with(MARK)
+}
+
+/// `~redacted~<fp>`; masking a marker again is a no-op.
+pub fn mask(secret: &str) -> String {
+    if is_masked(secret) || secret.is_empty() { secret.to_owned() } else { format!("{MARK}{}", fingerprint(secret)) }
+}
+
+/// The fingerprint of a value whether it is raw or already a marker: the key used for
+/// correlation, so live (raw) and replayed (redacted) traces join the same way.
+pub fn fp_of(value: &str) -> String {
+    match value.strip_prefix(MARK) {
+        Some(fp) => fp.to_owned(),
+        None => fingerprint(value),
+    }
+}
+
+/// `…3f9a`: the short form shown on the console.
+pub fn short(value: &str) -> String {
+    let fp = fp_of(value);
+    format!("…{}", &fp[..fp.len().min(4)])
+}
+
+/// A JWT with its signature masked; anything else is masked whole.
+pub fn mask_jwt(token: &str) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() == 3 && !parts[2].is_empty() {
+        format!("{}.{}.{}", parts[0], parts[1], mask(parts[2]))
+    } else {
+        mask(token)
+    }
+}
+
+fn mask_value(key: &str, value: &str) -> Option<String> {
+    let k = key.to_ascii_lowercase();
+    if JWT_KEYS.contains(&k.as_str()) {
+        Some(mask_jwt(value))
+    } else if SECRET_KEYS.contains(&k.as_str()) {
+        Some(mask(value))
+    } else {
+        None
+    }
+}
+
+/// Masks secret parameters of a query string or form body, keeping every other byte.
+pub fn redact_params(qs: &str) -> String {
+    qs.split('&')
+        .map(|piece| {
+            let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+            let key: String = form_urlencoded::parse(k.as_bytes()).map(|(k, _)| k.into_owned()).next().unwrap_or_default();
+            let val: String =
+                form_urlencoded::parse(format!("x={v}").as_bytes()).map(|(_, v)| v.into_owned()).next().unwrap_or_default();
+            match mask_value(&key, &val) {
+                Some(m) => format!("{k}={}", form_urlencoded::byte_serialize(m.as_bytes()).collect::<String>()),
+                None => piece.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Masks secret parameters in the query and fragment of a URL or path.
+pub fn redact_url(url: &str) -> String {
+    let (before_frag, frag) = match url.split_once('#') {
+        Some((a, f)) => (a, Some(f)),
+        None => (url, None),
+    };
+    let mut out = match before_frag.split_once('?') {
+        Some((p, q)) => format!("{p}?{}", redact_params(q)),
+        None => before_frag.to_owned(),
+    };
+    if let Some(f) = frag {
+        out.push('#');
+        out.push_str(&redact_params(f));
+    }
+    out
+}
+
+/// Masks secrets inside a JSON value: secret keys, URLs carrying codes (`to`, `url`, `location`),
+/// and nested objects such as authentik's autosubmit `attrs`.
+pub fn redact_json(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                match val {
+                    Value::String(s) => {
+                        if let Some(m) = mask_value(k, s) {
+                            *s = m;
+                        } else if s.contains('?') || s.contains('#') {
+                            *s = redact_url(s);
+                        }
+                    }
+                    other => redact_json(other),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+fn redact_cookie_pairs(v: &str) -> String {
+    v.split(';')
+        .map(|p| match p.split_once('=') {
+            Some((n, val)) => format!("{n}={}", mask(val.trim())),
+            None => p.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn redact_set_cookie(v: &str) -> String {
+    match v.split_once(';') {
+        Some((pair, attrs)) => format!("{};{attrs}", redact_cookie_pairs(pair)),
+        None => redact_cookie_pairs(v),
+    }
+}
+
+/// `Basic base64(id:secret)` keeps the client id readable and masks the secret.
+fn redact_authorization(v: &str) -> String {
+    let (scheme, cred) = v.split_once(' ').unwrap_or((v, ""));
+    match scheme.to_ascii_lowercase().as_str() {
+        "basic" => match STANDARD.decode(cred.trim()).ok().and_then(|b| String::from_utf8(b).ok()) {
+            Some(pair) => {
+                let (id, secret) = pair.split_once(':').unwrap_or((&pair, ""));
+                format!("{scheme} {}", STANDARD.encode(format!("{id}:{}", mask(secret))))
+            }
+            None => format!("{scheme} {}", mask(cred)),
+        },
+        "bearer" => format!("{scheme} {}", mask(cred.trim())),
+        _ if cred.is_empty() => mask(v),
+        _ => format!("{scheme} {}", mask(cred)),
+    }
+}
+
+fn redact_headers(headers: &mut [Header]) {
+    for h in headers {
+        let name = h.name.to_ascii_lowercase();
+        h.value = match name.as_str() {
+            "authorization" | "proxy-authorization" => redact_authorization(&h.value),
+            "cookie" => redact_cookie_pairs(&h.value),
+            "set-cookie" => redact_set_cookie(&h.value),
+            "location" | "content-location" | "referer" => redact_url(&h.value),
+            n if n.contains("csrf") || n.contains("token") || n == "x-api-key" => mask(&h.value),
+            _ => continue,
+        };
+    }
+}
+
+/// Collects `value="…"` of HTML inputs named like secrets (form_post auto-submit pages).
+fn html_secret_inputs(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for tag in html.split("<input").skip(1) {
+        let tag = tag.split('>').next().unwrap_or("");
+        let attr = |name: &str| {
+            let pat = format!("{name}=\"");
+            tag.find(&pat).and_then(|i| tag[i + pat.len()..].split('"').next()).map(str::to_owned)
+        };
+        if let (Some(n), Some(v)) = (attr("name"), attr("value"))
+            && mask_value(&n, &v).is_some()
+        {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn redact_body_text(text: &str, content_type: &str) -> Option<String> {
+    let ct = content_type.to_ascii_lowercase();
+    let trimmed = text.trim_start();
+    if ct.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('[') {
+        if let Ok(mut v) = serde_json::from_str::<Value>(text) {
+            let before = v.clone();
+            redact_json(&mut v);
+            return (v != before).then(|| serde_json::to_string(&v).unwrap_or_default());
+        }
+    }
+    if ct.contains("x-www-form-urlencoded") {
+        let r = redact_params(text);
+        return (r != text).then_some(r);
+    }
+    if ct.contains("html") {
+        let secrets = html_secret_inputs(text);
+        if !secrets.is_empty() {
+            let mut t = text.to_owned();
+            for s in secrets {
+                t = t.replace(&s, &mask(&s));
+            }
+            return Some(t);
+        }
+    }
+    // A JWT body (userinfo as application/jwt): keep the claims.
+    if ct.contains("jwt") {
+        return Some(mask_jwt(text.trim()));
+    }
+    None
+}
+
+/// A copy of the exchange with every secret masked.
+pub fn redact_exchange(ex: &Exchange) -> Exchange {
+    let mut ex = ex.clone();
+    ex.request.path = redact_url(&ex.request.path);
+    redact_headers(&mut ex.request.headers);
+    let ct = ex.request.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-type")).map(|h| h.value.clone());
+    if let Some(t) = ex.request.body.text().and_then(|t| redact_body_text(t, ct.as_deref().unwrap_or(""))) {
+        ex.request.body.bytes = t.into();
+    }
+    if let Some(r) = &mut ex.response {
+        redact_headers(&mut r.headers);
+        let ct = r.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-type")).map(|h| h.value.clone());
+        if let Some(t) = r.body.text().and_then(|t| redact_body_text(t, ct.as_deref().unwrap_or(""))) {
+            r.body.bytes = t.into();
+        }
+    }
+    ex
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_are_stable_and_idempotent() {
+        let m = mask("5d3c8f0a6b1e4c2d9f7a0b8e1c3d5f72");
+        assert!(m.starts_with(MARK));
+        assert_eq!(m, mask("5d3c8f0a6b1e4c2d9f7a0b8e1c3d5f72"));
+        assert_eq!(mask(&m), m);
+        assert_eq!(fp_of(&m), fp_of("5d3c8f0a6b1e4c2d9f7a0b8e1c3d5f72"));
+        assert_eq!(short(&m).chars().count(), 5);
+    }
+
+    #[test]
+    fn fingerprint_is_at_hash() {
+        // OIDC Core A.3: at_hash of this access token is 77QmUPtjPfzWtF2AnpK9RQ.
+        assert_eq!(fingerprint("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+    }
+
+    #[test]
+    fn query_strings_keep_all_but_secrets() {
+        let q = "client_id=abc&code=SECRETCODE&state=s1&scope=openid%20profile";
+        let r = redact_params(q);
+        assert!(r.starts_with("client_id=abc&code=%7Eredacted%7E"));
+        assert!(r.ends_with("&state=s1&scope=openid%20profile"));
+        assert!(!r.contains("SECRETCODE"));
+        let u = redact_url("https://m/cb?code=SECRETCODE&state=x#access_token=TOK&id_token=a.b.c");
+        assert!(!u.contains("SECRETCODE") && !u.contains("TOK&"));
+        assert!(u.contains("id_token=a.b.%7Eredacted%7E"));
+    }
+
+    #[test]
+    fn basic_auth_keeps_client_id() {
+        let v = format!("Basic {}", STANDARD.encode("my-client:s3cr3t"));
+        let r = redact_authorization(&v);
+        let decoded = String::from_utf8(STANDARD.decode(r.strip_prefix("Basic ").unwrap()).unwrap()).unwrap();
+        assert!(decoded.starts_with("my-client:~redacted~"));
+        assert_eq!(redact_authorization("Bearer abc.def.ghi"), format!("Bearer {}", mask("abc.def.ghi")));
+    }
+
+    #[test]
+    fn json_bodies_mask_tokens_and_nested_urls() {
+        let mut v = serde_json::json!({
+            "access_token": "AT", "id_token": "h.p.sig", "token_type": "Bearer",
+            "to": "https://m/cb?code=C0DE&state=s",
+            "attrs": {"code": "C0DE", "state": "s"}
+        });
+        redact_json(&mut v);
+        assert_eq!(v["access_token"], mask("AT"));
+        assert_eq!(v["id_token"], format!("h.p.{}", mask("sig")));
+        assert_eq!(v["token_type"], "Bearer");
+        assert_eq!(v["attrs"]["code"], mask("C0DE"));
+        assert_eq!(v["attrs"]["state"], "s");
+        assert!(!v["to"].as_str().unwrap().contains("C0DE"));
+    }
+
+    #[test]
+    fn cookies_and_html_forms() {
+        assert_eq!(redact_cookie_pairs("a=1; b=2"), format!("a={}; b={}", mask("1"), mask("2")));
+        assert!(redact_set_cookie("s=abc; Path=/; Secure").ends_with("; Path=/; Secure"));
+        let html = r#"<form method="post"><input type="hidden" name="code" value="SECRETCODE123"><input name="state" value="st"></form>"#;
+        let r = redact_body_text(html, "text/html").unwrap();
+        assert!(!r.contains("SECRETCODE123"));
+        assert!(r.contains(r#"value="st""#));
+    }
+}
