@@ -20,12 +20,22 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway in front of authentik (and optionally Mastodon).
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
     /// Manage the development CA used for the gateway's certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
     /// Run the embedded demo: a built-in upstream behind the gateway, traffic shown live.
     Demo(DemoArgs),
+    /// Decode a JWT (argument, file, or a JSON token response in a file): header, claims,
+    /// human times.
+    Decode(DecodeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// The token itself, a file containing it, or `-` for standard input.
+    #[arg(value_name = "TOKEN_OR_FILE")]
+    pub input: String,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +88,29 @@ pub struct ProxyArgs {
     /// Seconds to wait for a TCP connection to the upstream.
     #[arg(long, value_name = "SECS", env = "OIDC_TAP_CONNECT_TIMEOUT", default_value_t = 10)]
     pub connect_timeout: u64,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What the analysis shows and records.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Append every event to this JSONL journal (flushed per line).
+    #[arg(long, value_name = "FILE.jsonl", env = "OIDC_TAP_TRACE")]
+    pub trace: Option<PathBuf>,
+    /// Keep secrets (codes, tokens, client secret, cookies) in clear in the journal.
+    #[arg(long, env = "OIDC_TAP_NO_REDACT")]
+    pub no_redact: bool,
+    /// List non-OIDC traffic on the console too.
+    #[arg(long, env = "OIDC_TAP_SHOW_ALL")]
+    pub show_all: bool,
+    /// Seconds without a new exchange after which a login flow is closed and forgotten.
+    #[arg(long, value_name = "SECS", env = "OIDC_TAP_FLOW_IDLE", default_value_t = 300)]
+    pub flow_idle: u64,
+    /// Seconds after a discovery fetch with no authorize request before the login is
+    /// reported as abandoned.
+    #[arg(long, value_name = "SECS", env = "OIDC_TAP_ABANDON_AFTER", default_value_t = 15)]
+    pub abandon_after: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,7 +130,15 @@ pub struct CertsInitArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Faults to run, one login each (default: clean, then a few common breakages).
+    /// `--fault list` prints them.
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<String>,
+    /// Append the demo's events to this JSONL journal.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub trace: Option<PathBuf>,
+}
 
 /// `1MiB`, `512k`, `2M`, `4096` → bytes.
 pub fn parse_size(s: &str) -> Result<usize, String> {

@@ -4,10 +4,15 @@
 //! Layout: [`proxy`] moves bytes and emits [`capture::Exchange`] records; [`tls`] makes and
 //! loads certificates; the analysis modules turn records into messages and findings.
 
+pub mod analysis;
 pub mod capture;
 pub mod cli;
 pub mod commands;
-pub mod proxy;
-pub mod tls;
+pub mod demo;
 pub mod oidc;
+pub mod output;
+pub mod proxy;
 pub mod redact;
+pub mod session;
+pub mod timefmt;
+pub mod tls;

@@ -44,7 +44,11 @@ pub fn is_masked(s: &str) -> bool {
 
 /// `~redacted~<fp>`; masking a marker again is a no-op.
 pub fn mask(secret: &str) -> String {
-    if is_masked(secret) || secret.is_empty() { secret.to_owned() } else { format!("{MARK}{}", fingerprint(secret)) }
+    if is_masked(secret) || secret.is_empty() {
+        secret.to_owned()
+    } else {
+        format!("{MARK}{}", fingerprint(secret))
+    }
 }
 
 /// The fingerprint of a value whether it is raw or already a marker: the key used for
@@ -88,11 +92,16 @@ pub fn redact_params(qs: &str) -> String {
     qs.split('&')
         .map(|piece| {
             let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
-            let key: String = form_urlencoded::parse(k.as_bytes()).map(|(k, _)| k.into_owned()).next().unwrap_or_default();
-            let val: String =
-                form_urlencoded::parse(format!("x={v}").as_bytes()).map(|(_, v)| v.into_owned()).next().unwrap_or_default();
+            let key: String =
+                form_urlencoded::parse(k.as_bytes()).map(|(k, _)| k.into_owned()).next().unwrap_or_default();
+            let val: String = form_urlencoded::parse(format!("x={v}").as_bytes())
+                .map(|(_, v)| v.into_owned())
+                .next()
+                .unwrap_or_default();
             match mask_value(&key, &val) {
-                Some(m) => format!("{k}={}", form_urlencoded::byte_serialize(m.as_bytes()).collect::<String>()),
+                Some(m) => {
+                    format!("{k}={}", form_urlencoded::byte_serialize(m.as_bytes()).collect::<String>())
+                }
                 None => piece.to_owned(),
             }
         })
@@ -135,7 +144,16 @@ pub fn redact_json(v: &mut Value) {
                 }
             }
         }
-        Value::Array(a) => a.iter_mut().for_each(redact_json),
+        Value::Array(a) => {
+            // `[key, value]` pairs (decoded parameter lists).
+            if let [Value::String(k), Value::String(v)] = a.as_mut_slice()
+                && let Some(m) = mask_value(k, v)
+            {
+                *v = m;
+                return;
+            }
+            a.iter_mut().for_each(redact_json)
+        }
         _ => {}
     }
 }
@@ -209,8 +227,10 @@ fn html_secret_inputs(html: &str) -> Vec<String> {
 fn redact_body_text(text: &str, content_type: &str) -> Option<String> {
     let ct = content_type.to_ascii_lowercase();
     let trimmed = text.trim_start();
-    if ct.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(mut v) = serde_json::from_str::<Value>(text) {
+    if (ct.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('['))
+        && let Ok(mut v) = serde_json::from_str::<Value>(text)
+    {
+        {
             let before = v.clone();
             redact_json(&mut v);
             return (v != before).then(|| serde_json::to_string(&v).unwrap_or_default());
@@ -242,13 +262,19 @@ pub fn redact_exchange(ex: &Exchange) -> Exchange {
     let mut ex = ex.clone();
     ex.request.path = redact_url(&ex.request.path);
     redact_headers(&mut ex.request.headers);
-    let ct = ex.request.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-type")).map(|h| h.value.clone());
+    let ct = ex
+        .request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+        .map(|h| h.value.clone());
     if let Some(t) = ex.request.body.text().and_then(|t| redact_body_text(t, ct.as_deref().unwrap_or(""))) {
         ex.request.body.bytes = t.into();
     }
     if let Some(r) = &mut ex.response {
         redact_headers(&mut r.headers);
-        let ct = r.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-type")).map(|h| h.value.clone());
+        let ct =
+            r.headers.iter().find(|h| h.name.eq_ignore_ascii_case("content-type")).map(|h| h.value.clone());
         if let Some(t) = r.body.text().and_then(|t| redact_body_text(t, ct.as_deref().unwrap_or(""))) {
             r.body.bytes = t.into();
         }

@@ -1,98 +1,89 @@
-//! `oidc-tap demo`: runs the gateway in front of a tiny built-in upstream on loopback and
-//! sends a few requests through it, so a newcomer sees what passes and what is recorded
-//! without any real Mastodon or authentik.
+//! `oidc-tap demo`: a real gateway in front of the built-in authentik stand-in and a scripted
+//! Mastodon, all on loopback. Each named fault is one login; the console shows what the
+//! gateway sees, exactly as it would in front of a real deployment.
 
-use std::sync::Arc;
-use std::time::Duration;
+use anyhow::Result;
 
-use anyhow::{Context, Result};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
-
+use crate::analysis::flow::FlowLimits;
+use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::cli::DemoArgs;
-use crate::proxy::route::{Router, Upstream};
-use crate::proxy::{Gateway, Listen, ProxyConfig};
-use crate::tls::{DevCa, ServerIdentity};
+use crate::demo::faults::{FAULTS, apply};
+use crate::demo::mastodon::Verdict;
+use crate::demo::rig::{Rig, Scenario};
+use crate::output::console::{Console, Style};
+use crate::output::journal::Journal;
+use crate::session::{Session, now_ms};
 
-/// A stand-in upstream: answers every path with a small JSON document.
-async fn start_upstream() -> Result<std::net::SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                    let body = format!(
-                        "{{\"upstream\":\"oidc-tap demo\",\"path\":\"{}\",\"host\":\"{}\",\"x_forwarded_proto\":\"{}\"}}",
-                        req.uri().path(),
-                        req.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or(""),
-                        req.headers().get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("")
-                    );
-                    let mut resp = hyper::Response::new(Full::new(Bytes::from(body)));
-                    resp.headers_mut().insert("content-type", "application/json".parse().unwrap());
-                    Ok::<_, std::convert::Infallible>(resp)
-                });
-                let _ =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
-            });
+const DEFAULT: &[&str] = &["clean", "issuer-trailing-slash", "missing-openid-scope", "email-unverified"];
+
+pub async fn run(args: DemoArgs) -> Result<()> {
+    if args.faults.iter().any(|f| f == "list") {
+        for (name, what) in FAULTS {
+            println!("{name:<24} {what}");
         }
-    });
-    Ok(addr)
+        return Ok(());
+    }
+    let names: Vec<String> = if args.faults.is_empty() {
+        DEFAULT.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.faults.clone()
+    };
+    for n in &names {
+        apply(n, &mut Scenario::clean()).map_err(anyhow::Error::msg)?;
+    }
+    let style = Style::detect();
+    println!("{}", style.bold("oidc-tap demo"));
+    println!("A real gateway on 127.0.0.1 in front of a built-in authentik stand-in (authentik.test) and a");
+    println!("scripted Mastodon (mastodon.test). Each login below is broken in one way; the lines are what");
+    println!("`oidc-tap proxy` prints in front of a real deployment. `--fault list` shows every fault.\n");
+    for name in names {
+        let mut sc = Scenario::clean();
+        apply(&name, &mut sc).map_err(anyhow::Error::msg)?;
+        let what = FAULTS.iter().find(|(n, _)| *n == name).map(|(_, w)| *w).unwrap_or("");
+        println!("{}", style.bold(&format!("── demo fault: {name} — {what}")));
+        let journal = match &args.trace {
+            Some(p) => {
+                let mut j = Journal::open(p, true)?;
+                j.session(now_ms(), [("demo_fault".to_string(), name.clone().into())].into_iter().collect())?;
+                Some(j)
+            }
+            None => None,
+        };
+        // Short abandonment so a request-phase failure is reported before the next login.
+        let limits = FlowLimits { abandon_ms: 1000, ..FlowLimits::default() };
+        let session = Session::new(
+            Analyzer::new(AnalyzerConfig { limits }),
+            Some(Console::new(Box::new(std::io::stdout()), style, false)),
+            journal,
+            1024 * 1024,
+        );
+        let rig = Rig::start(sc, session).await?;
+        let outcome = rig.login().await?;
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        rig.finish().await?;
+        match outcome.verdict {
+            Some(Verdict::Success { uid }) => println!("   Mastodon: signed in, account key (uid) {uid:?}\n"),
+            Some(Verdict::Failure { reason }) => {
+                println!(
+                    "   Mastodon: “Could not authenticate you from OpenIDConnect because “{}”.”\n",
+                    humanize(&reason)
+                )
+            }
+            None => println!(
+                "   Mastodon: never got the browser back (the browser stopped at {})\n",
+                outcome.browser.visited.last().map(|s| crate::redact::redact_url(s)).unwrap_or_default()
+            ),
+        }
+    }
+    Ok(())
 }
 
-pub async fn run(_args: DemoArgs) -> Result<()> {
-    let upstream_addr = start_upstream().await?;
-    let ca = Arc::new(DevCa::generate()?);
-    let mut cfg = ProxyConfig::new(
-        vec![Listen::parse("https://127.0.0.1:0")?],
-        Router::new(Some(Upstream::parse(&format!("http://{upstream_addr}"))?), vec![]),
-    );
-    cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
-    let mut gw = Gateway::start(cfg).await?;
-    let listen = gw.listening[0].addr;
-    let mut records = gw.take_records().context("records")?;
-    println!(
-        "oidc-tap demo · gateway https://localhost:{} → built-in upstream http://{upstream_addr}",
-        listen.port()
-    );
-    println!(
-        "(the OIDC demo login arrives with the analysis core; this shows the transparent proxy and its capture)\n"
-    );
-
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca.cert_der().clone())?;
-    let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_only()
-        .enable_all_versions()
-        .build();
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
-
-    for path in ["/application/o/mastodon/.well-known/openid-configuration", "/application/o/userinfo/"] {
-        let uri = format!("https://localhost:{}{path}", listen.port());
-        let resp = client.get(uri.parse()?).await.with_context(|| format!("GET {uri}"))?;
-        let status = resp.status();
-        let body = resp.into_body().collect().await?.to_bytes();
-        println!("client  GET {path} → {status}\n        body {}", String::from_utf8_lossy(&body));
-        let ex = tokio::time::timeout(Duration::from_secs(5), records.recv()).await?.context("record")?;
-        println!(
-            "capture #{} {} · client {} over {} · {} bytes captured\n",
-            ex.id,
-            ex.summary(),
-            ex.client_addr,
-            if ex.tls { "TLS" } else { "plain" },
-            ex.response.as_ref().map(|r| r.body.bytes.len()).unwrap_or(0)
-        );
+/// Rails' `String#humanize`, as Mastodon applies it to the failure reason.
+fn humanize(s: &str) -> String {
+    let s = s.replace('_', " ");
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase(),
+        None => String::new(),
     }
-    gw.shutdown().await;
-    println!(
-        "Run it for real:  oidc-tap proxy --listen https://0.0.0.0:443 --upstream https://authentik.company \\"
-    );
-    println!("                  --connect-to authentik.company:443=REAL_AUTHENTIK_IP:443");
-    Ok(())
 }

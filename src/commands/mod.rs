@@ -2,6 +2,7 @@
 //! for humans and map errors to `anyhow` with context. No protocol logic lives here.
 
 pub mod certs;
+pub mod decode;
 pub mod demo;
 pub mod proxy;
 
@@ -10,9 +11,10 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Proxy(args) => proxy::run(args).await,
+        Command::Proxy(args) => proxy::run(*args).await,
         Command::Certs(cmd) => certs::run(cmd),
         Command::Demo(args) => demo::run(args).await,
+        Command::Decode(args) => decode::run(&args),
     }
 }
 

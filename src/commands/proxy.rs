@@ -8,10 +8,15 @@ use anyhow::{Context, Result, bail};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::analysis::flow::FlowLimits;
+use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::capture::Exchange;
-use crate::cli::ProxyArgs;
+use crate::cli::{OutputArgs, ProxyArgs};
+use crate::output::console::{Console, Style};
+use crate::output::journal::Journal;
 use crate::proxy::route::{ConnectTo, Router, Upstream};
 use crate::proxy::{Gateway, Listen, ProxyConfig};
+use crate::session::{Session, now_ms};
 use crate::tls::{DevCa, ServerIdentity, UpstreamTrust, load_certs, load_key};
 
 /// Turns the flags into a gateway config (loading or creating certificates as needed).
@@ -30,7 +35,11 @@ pub fn build_config(args: &ProxyArgs) -> Result<ProxyConfig> {
     }
     let mut cfg = ProxyConfig::new(listeners, router);
     cfg.connect_to = ConnectTo::new(connect_to);
-    cfg.trust = UpstreamTrust { extra_cas: args.upstream_ca.clone(), insecure: args.insecure_upstream };
+    cfg.trust = UpstreamTrust {
+        extra_cas: args.upstream_ca.clone(),
+        insecure: args.insecure_upstream,
+        ..Default::default()
+    };
     cfg.capture_limit = args.capture_limit;
     cfg.response_timeout = Duration::from_secs(args.upstream_timeout.max(1));
     cfg.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
@@ -57,13 +66,47 @@ pub fn build_config(args: &ProxyArgs) -> Result<ProxyConfig> {
     Ok(cfg)
 }
 
-/// Prints one tracing line per finished exchange (method, host, path, status, ms).
-pub fn spawn_logger(mut rx: mpsc::Receiver<Exchange>, limit: usize) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(mut ex) = rx.recv().await {
-            ex.decode_bodies(limit);
-            tracing::info!(target: "oidc_tap::exchange", "#{} {}", ex.id, ex.summary());
+/// Builds the analysis session (console on stdout, optional journal) for the output flags.
+pub fn build_session(out: &OutputArgs, capture_limit: usize) -> Result<Session> {
+    let limits = FlowLimits {
+        idle_ms: out.flow_idle.max(1) * 1000,
+        abandon_ms: out.abandon_after.max(1) * 1000,
+        ..FlowLimits::default()
+    };
+    let analyzer = Analyzer::new(AnalyzerConfig { limits });
+    let console = Console::new(Box::new(std::io::stdout()), Style::detect(), out.show_all);
+    let journal = match &out.trace {
+        Some(p) => {
+            let mut j = Journal::open(p, !out.no_redact)
+                .with_context(|| format!("cannot open trace {}", p.display()))?;
+            j.session(now_ms(), Default::default())?;
+            Some(j)
         }
+        None => None,
+    };
+    Ok(Session::new(analyzer, Some(console), journal, capture_limit))
+}
+
+/// Feeds records to the session as they arrive and ticks its clock every second; returns the
+/// session when the gateway's record stream ends.
+pub fn spawn_session(mut rx: mpsc::Receiver<Exchange>, mut session: Session) -> JoinHandle<Session> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                rec = rx.recv() => match rec {
+                    Some(ex) => {
+                        tracing::debug!(target: "oidc_tap::exchange", "#{} {}", ex.id, ex.summary());
+                        session.exchange(ex);
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => session.tick(now_ms()),
+            }
+        }
+        session.finish(now_ms());
+        session
     })
 }
 
@@ -84,13 +127,20 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     for d in dials {
         eprintln!("  {d}");
     }
+    if let Some(t) = &args.output.trace {
+        eprintln!(
+            "  journal {} ({})",
+            t.display(),
+            if args.output.no_redact { "secrets in CLEAR" } else { "secrets redacted" }
+        );
+    }
     let records = gw.take_records().context("records already taken")?;
-    let logger = spawn_logger(records, limit);
+    let session = spawn_session(records, build_session(&args.output, limit)?);
     super::shutdown_signal().await;
     eprintln!("shutting down: letting in-flight requests finish…");
     let dropped = gw.dropped_counter();
     gw.shutdown().await;
-    let _ = logger.await;
+    let _ = session.await;
     let n = dropped.load(std::sync::atomic::Ordering::Relaxed);
     if n > 0 {
         eprintln!("warning: {n} exchange records were dropped because analysis fell behind");

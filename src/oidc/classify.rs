@@ -68,7 +68,10 @@ impl ExchangeKind {
 
     /// Back-channel calls made by the relying party itself (no browser).
     pub fn is_back_channel(self) -> bool {
-        matches!(self, ExchangeKind::Discovery | ExchangeKind::Jwks | ExchangeKind::Token | ExchangeKind::Userinfo)
+        matches!(
+            self,
+            ExchangeKind::Discovery | ExchangeKind::Jwks | ExchangeKind::Token | ExchangeKind::Userinfo
+        )
     }
 }
 
@@ -155,7 +158,9 @@ impl EndpointBook {
 /// executor challenge carrying a code) are applied by the decoder.
 pub fn classify_request(book: &EndpointBook, method: &str, host: &str, path: &str) -> ExchangeKind {
     let path_only = path.split(['?', '#']).next().unwrap_or(path);
-    if path_only.ends_with("/.well-known/openid-configuration") || path_only.ends_with("/.well-known/openid-configuration/") {
+    if path_only.ends_with("/.well-known/openid-configuration")
+        || path_only.ends_with("/.well-known/openid-configuration/")
+    {
         return ExchangeKind::Discovery;
     }
     let p = trim_slash(path_only);
@@ -239,7 +244,11 @@ mod tests {
     #[test]
     fn discovery_overrides_path_guesses() {
         let mut b = EndpointBook::default();
-        b.learn(&disc("https://idp.test/", "https://idp.test/oauth/login", "https://IDP.test:443/oauth/exchange"));
+        b.learn(&disc(
+            "https://idp.test/",
+            "https://idp.test/oauth/login",
+            "https://IDP.test:443/oauth/exchange",
+        ));
         let c = |p| classify_request(&b, "GET", "idp.test", p);
         assert_eq!(c("/oauth/login?x=1"), ExchangeKind::Authorize);
         assert_eq!(c("/oauth/exchange"), ExchangeKind::Token);

@@ -62,9 +62,12 @@ pub struct Decoded {
 fn rp_outcome(location: Option<&str>) -> Option<RpOutcome> {
     let loc = location?;
     let (base, query, _) = split_url(loc);
-    let path = base.split_once("://").map(|(_, r)| r.find('/').map(|i| &r[i..]).unwrap_or("/")).unwrap_or(base);
-    let failed = path.trim_end_matches('/') == "/auth/sign_in" || path.contains("/auth/auth/openid_connect/failure");
-    let message = query.and_then(|q| parse_pairs(q).into_iter().find(|(k, _)| k == "message").map(|(_, v)| v));
+    let path =
+        base.split_once("://").map(|(_, r)| r.find('/').map(|i| &r[i..]).unwrap_or("/")).unwrap_or(base);
+    let failed =
+        path.trim_end_matches('/') == "/auth/sign_in" || path.contains("/auth/auth/openid_connect/failure");
+    let message =
+        query.and_then(|q| parse_pairs(q).into_iter().find(|(k, _)| k == "message").map(|(_, v)| v));
     Some(RpOutcome { redirect_to: Some(loc.to_owned()), failed, message })
 }
 
@@ -160,7 +163,8 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
             if req.method == "POST" {
                 source = format!("{url_no_query}?{}", req.body.text().unwrap_or(""));
             }
-            d.authorization_response = AuthorizationResponse::from_redirect_url(&source, ResponseVia::Callback);
+            d.authorization_response =
+                AuthorizationResponse::from_redirect_url(&source, ResponseVia::Callback);
             d.rp = rp_outcome(location);
         }
         ExchangeKind::RpFailure => {

@@ -161,7 +161,10 @@ mod tests {
         let arr = enc(&serde_json::json!([1]));
         assert!(matches!(DecodedJwt::decode(&format!("{arr}.{arr}.")), Err(JwtError::Json("header", _))));
         let h = enc(&serde_json::json!({"alg":"none"}));
-        assert!(matches!(DecodedJwt::decode(&format!("{h}.bm90IGpzb24.")), Err(JwtError::Json("payload", _))));
+        assert!(matches!(
+            DecodedJwt::decode(&format!("{h}.bm90IGpzb24.")),
+            Err(JwtError::Json("payload", _))
+        ));
     }
 
     #[test]

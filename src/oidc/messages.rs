@@ -145,7 +145,11 @@ pub struct AuthorizationResponse {
 }
 
 impl AuthorizationResponse {
-    fn from_pairs(via: ResponseVia, redirect_to: &str, p: &[(String, String)]) -> Option<AuthorizationResponse> {
+    fn from_pairs(
+        via: ResponseVia,
+        redirect_to: &str,
+        p: &[(String, String)],
+    ) -> Option<AuthorizationResponse> {
         let r = AuthorizationResponse {
             via,
             redirect_to: redirect_to.to_owned(),
@@ -215,7 +219,12 @@ fn attr(tag: &str, name: &str) -> Option<String> {
 }
 
 fn html_unescape(s: &str) -> String {
-    s.replace("&amp;", "&").replace("&quot;", "\"").replace("&#x27;", "'").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">")
+    s.replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
 }
 
 /// How the client authenticated at the token endpoint (RFC 6749 §2.3, OIDC Core §9).
@@ -259,11 +268,14 @@ impl TokenRequest {
         if !body.is_empty() && !ct.to_ascii_lowercase().contains("x-www-form-urlencoded") {
             problems.push(Problem::new(
                 "token_request.content_type",
-                format!("token requests must be application/x-www-form-urlencoded (RFC 6749 §4.1.3), got {ct:?}"),
+                format!(
+                    "token requests must be application/x-www-form-urlencoded (RFC 6749 §4.1.3), got {ct:?}"
+                ),
             ));
         }
         let p = parse_pairs(body);
-        let mut auth = ClientAuth { method: "none".into(), client_id: owned(&p, "client_id"), ..Default::default() };
+        let mut auth =
+            ClientAuth { method: "none".into(), client_id: owned(&p, "client_id"), ..Default::default() };
         if let Some(h) = req.header("authorization") {
             let (scheme, cred) = h.split_once(' ').unwrap_or((h, ""));
             if scheme.eq_ignore_ascii_case("basic") {
@@ -279,10 +291,12 @@ impl TokenRequest {
                         auth.method = "client_secret_basic".into();
                         auth.basic_percent_encoded = id.contains('%') || secret.contains('%');
                         auth.client_id = Some(dec(id));
-                        auth.secret = Some(if crate::redact::is_masked(secret) { secret.into() } else { dec(secret) });
+                        auth.secret =
+                            Some(if crate::redact::is_masked(secret) { secret.into() } else { dec(secret) });
                         auth.secret_raw = Some(secret.to_owned());
                     }
-                    None => problems.push(Problem::new("authorization", "Basic credentials are not base64 of id:secret")),
+                    None => problems
+                        .push(Problem::new("authorization", "Basic credentials are not base64 of id:secret")),
                 }
             }
         }
@@ -351,7 +365,11 @@ fn s(m: &Map<String, Value>, k: &str) -> Option<String> {
 
 impl TokenResponse {
     pub fn decode(resp: &ResponseRecord, problems: &mut Vec<Problem>) -> TokenResponse {
-        let mut t = TokenResponse { status: resp.status, cache_control: resp.header("cache-control").map(str::to_owned), ..Default::default() };
+        let mut t = TokenResponse {
+            status: resp.status,
+            cache_control: resp.header("cache-control").map(str::to_owned),
+            ..Default::default()
+        };
         if (300..400).contains(&resp.status) {
             return t;
         }
@@ -399,10 +417,14 @@ impl UserinfoRequest {
         if let Some(h) = req.header("authorization") {
             let (scheme, cred) = h.split_once(' ').unwrap_or((h, ""));
             if scheme.eq_ignore_ascii_case("bearer") {
-                return UserinfoRequest { token_source: "header".into(), access_token: Some(cred.trim().to_owned()) };
+                return UserinfoRequest {
+                    token_source: "header".into(),
+                    access_token: Some(cred.trim().to_owned()),
+                };
             }
         }
-        if let Some(t) = req.body.text().and_then(|b| get(&parse_pairs(b), "access_token").map(str::to_owned)) {
+        if let Some(t) = req.body.text().and_then(|b| get(&parse_pairs(b), "access_token").map(str::to_owned))
+        {
             return UserinfoRequest { token_source: "form".into(), access_token: Some(t) };
         }
         let (_, q, _) = split_url(&req.path);
@@ -553,7 +575,8 @@ pub const ENDPOINT_FIELDS: &[&str] = &[
 
 impl Discovery {
     pub fn decode(fetched_from: &str, resp: &ResponseRecord, problems: &mut Vec<Problem>) -> Discovery {
-        let mut d = Discovery { fetched_from: fetched_from.to_owned(), status: resp.status, ..Default::default() };
+        let mut d =
+            Discovery { fetched_from: fetched_from.to_owned(), status: resp.status, ..Default::default() };
         if !(200..300).contains(&resp.status) {
             return d;
         }
@@ -565,7 +588,10 @@ impl Discovery {
             }
         };
         let list = |k: &str| -> Vec<String> {
-            m.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+            m.get(k)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default()
         };
         d.valid_json = true;
         d.keys = m.keys().cloned().collect();
@@ -650,7 +676,13 @@ impl Jwks {
                         continue;
                     }
                     let g = |f: &str| k.get(f).and_then(Value::as_str).map(str::to_owned);
-                    j.keys.push(KeySummary { kid: g("kid"), kty: g("kty"), alg: g("alg"), use_: g("use"), crv: g("crv") });
+                    j.keys.push(KeySummary {
+                        kid: g("kid"),
+                        kty: g("kty"),
+                        alg: g("alg"),
+                        use_: g("use"),
+                        crv: g("crv"),
+                    });
                     j.raw_keys.push(k.clone());
                 }
             }
@@ -690,7 +722,10 @@ impl ProviderErrorPage {
         } else {
             return None;
         };
-        let message = text.find("<p>").and_then(|i| text[i + 3..].split("</p>").next()).map(|m| html_unescape(m.trim()));
+        let message = text
+            .find("<p>")
+            .and_then(|i| text[i + 3..].split("</p>").next())
+            .map(|m| html_unescape(m.trim()));
         Some(ProviderErrorPage { kind: kind.into(), title: title.into(), message })
     }
 }
@@ -735,7 +770,11 @@ mod tests {
     }
 
     fn headers(v: &Value) -> Vec<Header> {
-        v.as_array().unwrap().iter().map(|h| Header::new(h[0].as_str().unwrap(), h[1].as_str().unwrap())).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|h| Header::new(h[0].as_str().unwrap(), h[1].as_str().unwrap()))
+            .collect()
     }
 
     pub(crate) fn req_of(f: &Value) -> RequestRecord {
@@ -767,7 +806,11 @@ mod tests {
     fn authentik_discovery() {
         let f = fixture("discovery.json");
         let mut p = vec![];
-        let d = Discovery::decode("https://authentik.company/application/o/mastodon/.well-known/openid-configuration", &resp_of(&f), &mut p);
+        let d = Discovery::decode(
+            "https://authentik.company/application/o/mastodon/.well-known/openid-configuration",
+            &resp_of(&f),
+            &mut p,
+        );
         assert!(p.is_empty(), "{p:?}");
         assert_eq!(d.issuer.as_deref(), Some("https://authentik.company/application/o/mastodon/"));
         assert_eq!(d.token_endpoint.as_deref(), Some("https://authentik.company/application/o/token/"));
@@ -797,7 +840,9 @@ mod tests {
         assert_eq!(r.redirect_to, "https://mastodon.company/auth/auth/openid_connect/callback");
         assert_eq!(r.code.as_deref().map(str::len), Some(32));
         assert_eq!(r.state.as_deref(), Some("3f1c2a9be47d0c5581a6e2d94b07c3fe"));
-        let a = AuthorizationResponse::from_executor(&fixture("executor-autosubmit.json")["response"]["body"]).unwrap();
+        let a =
+            AuthorizationResponse::from_executor(&fixture("executor-autosubmit.json")["response"]["body"])
+                .unwrap();
         assert_eq!(a.via, ResponseVia::FormPost);
         assert_eq!(a.code.as_deref(), Some("5d3c8f0a6b1e4c2d9f7a0b8e1c3d5f72"));
     }
@@ -806,7 +851,9 @@ mod tests {
     fn silent_authorize_location_and_error_redirects() {
         let f = fixture("authorize-request-silent.json");
         let resp = resp_of(&f);
-        let r = AuthorizationResponse::from_redirect_url(resp.header("location").unwrap(), ResponseVia::Location).unwrap();
+        let r =
+            AuthorizationResponse::from_redirect_url(resp.header("location").unwrap(), ResponseVia::Location)
+                .unwrap();
         assert_eq!(r.code.as_deref(), Some("5d3c8f0a6b1e4c2d9f7a0b8e1c3d5f72"));
         let e = AuthorizationResponse::from_redirect_url(
             "https://m/cb?error=access_denied&error_description=no%20way&state=s",
@@ -815,9 +862,15 @@ mod tests {
         .unwrap();
         assert_eq!(e.error.as_deref(), Some("access_denied"));
         assert_eq!(e.error_description.as_deref(), Some("no way"));
-        let frag = AuthorizationResponse::from_redirect_url("https://m/cb#id_token=a.b.c&state=s", ResponseVia::Location).unwrap();
+        let frag = AuthorizationResponse::from_redirect_url(
+            "https://m/cb#id_token=a.b.c&state=s",
+            ResponseVia::Location,
+        )
+        .unwrap();
         assert_eq!(frag.via, ResponseVia::Fragment);
-        assert!(AuthorizationResponse::from_redirect_url("https://m/other?x=1", ResponseVia::Location).is_none());
+        assert!(
+            AuthorizationResponse::from_redirect_url("https://m/other?x=1", ResponseVia::Location).is_none()
+        );
         let html = r#"<html><body onload="document.forms[0].submit()"><form method="post" action="https://m/cb"><input type="hidden" name="code" value="c1"/><input type="hidden" name="state" value="s&amp;1"/></form></body></html>"#;
         let fp = AuthorizationResponse::from_form_post_html(html).unwrap();
         assert_eq!((fp.code.as_deref(), fp.state.as_deref()), (Some("c1"), Some("s&1")));
@@ -829,7 +882,10 @@ mod tests {
         let a = AuthorizeRequest::from_url(f["request"]["url"].as_str().unwrap());
         assert_eq!(a.endpoint, "https://authentik.company/application/o/authorize/");
         assert_eq!(a.client_id.as_deref(), Some("FAKEmastodonClientID0123456789abcdefghij"));
-        assert_eq!(a.redirect_uri.as_deref(), Some("https://mastodon.company/auth/auth/openid_connect/callback"));
+        assert_eq!(
+            a.redirect_uri.as_deref(),
+            Some("https://mastodon.company/auth/auth/openid_connect/callback")
+        );
         assert_eq!(a.scopes(), vec!["openid", "profile", "email"]);
         assert_eq!(a.nonce.as_deref().map(str::len), Some(32));
     }
@@ -884,12 +940,14 @@ mod tests {
         assert!(ok.claims.unwrap().contains_key("sub"));
         let u401 = UserinfoResponse::decode(&resp_of(&fixture("userinfo-401.json")), &mut p);
         assert_eq!(u401.www_authenticate.unwrap().error.as_deref(), Some("invalid_token"));
-        let u403 = UserinfoResponse::decode(&resp_of(&fixture("userinfo-403-insufficient-scope.json")), &mut p);
+        let u403 =
+            UserinfoResponse::decode(&resp_of(&fixture("userinfo-403-insufficient-scope.json")), &mut p);
         let w = u403.www_authenticate.unwrap();
         assert_eq!(w.error.as_deref(), Some("insufficient_scope"));
         assert!(w.scheme.is_none());
         assert!(p.is_empty());
-        let b = WwwAuthenticate::parse(r#"Bearer realm="x", error="invalid_token", error_description="expired""#);
+        let b =
+            WwwAuthenticate::parse(r#"Bearer realm="x", error="invalid_token", error_description="expired""#);
         assert_eq!((b.scheme.as_deref(), b.error.as_deref()), (Some("Bearer"), Some("invalid_token")));
     }
 

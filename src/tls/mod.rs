@@ -126,6 +126,8 @@ impl ResolvesServerCert for IssuingResolver {
 pub struct UpstreamTrust {
     /// Extra CA files (`--upstream-ca`).
     pub extra_cas: Vec<PathBuf>,
+    /// Extra CA certificates already in memory (the embedded demo).
+    pub extra_roots: Vec<CertificateDer<'static>>,
     /// Accept any certificate (`--insecure-upstream`).
     pub insecure: bool,
 }
@@ -146,6 +148,9 @@ pub fn upstream_client_config(trust: &UpstreamTrust) -> Result<ClientConfig, Tls
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
         let _ = roots.add(cert);
+    }
+    for cert in &trust.extra_roots {
+        roots.add(cert.clone())?;
     }
     for path in &trust.extra_cas {
         for cert in load_certs(path)? {

@@ -1,0 +1,489 @@
+//! Correlation: which exchanges belong to one login attempt. Joins on state (authorize ↔
+//! response), code (response ↔ token request), nonce (authorize ↔ ID token), access token
+//! (token response ↔ userinfo), client_id and issuer. Secrets are joined by fingerprint, so a
+//! redacted trace correlates exactly like the live one. Memory is bounded: flows expire when
+//! idle and the oldest are evicted past a cap.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::oidc::jwt::DecodedJwt;
+use crate::oidc::messages::{
+    AuthorizationResponse, AuthorizeRequest, Discovery, TokenRequest, TokenResponse, UserinfoResponse,
+};
+use crate::oidc::{Decoded, ExchangeKind, RpOutcome};
+use crate::redact::fp_of;
+
+/// How far a login got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Discovery fetched, no authorize request yet.
+    Discovered,
+    Authorizing,
+    CodeIssued,
+    TokenIssued,
+    /// Userinfo answered: the provider side of the login succeeded.
+    Complete,
+    Failed,
+}
+
+/// One exchange of a flow.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Step {
+    pub exchange: u64,
+    pub kind: ExchangeKind,
+    pub ts: u64,
+}
+
+/// A message of the flow and the exchange it came in.
+#[derive(Debug, Clone)]
+pub struct Seen<T> {
+    pub exchange: u64,
+    pub ts: u64,
+    pub value: T,
+}
+
+impl<T> Seen<T> {
+    fn at(exchange: u64, ts: u64, value: T) -> Seen<T> {
+        Seen { exchange, ts, value }
+    }
+}
+
+/// One login attempt.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub id: u64,
+    pub stage: Stage,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub started_ms: u64,
+    pub last_ms: u64,
+    pub steps: Vec<Step>,
+    /// Steps not kept because of the per-flow cap.
+    pub steps_dropped: usize,
+    pub state_fp: Option<String>,
+    pub code_fp: Option<String>,
+    pub access_token_fp: Option<String>,
+    pub nonce: Option<String>,
+    pub discovery: Option<Seen<Discovery>>,
+    pub authorize: Option<Seen<AuthorizeRequest>>,
+    pub auth_response: Option<Seen<AuthorizationResponse>>,
+    pub token_request: Option<Seen<TokenRequest>>,
+    pub token_response: Option<Seen<TokenResponse>>,
+    /// How many token requests redeemed this flow's code.
+    pub code_redemptions: u32,
+    pub id_token: Option<Seen<DecodedJwt>>,
+    pub jwks_seen: bool,
+    pub userinfo: Option<Seen<UserinfoResponse>>,
+    pub rp: Option<Seen<RpOutcome>>,
+    /// Set once the flow ended (`complete`, `failed`, `abandoned`, `incomplete`).
+    pub outcome: Option<&'static str>,
+    /// The gateway also fronts Mastodon: the flow completes with Mastodon's callback answer.
+    pub rp_fronted: bool,
+    pub rp_callback_seen: bool,
+}
+
+impl Flow {
+    fn new(id: u64, ts: u64) -> Flow {
+        Flow {
+            id,
+            stage: Stage::Discovered,
+            issuer: None,
+            client_id: None,
+            started_ms: ts,
+            last_ms: ts,
+            steps: vec![],
+            steps_dropped: 0,
+            state_fp: None,
+            code_fp: None,
+            access_token_fp: None,
+            nonce: None,
+            discovery: None,
+            authorize: None,
+            auth_response: None,
+            token_request: None,
+            token_response: None,
+            code_redemptions: 0,
+            id_token: None,
+            jwks_seen: false,
+            userinfo: None,
+            rp: None,
+            outcome: None,
+            rp_fronted: false,
+            rp_callback_seen: false,
+        }
+    }
+
+    pub fn exchange_ids(&self) -> Vec<u64> {
+        self.steps.iter().map(|s| s.exchange).collect()
+    }
+}
+
+/// Limits of the tracker.
+#[derive(Debug, Clone)]
+pub struct FlowLimits {
+    /// A flow with no new exchange for this long is closed and forgotten.
+    pub idle_ms: u64,
+    /// A flow that fetched discovery and then nothing for this long is declared abandoned.
+    pub abandon_ms: u64,
+    pub max_flows: usize,
+    pub max_steps: usize,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits { idle_ms: 300_000, abandon_ms: 15_000, max_flows: 1000, max_steps: 256 }
+    }
+}
+
+fn close(mut f: Flow) -> (Flow, bool) {
+    let was_open = f.outcome.is_none();
+    if was_open {
+        f.outcome = Some(match f.stage {
+            Stage::Failed => "failed",
+            Stage::Complete => "complete",
+            Stage::Discovered if f.authorize.is_none() => "abandoned",
+            _ => "incomplete",
+        });
+    }
+    (f, was_open)
+}
+
+/// All live flows, oldest first.
+#[derive(Debug, Default)]
+pub struct FlowTracker {
+    flows: BTreeMap<u64, Flow>,
+    next_id: u64,
+    pub limits: FlowLimits,
+    /// Flows forgotten because of `max_flows`.
+    pub evicted: u64,
+}
+
+/// Where an exchange went.
+pub struct Assignment {
+    pub flow: Option<u64>,
+    pub opened: bool,
+}
+
+impl FlowTracker {
+    pub fn new(limits: FlowLimits) -> FlowTracker {
+        FlowTracker { limits, ..Default::default() }
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Flow> {
+        self.flows.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut Flow> {
+        self.flows.get_mut(&id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Flow> {
+        self.flows.values()
+    }
+
+    /// Newest flow matching `pred`.
+    fn newest(&self, pred: impl Fn(&Flow) -> bool) -> Option<u64> {
+        self.flows.values().rev().find(|f| pred(f)).map(|f| f.id)
+    }
+
+    fn open(&mut self, ts: u64) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.flows.insert(id, Flow::new(id, ts));
+        while self.flows.len() > self.limits.max_flows {
+            if let Some((&oldest, _)) = self.flows.iter().next() {
+                self.flows.remove(&oldest);
+                self.evicted += 1;
+            }
+        }
+        id
+    }
+
+    /// Picks (or opens) the flow for a decoded exchange. `issuer` is the issuer the endpoint
+    /// belongs to, when known.
+    pub fn assign(&mut self, d: &Decoded, issuer: Option<&str>, ts: u64) -> Assignment {
+        let same_issuer = |f: &Flow| match (issuer, f.issuer.as_deref()) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        let by_state = |s: &Option<String>| s.as_deref().map(fp_of);
+        let found = match d.kind {
+            ExchangeKind::Discovery => {
+                // The callback phase fetches discovery again: attach to the flow waiting for
+                // its token; otherwise this starts a new attempt.
+                let iss = d.discovery.as_ref().and_then(|x| x.issuer.clone()).or(issuer.map(str::to_owned));
+                let iss_match = |f: &Flow| iss.is_none() || f.issuer.is_none() || f.issuer == iss;
+                let found =
+                    self.newest(|f| f.outcome.is_none() && f.stage == Stage::CodeIssued && iss_match(f));
+                if found.is_none() {
+                    return Assignment { flow: Some(self.open(ts)), opened: true };
+                }
+                found
+            }
+            ExchangeKind::Authorize
+            | ExchangeKind::RpLogin
+            | ExchangeKind::AuthorizeResponse
+            | ExchangeKind::RpCallback => {
+                let state = d
+                    .authorize
+                    .as_ref()
+                    .and_then(|a| by_state(&a.state))
+                    .or_else(|| d.authorization_response.as_ref().and_then(|r| by_state(&r.state)));
+                let code = d.authorization_response.as_ref().and_then(|r| r.code.as_deref().map(fp_of));
+                state
+                    .as_ref()
+                    .and_then(|s| self.newest(|f| f.state_fp.as_ref() == Some(s)))
+                    .or_else(|| code.as_ref().and_then(|c| self.newest(|f| f.code_fp.as_ref() == Some(c))))
+                    .or_else(|| {
+                        // A new authorize (or Mastodon's request phase) continues the attempt
+                        // whose discovery it follows.
+                        let starts =
+                            d.authorize.is_some() || (d.kind == ExchangeKind::RpLogin && d.rp.is_some());
+                        starts
+                            .then(|| {
+                                self.newest(|f| {
+                                    f.outcome.is_none()
+                                        && f.stage == Stage::Discovered
+                                        && f.authorize.is_none()
+                                        && same_issuer(f)
+                                })
+                            })
+                            .flatten()
+                    })
+            }
+            ExchangeKind::Token => d
+                .token_request
+                .as_ref()
+                .and_then(|t| t.code.as_deref())
+                .map(fp_of)
+                .and_then(|c| self.newest(|f| f.code_fp.as_deref() == Some(c.as_str()))),
+            ExchangeKind::Jwks => self
+                .newest(|f| {
+                    f.outcome.is_none() && f.stage == Stage::TokenIssued && !f.jwks_seen && same_issuer(f)
+                })
+                .or_else(|| {
+                    self.newest(|f| {
+                        f.outcome.is_none() && !f.jwks_seen && f.stage < Stage::Complete && same_issuer(f)
+                    })
+                }),
+            ExchangeKind::Userinfo => d
+                .userinfo_request
+                .as_ref()
+                .and_then(|u| u.access_token.as_deref())
+                .map(fp_of)
+                .and_then(|t| self.newest(|f| f.access_token_fp.as_deref() == Some(t.as_str()))),
+            ExchangeKind::EndSession | ExchangeKind::Introspection | ExchangeKind::Revocation => {
+                let tokens: Vec<String> = d
+                    .params
+                    .iter()
+                    .filter(|(k, _)| k == "token" || k == "id_token_hint")
+                    .map(|(_, v)| fp_of(v))
+                    .collect();
+                self.newest(|f| {
+                    tokens.iter().any(|t| {
+                        f.access_token_fp.as_deref() == Some(t.as_str())
+                            || f.token_response
+                                .as_ref()
+                                .and_then(|r| r.value.id_token.as_deref())
+                                .map(fp_of)
+                                .as_deref()
+                                == Some(t.as_str())
+                    })
+                })
+            }
+            ExchangeKind::RpFailure => self
+                .newest(|f| f.rp.as_ref().is_some_and(|r| r.value.failed))
+                .or_else(|| self.newest(|_| true)),
+            ExchangeKind::Other => None,
+        };
+        match found {
+            Some(id) => Assignment { flow: Some(id), opened: false },
+            None if matches!(d.kind, ExchangeKind::Other | ExchangeKind::Jwks | ExchangeKind::RpFailure) => {
+                Assignment { flow: None, opened: false }
+            }
+            None if matches!(
+                d.kind,
+                ExchangeKind::EndSession | ExchangeKind::Introspection | ExchangeKind::Revocation
+            ) =>
+            {
+                Assignment { flow: None, opened: false }
+            }
+            None => Assignment { flow: Some(self.open(ts)), opened: true },
+        }
+    }
+
+    /// Folds a decoded exchange into its flow. Returns the outcome if this exchange ended it.
+    pub fn record(
+        &mut self,
+        id: u64,
+        d: &Decoded,
+        exchange: u64,
+        ts: u64,
+        issuer: Option<&str>,
+    ) -> Option<&'static str> {
+        let max_steps = self.limits.max_steps;
+        let f = self.flows.get_mut(&id)?;
+        f.last_ms = f.last_ms.max(ts);
+        if f.steps.len() < max_steps {
+            f.steps.push(Step { exchange, kind: d.kind, ts });
+        } else {
+            f.steps_dropped += 1;
+        }
+        if f.issuer.is_none() {
+            f.issuer = issuer.map(str::to_owned);
+        }
+        let advance = |f: &mut Flow, s: Stage| {
+            if f.stage != Stage::Failed && s > f.stage {
+                f.stage = s;
+            }
+        };
+        let mut failed = false;
+        if let Some(disc) = &d.discovery {
+            if f.issuer.is_none() {
+                f.issuer = disc.issuer.clone();
+            }
+            f.discovery = Some(Seen::at(exchange, ts, disc.clone()));
+            failed |= !(200..300).contains(&disc.status) || !disc.valid_json;
+        }
+        if let Some(a) = &d.authorize {
+            f.state_fp = a.state.as_deref().map(fp_of).or(f.state_fp.take());
+            f.nonce = a.nonce.clone().or(f.nonce.take());
+            if f.client_id.is_none() {
+                f.client_id = a.client_id.clone();
+            }
+            // Mastodon's redirect and the browser's request carry the same authorize: keep
+            // the one the provider answered.
+            if f.authorize.is_none() || d.kind != ExchangeKind::RpLogin {
+                f.authorize = Some(Seen::at(exchange, ts, a.clone()));
+            }
+            advance(f, Stage::Authorizing);
+        }
+        if d.provider_error.is_some() {
+            failed = true;
+        }
+        if let Some(r) = &d.authorization_response {
+            if f.state_fp.is_none() {
+                f.state_fp = r.state.as_deref().map(fp_of);
+            }
+            if let Some(c) = &r.code {
+                f.code_fp = Some(fp_of(c));
+            }
+            let first = f.auth_response.is_none();
+            if first || d.kind != ExchangeKind::RpCallback {
+                f.auth_response = Some(Seen::at(exchange, ts, r.clone()));
+            }
+            if r.error.is_some() {
+                failed = true;
+            } else {
+                advance(f, Stage::CodeIssued);
+            }
+        }
+        if let Some(t) = &d.token_request {
+            f.code_redemptions += 1;
+            if f.client_id.is_none() {
+                f.client_id = t.client_auth.client_id.clone();
+            }
+            if f.code_fp.is_none() {
+                f.code_fp = t.code.as_deref().map(fp_of);
+            }
+            f.token_request = Some(Seen::at(exchange, ts, t.clone()));
+        }
+        if let Some(t) = &d.token_response {
+            if let Some(at) = &t.access_token {
+                f.access_token_fp = Some(fp_of(at));
+            }
+            if let Some(j) = &t.id_token_decoded {
+                f.id_token = Some(Seen::at(exchange, ts, j.clone()));
+            }
+            if t.status == 200 && t.access_token.is_some() {
+                advance(f, Stage::TokenIssued);
+            } else {
+                failed = true;
+            }
+            f.token_response = Some(Seen::at(exchange, ts, t.clone()));
+        }
+        if d.jwks.is_some() {
+            f.jwks_seen = true;
+        }
+        if let Some(u) = &d.userinfo_response {
+            if u.status == 200 {
+                advance(f, Stage::Complete);
+            } else {
+                failed = true;
+            }
+            f.userinfo = Some(Seen::at(exchange, ts, u.clone()));
+        }
+        if let Some(rp) = &d.rp {
+            failed |= rp.failed;
+            f.rp = Some(Seen::at(exchange, ts, rp.clone()));
+        }
+        match d.kind {
+            ExchangeKind::RpLogin | ExchangeKind::RpFailure => f.rp_fronted = true,
+            ExchangeKind::RpCallback => {
+                f.rp_fronted = true;
+                f.rp_callback_seen = true;
+            }
+            _ => {}
+        }
+        if failed {
+            f.stage = Stage::Failed;
+        }
+        if f.outcome.is_none() {
+            // When Mastodon is fronted too and the browser was sent back to it, Mastodon's
+            // callback answer ends the login.
+            let awaiting_callback = f.rp_fronted && !f.rp_callback_seen && f.auth_response.is_some();
+            let outcome = match f.stage {
+                _ if awaiting_callback => None,
+                Stage::Failed => Some("failed"),
+                Stage::Complete => Some("complete"),
+                _ => None,
+            };
+            f.outcome = outcome;
+            return outcome;
+        }
+        None
+    }
+
+    /// Flows that fetched discovery and then went quiet for `abandon_ms`: marked abandoned
+    /// (once) and returned.
+    pub fn abandoned(&mut self, now: u64) -> Vec<u64> {
+        let limit = self.limits.abandon_ms;
+        let mut out = vec![];
+        for f in self.flows.values_mut() {
+            if f.outcome.is_none()
+                && f.stage == Stage::Discovered
+                && f.authorize.is_none()
+                && now.saturating_sub(f.last_ms) >= limit
+            {
+                f.outcome = Some("abandoned");
+                out.push(f.id);
+            }
+        }
+        out
+    }
+
+    /// Removes flows idle for `idle_ms`. Each comes back with whether it was still open (it
+    /// is then given the outcome `abandoned` or `incomplete`).
+    pub fn expire(&mut self, now: u64) -> Vec<(Flow, bool)> {
+        let idle = self.limits.idle_ms;
+        let ids: Vec<u64> =
+            self.flows.values().filter(|f| now.saturating_sub(f.last_ms) >= idle).map(|f| f.id).collect();
+        ids.into_iter().filter_map(|id| self.flows.remove(&id)).map(close).collect()
+    }
+
+    /// Ends every flow (end of a trace, shutdown): the same as expiring them all now.
+    pub fn drain(&mut self) -> Vec<(Flow, bool)> {
+        std::mem::take(&mut self.flows).into_values().map(close).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+}

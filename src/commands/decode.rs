@@ -1,0 +1,101 @@
+//! `oidc-tap decode TOKEN_OR_FILE`: the jwt.io a support engineer wants on the command line.
+
+use std::io::Read;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::cli::DecodeArgs;
+use crate::oidc::jwt::DecodedJwt;
+use crate::session::now_ms;
+use crate::timefmt::{relative, utc_datetime};
+
+pub fn run(args: &DecodeArgs) -> Result<()> {
+    let text = if args.input == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("reading standard input")?;
+        s
+    } else if std::path::Path::new(&args.input).is_file() {
+        std::fs::read_to_string(&args.input).with_context(|| format!("reading {}", args.input))?
+    } else {
+        args.input.clone()
+    };
+    print!("{}", render(&text, (now_ms() / 1000) as i64)?);
+    Ok(())
+}
+
+/// Renders every token found in `text`: a bare JWT, or the JWT fields of a JSON object
+/// (a token response).
+pub fn render(text: &str, now: i64) -> Result<String> {
+    let trimmed = text.trim();
+    let tokens: Vec<(String, String)> = match serde_json::from_str::<Value>(trimmed) {
+        Ok(Value::Object(m)) => m
+            .iter()
+            .filter_map(|(k, v)| {
+                v.as_str().filter(|s| s.matches('.').count() >= 2).map(|s| (k.clone(), s.to_owned()))
+            })
+            .collect(),
+        _ => vec![("token".into(), trimmed.trim_start_matches("Bearer ").to_owned())],
+    };
+    if tokens.is_empty() {
+        bail!("no JWT found (expected a token, or JSON with id_token / access_token)");
+    }
+    let mut out = String::new();
+    for (name, tok) in tokens {
+        let j = DecodedJwt::decode(&tok).with_context(|| format!("{name} is not a JWT"))?;
+        out.push_str(&format!(
+            "== {name} ({})\n",
+            if j.is_jwe() { "JWE, encrypted: claims unreadable" } else { "JWS, signature not verified" }
+        ));
+        out.push_str(&format!(
+            "header {}\n",
+            serde_json::to_string_pretty(&Value::Object(j.header.clone()))?
+        ));
+        if !j.is_jwe() {
+            out.push_str(&format!(
+                "claims {}\n",
+                serde_json::to_string_pretty(&Value::Object(j.claims.clone()))?
+            ));
+            for (claim, future, past) in [
+                ("exp", "expires", "expired"),
+                ("iat", "issued", "issued"),
+                ("nbf", "valid", "valid since"),
+                ("auth_time", "authenticated", "authenticated"),
+            ] {
+                if let Some(t) = j.claim_time(claim) {
+                    out.push_str(&format!(
+                        "{claim:<9} {t} = {} ({})\n",
+                        utc_datetime(t),
+                        relative(t, now, future, past)
+                    ));
+                }
+            }
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_fixture_token_response_with_times() {
+        let f: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/authentik/token-response.json")).unwrap();
+        let body = serde_json::to_string(&f["response"]["body"]).unwrap();
+        let out = render(&body, 1_795_600_042 + 60).unwrap();
+        assert!(out.contains("== access_token (JWS"));
+        assert!(out.contains("== id_token (JWS"));
+        assert!(out.contains("\"iss\": \"https://authentik.company/application/o/mastodon/\""));
+        assert!(out.contains("exp       1795603642 = 2026-11-25 10:47:22 UTC (expires in 59m00s)"));
+        assert!(out.contains("iat       1795600042 = 2026-11-25 09:47:22 UTC (issued 1m00s ago)"));
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(render("hello", 0).is_err());
+        assert!(render("{\"a\":1}", 0).is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! Wires the demo: gateway in front of the authentik stand-in and the scripted Mastodon, a
+//! scripted browser, all on loopback with a fresh CA. The demo command and the end-to-end tests
+//! drive logins through this.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::browser::{Browser, BrowserResult};
+use super::http::client_via;
+use super::mastodon::{Mastodon, RpConfig, Verdict};
+use super::provider::{Provider, ProviderConfig};
+use crate::proxy::route::{ConnectTo, Router, Upstream};
+use crate::proxy::{Gateway, Listen, ProxyConfig};
+use crate::session::Session;
+use crate::tls::{DevCa, ServerIdentity, UpstreamTrust};
+
+pub const AUTHENTIK: &str = "authentik.test";
+pub const MASTODON: &str = "mastodon.test";
+
+/// The deployment a scenario runs: authentik's side and Mastodon's side.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub provider: ProviderConfig,
+    pub rp: RpConfig,
+}
+
+impl Scenario {
+    /// A correctly configured pair.
+    pub fn clean() -> Scenario {
+        let redirect = format!("https://{MASTODON}/auth/auth/openid_connect/callback");
+        let provider = ProviderConfig::new(&redirect);
+        let rp = RpConfig {
+            issuer: format!("https://{AUTHENTIK}/application/o/{}/", provider.slug),
+            client_id: provider.client_id.clone(),
+            client_secret: provider.client_secret.clone(),
+            redirect_uri: redirect,
+            scope: vec!["openid".into(), "profile".into(), "email".into()],
+            client_secret_post: false,
+            pkce: false,
+            uid_field: "preferred_username".into(),
+        };
+        Scenario { provider, rp }
+    }
+}
+
+/// A running demo deployment.
+pub struct Rig {
+    pub gateway: Gateway,
+    pub gateway_addr: SocketAddr,
+    pub provider: Provider,
+    pub mastodon: Mastodon,
+    pub ca: Arc<DevCa>,
+    trust: UpstreamTrust,
+    session: JoinHandle<Session>,
+}
+
+/// The result of one login.
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    pub browser: BrowserResult,
+    /// What Mastodon concluded (None if the browser never reached Mastodon's callback or
+    /// request phase).
+    pub verdict: Option<Verdict>,
+}
+
+impl Rig {
+    /// Starts provider, Mastodon and the gateway; `session` analyses what passes.
+    pub async fn start(scenario: Scenario, session: Session) -> anyhow::Result<Rig> {
+        let ca = Arc::new(DevCa::generate()?);
+        let leaf = ca.issue(&[AUTHENTIK.into()])?;
+        let mut tls =
+            rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(leaf.chain, leaf.key)?;
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let provider = Provider::start(scenario.provider, TlsAcceptor::from(Arc::new(tls))).await?;
+
+        let trust = UpstreamTrust { extra_roots: vec![ca.cert_der().clone()], ..Default::default() };
+        let mut cfg = ProxyConfig::new(
+            vec![Listen::parse("https://127.0.0.1:0")?],
+            Router::new(None, vec![(AUTHENTIK.into(), Upstream::parse(&format!("https://{AUTHENTIK}"))?)]),
+        );
+        cfg.connect_to = ConnectTo::new(vec![((AUTHENTIK.into(), 443), provider.addr.to_string())]);
+        cfg.trust = trust.clone();
+        cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
+        // Mastodon's address is only known once it listens; it needs the gateway's address
+        // first, so the gateway starts with a route that is filled in below.
+        let placeholder = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let m_addr = placeholder.local_addr()?;
+        drop(placeholder);
+        cfg.router = Router::new(
+            None,
+            vec![
+                (AUTHENTIK.into(), Upstream::parse(&format!("https://{AUTHENTIK}"))?),
+                (MASTODON.into(), Upstream::parse(&format!("http://{m_addr}"))?),
+            ],
+        );
+        let capture_limit = cfg.capture_limit;
+        let _ = capture_limit;
+        let mut gateway = Gateway::start(cfg).await?;
+        let gateway_addr = gateway.listening[0].addr;
+        let records = gateway.take_records().ok_or_else(|| anyhow::anyhow!("records"))?;
+        let session = crate::commands::proxy::spawn_session(records, session);
+
+        let back_channel = client_via(gateway_addr, &[AUTHENTIK], &trust)?;
+        let mastodon = Mastodon::start_on(scenario.rp, back_channel, m_addr).await?;
+        Ok(Rig { gateway, gateway_addr, provider, mastodon, ca, trust, session })
+    }
+
+    /// One login by a fresh browser.
+    pub async fn login(&self) -> anyhow::Result<LoginOutcome> {
+        let before = self.mastodon.verdicts().len();
+        let client = client_via(self.gateway_addr, &[AUTHENTIK, MASTODON], &self.trust)?;
+        let mut browser = Browser::new(client);
+        let result = browser.login(&format!("https://{MASTODON}")).await.map_err(anyhow::Error::msg)?;
+        let verdict = self.mastodon.verdicts().get(before).cloned();
+        Ok(LoginOutcome { browser: result, verdict })
+    }
+
+    /// Stops everything and returns the analysis session (all flows closed).
+    pub async fn finish(self) -> anyhow::Result<Session> {
+        self.gateway.shutdown().await;
+        Ok(self.session.await?)
+    }
+}

@@ -1,0 +1,313 @@
+//! The live console: one line per OIDC exchange, tagged with its flow, a second line with what
+//! matters, secrets only as short fingerprints. Colour only on a terminal without `NO_COLOR`.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use crate::analysis::{Event, ExchangeEvent, FlowEvent};
+use crate::capture::HeaderLookup;
+use crate::oidc::ExchangeKind;
+use crate::oidc::jwt::DecodedJwt;
+use crate::redact::short;
+use crate::timefmt::{clock_ms, relative};
+
+/// ANSI styling, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    /// Colour when stdout is a terminal and `NO_COLOR` is unset (<https://no-color.org>).
+    pub fn detect() -> Style {
+        use std::io::IsTerminal;
+        Style { color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_owned() }
+    }
+    pub fn red(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+    pub fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    pub fn green(&self, s: &str) -> String {
+        self.paint("32", s)
+    }
+    pub fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+    pub fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+}
+
+/// Renders analysis events as console text.
+pub struct Console {
+    out: Box<dyn Write + Send>,
+    pub style: Style,
+    /// List non-OIDC traffic too.
+    pub show_all: bool,
+}
+
+const INDENT: &str = "              ";
+
+/// `27f8…78fa` for long opaque identifiers (subjects), unchanged when short.
+pub fn abbreviate(s: &str) -> String {
+    if s.chars().count() > 16 {
+        let head: String = s.chars().take(4).collect();
+        let tail: String = s.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        format!("{head}…{tail}")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn opt_short(v: Option<&str>) -> String {
+    v.map(short).unwrap_or_else(|| "—".into())
+}
+
+impl Console {
+    pub fn new(out: Box<dyn Write + Send>, style: Style, show_all: bool) -> Console {
+        Console { out, style, show_all }
+    }
+
+    pub fn write_line(&mut self, line: &str) {
+        let _ = writeln!(self.out, "{line}");
+        let _ = self.out.flush();
+    }
+
+    pub fn event(&mut self, ev: &Event) {
+        let text = match ev {
+            Event::Exchange(x) => self.exchange(x),
+            Event::Flow(f) => self.flow(f),
+        };
+        if let Some(t) = text {
+            self.write_line(&t);
+        }
+    }
+
+    fn flow(&self, f: &FlowEvent) -> Option<String> {
+        if f.event != "closed" {
+            return None;
+        }
+        let outcome = f.outcome.unwrap_or("closed");
+        let painted = match outcome {
+            "complete" => self.style.green(outcome),
+            "failed" => self.style.red(outcome),
+            _ => self.style.yellow(outcome),
+        };
+        Some(format!("{} flow {} · {painted} · {} exchanges", clock_ms(f.ts), f.flow, f.exchanges.len()))
+    }
+
+    fn exchange(&self, x: &ExchangeEvent) -> Option<String> {
+        if x.kind == ExchangeKind::Other && !self.show_all {
+            return None;
+        }
+        let req = &x.exchange.request;
+        let status = x.exchange.response.as_ref().map(|r| r.status.to_string()).unwrap_or_else(|| "—".into());
+        let flow = x.flow.map(|f| format!("flow {f}")).unwrap_or_else(|| "no flow".into());
+        let path: String = {
+            let p = crate::redact::redact_url(&req.path);
+            if p.chars().count() > 90 { format!("{}…", p.chars().take(89).collect::<String>()) } else { p }
+        };
+        let who = x.decoded.caller.map(|c| format!("  ({c})")).unwrap_or_default();
+        let mut line = format!(
+            "{} {} · {:<10} {} {}{path} → {status}{who}",
+            clock_ms(x.ts),
+            self.style.bold(&flow),
+            x.kind.label(),
+            req.method,
+            self.style.dim(&req.host),
+        );
+        if let Some(e) = &x.exchange.error {
+            line.push_str(&format!("\n{INDENT}{}", self.style.red(&format!("gateway: {e}"))));
+        }
+        for detail in self.details(x) {
+            line.push('\n');
+            line.push_str(INDENT);
+            line.push_str(&detail);
+        }
+        for p in &x.decoded.problems {
+            line.push_str(&format!("\n{INDENT}{} {}: {}", self.style.yellow("?"), p.at, p.message));
+        }
+        Some(line)
+    }
+
+    fn jwt_line(&self, label: &str, j: &DecodedJwt, now_s: i64) -> String {
+        if j.is_jwe() {
+            return format!(
+                "{label} JWE (encrypted) alg={} enc={}",
+                j.alg().unwrap_or("?"),
+                j.header.get("enc").and_then(Value::as_str).unwrap_or("?")
+            );
+        }
+        let mut parts = vec![format!("{label} {}", j.alg().unwrap_or("no alg"))];
+        if let Some(k) = j.kid() {
+            parts[0].push_str(&format!(" kid={}", abbreviate(k)));
+        }
+        if let Some(exp) = j.claim_time("exp") {
+            parts.push(relative(exp, now_s, "expires", "expired"));
+        }
+        if let Some(sub) = j.claim_str("sub") {
+            parts.push(format!("sub {}", abbreviate(sub)));
+        }
+        parts.join(" · ")
+    }
+
+    fn details(&self, x: &ExchangeEvent) -> Vec<String> {
+        let d = &x.decoded;
+        let now_s = (x.ts / 1000) as i64;
+        let mut v = vec![];
+        if let Some(disc) = &d.discovery
+            && let Some(iss) = &disc.issuer
+        {
+            {
+                let algs = disc.id_token_signing_alg_values_supported.join(",");
+                let jwks = disc.jwks_uri.as_deref().unwrap_or("no jwks_uri");
+                v.push(format!("issuer {iss} · {algs} · jwks {jwks}"));
+            }
+        }
+        if let Some(j) = &d.jwks {
+            if j.no_keys_member {
+                v.push("{} — no keys (authentik without a signing key: tokens are HS256)".into());
+            } else {
+                let keys: Vec<String> = j
+                    .keys
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{} kid={}",
+                            k.alg.as_deref().or(k.kty.as_deref()).unwrap_or("?"),
+                            k.kid.as_deref().map(abbreviate).unwrap_or("—".into())
+                        )
+                    })
+                    .collect();
+                v.push(format!(
+                    "{} key{}: {}",
+                    keys.len(),
+                    if keys.len() == 1 { "" } else { "s" },
+                    keys.join(", ")
+                ));
+            }
+        }
+        if let Some(a) = &d.authorize {
+            v.push(format!(
+                "client_id={} scope=\"{}\" response_type={}{}",
+                a.client_id.as_deref().map(abbreviate).unwrap_or("—".into()),
+                a.scope.as_deref().unwrap_or(""),
+                a.response_type.as_deref().unwrap_or("—"),
+                a.code_challenge_method.as_deref().map(|m| format!(" pkce={m}")).unwrap_or_default(),
+            ));
+            v.push(format!(
+                "redirect_uri {} · state {} · nonce {}",
+                a.redirect_uri.as_deref().unwrap_or("(none)"),
+                opt_short(a.state.as_deref()),
+                opt_short(a.nonce.as_deref())
+            ));
+        }
+        if let Some(e) = &d.provider_error {
+            v.push(self.style.red(&format!(
+                "provider refused: {}{}",
+                e.title,
+                e.message.as_deref().map(|m| format!(" — {m}")).unwrap_or_default()
+            )));
+        }
+        if let Some(r) = &d.authorization_response {
+            let via = format!("{:?}", r.via).to_lowercase();
+            match &r.error {
+                Some(e) => v.push(self.style.red(&format!(
+                    "via {via} → error={e}{} · state {}",
+                    r.error_description.as_deref().map(|s| format!(" ({s})")).unwrap_or_default(),
+                    opt_short(r.state.as_deref())
+                ))),
+                None => v.push(format!(
+                    "via {via} → {} code {} · state {}{}",
+                    r.redirect_to,
+                    opt_short(r.code.as_deref()),
+                    opt_short(r.state.as_deref()),
+                    r.iss.as_deref().map(|i| format!(" · iss {i}")).unwrap_or_default()
+                )),
+            }
+        }
+        if let Some(t) = &d.token_request {
+            v.push(format!(
+                "{} · grant {} · code {} · redirect_uri {}{}",
+                t.client_auth.method,
+                t.grant_type.as_deref().unwrap_or("—"),
+                opt_short(t.code.as_deref()),
+                t.redirect_uri.as_deref().unwrap_or("(none)"),
+                t.code_verifier.as_ref().map(|_| " · code_verifier sent").unwrap_or_default()
+            ));
+        }
+        if let Some(t) = &d.token_response {
+            if let Some(e) = &t.error {
+                v.push(self.style.red(&format!(
+                    "error {e}{}",
+                    t.error_description.as_deref().map(|s| format!(": {s}")).unwrap_or_default()
+                )));
+            } else if t.status == 200 {
+                v.push(format!(
+                    "{} · access_token {} · scope \"{}\" · expires_in {}",
+                    t.token_type.as_deref().unwrap_or("no token_type"),
+                    opt_short(t.access_token.as_deref()),
+                    t.scope.as_deref().unwrap_or(""),
+                    t.expires_in.map(|e| e.to_string()).unwrap_or("—".into())
+                ));
+                if let Some(j) = &t.id_token_decoded {
+                    v.push(self.jwt_line("id_token", j, now_s));
+                } else if t.id_token.is_none() {
+                    v.push(self.style.yellow("no id_token"));
+                }
+            }
+        }
+        if let Some(u) = &d.userinfo_request {
+            let mut s = format!(
+                "{} {}",
+                if u.token_source == "header" { "Bearer" } else { &u.token_source },
+                opt_short(u.access_token.as_deref())
+            );
+            if let Some(r) = &d.userinfo_response {
+                if let Some(c) = &r.claims {
+                    let g = |k: &str| {
+                        c.get(k).map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                    };
+                    s.push_str(&format!(" → sub {}", g("sub").map(|x| abbreviate(&x)).unwrap_or("—".into())));
+                    for k in ["preferred_username", "email", "email_verified"] {
+                        if let Some(val) = g(k) {
+                            s.push_str(&format!(" · {k} {val}"));
+                        }
+                    }
+                } else if let Some(w) = &r.www_authenticate {
+                    s.push_str(&self.style.red(&format!(
+                        " → {} {}",
+                        w.error.as_deref().unwrap_or("error"),
+                        w.error_description.as_deref().unwrap_or("")
+                    )));
+                }
+            }
+            v.push(s);
+        }
+        if let Some(rp) = &d.rp {
+            if rp.failed {
+                v.push(self.style.red(&format!(
+                    "Mastodon gave up on the login → {}{}",
+                    rp.redirect_to.as_deref().map(crate::redact::redact_url).unwrap_or_default(),
+                    rp.message.as_deref().map(|m| format!(" (message={m})")).unwrap_or_default()
+                )));
+            } else if let Some(to) = &rp.redirect_to {
+                v.push(format!("Mastodon → {}", crate::redact::redact_url(to)));
+            }
+        }
+        if x.kind == ExchangeKind::Other
+            && let Some(r) = &x.exchange.response
+            && let Some(ct) = r.header("content-type")
+        {
+            v.push(self.style.dim(ct));
+        }
+        v
+    }
+}

@@ -1,0 +1,107 @@
+//! The `--trace FILE.jsonl` journal: append-only, one JSON object per line, flushed per line so a
+//! crash loses nothing already seen. Secrets are masked unless the journal was opened with
+//! `redact = false` (`--no-redact`). The schema is versioned by `"v"`; see README "Trace format".
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::analysis::{Event, ExchangeEvent};
+use crate::redact::{redact_exchange, redact_json};
+
+/// Version of the line schema, written as `"v"` on every line.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// An open journal.
+pub struct Journal {
+    out: Box<dyn Write + Send>,
+    redact: bool,
+}
+
+impl Journal {
+    /// Opens (creating or appending to) a journal file.
+    pub fn open(path: &Path, redact: bool) -> io::Result<Journal> {
+        let f: File = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Journal { out: Box::new(f), redact })
+    }
+
+    pub fn from_writer(out: Box<dyn Write + Send>, redact: bool) -> Journal {
+        Journal { out, redact }
+    }
+
+    fn put(&mut self, v: &Value) -> io::Result<()> {
+        let mut line = serde_json::to_vec(v).map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.out.write_all(&line)?;
+        self.out.flush()
+    }
+
+    /// The first line of a session: who wrote it and whether secrets are masked.
+    pub fn session(&mut self, ts: u64, extra: Map<String, Value>) -> io::Result<()> {
+        let mut v = json!({
+            "v": SCHEMA_VERSION,
+            "type": "session",
+            "ts": ts,
+            "tool": format!("oidc-tap {}", env!("CARGO_PKG_VERSION")),
+            "redacted": self.redact,
+        });
+        if let Value::Object(m) = &mut v {
+            m.extend(extra);
+        }
+        self.put(&v)
+    }
+
+    pub fn write(&mut self, ev: &Event) -> io::Result<()> {
+        let v = event_line(ev, self.redact);
+        self.put(&v)
+    }
+}
+
+/// The JSON line for an event (pure, so tests and exporters share it).
+pub fn event_line(ev: &Event, redact: bool) -> Value {
+    match ev {
+        Event::Exchange(x) => exchange_line(x, redact),
+        Event::Flow(f) => {
+            let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                let mut out = Map::new();
+                out.insert("v".into(), SCHEMA_VERSION.into());
+                out.insert("type".into(), "flow".into());
+                out.extend(std::mem::take(m));
+                return Value::Object(out);
+            }
+            v
+        }
+    }
+}
+
+fn exchange_line(x: &ExchangeEvent, redact: bool) -> Value {
+    let ex = if redact { redact_exchange(&x.exchange) } else { x.exchange.clone() };
+    let mut decoded = serde_json::to_value(&x.decoded).unwrap_or(Value::Null);
+    if redact {
+        redact_json(&mut decoded);
+    }
+    let mut m = Map::new();
+    m.insert("v".into(), SCHEMA_VERSION.into());
+    m.insert("type".into(), "exchange".into());
+    m.insert("ts".into(), x.ts.into());
+    m.insert("id".into(), x.id.into());
+    if let Some(f) = x.flow {
+        m.insert("flow".into(), f.into());
+    }
+    m.insert("kind".into(), x.kind.as_str().into());
+    m.insert("method".into(), ex.request.method.clone().into());
+    m.insert("url".into(), format!("{}://{}{}", ex.request.scheme, ex.request.host, ex.request.path).into());
+    if let Some(r) = &ex.response {
+        m.insert("status".into(), r.status.into());
+    }
+    m.insert("ms".into(), ex.total_ms.into());
+    if let Some(c) = x.decoded.caller {
+        m.insert("caller".into(), c.into());
+    }
+    m.insert("decoded".into(), decoded);
+    m.insert("exchange".into(), serde_json::to_value(&ex).unwrap_or(Value::Null));
+    Value::Object(m)
+}

@@ -1,0 +1,81 @@
+//! A live analysis session: feeds exchange records to the [`Analyzer`] and sends what it
+//! reports to the console and the journal. Shared by `proxy`, `demo` and the tests, so they
+//! all print and record the same way.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::analysis::{Analyzer, Event};
+use crate::capture::Exchange;
+use crate::output::console::Console;
+use crate::output::journal::Journal;
+
+/// Unix time in milliseconds from the system clock (only the I/O shell reads clocks).
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+pub struct Session {
+    pub analyzer: Analyzer,
+    pub console: Option<Console>,
+    pub journal: Option<Journal>,
+    /// Journal write failures (the first is reported; analysis goes on).
+    pub journal_errors: u64,
+    /// Everything reported, when kept (tests, demo summary).
+    pub keep: Option<Vec<Event>>,
+    capture_limit: usize,
+}
+
+impl Session {
+    pub fn new(
+        analyzer: Analyzer,
+        console: Option<Console>,
+        journal: Option<Journal>,
+        capture_limit: usize,
+    ) -> Session {
+        Session { analyzer, console, journal, journal_errors: 0, keep: None, capture_limit }
+    }
+
+    /// Keep every event in memory as well.
+    pub fn keep_events(mut self) -> Session {
+        self.keep = Some(vec![]);
+        self
+    }
+
+    fn emit(&mut self, events: Vec<Event>) {
+        for ev in events {
+            if let Some(c) = &mut self.console {
+                c.event(&ev);
+            }
+            if let Some(j) = &mut self.journal
+                && let Err(e) = j.write(&ev)
+            {
+                if self.journal_errors == 0 {
+                    tracing::error!("cannot write the trace journal: {e}");
+                }
+                self.journal_errors += 1;
+            }
+            if let Some(k) = &mut self.keep {
+                k.push(ev);
+            }
+        }
+    }
+
+    /// One finished exchange from the gateway.
+    pub fn exchange(&mut self, mut ex: Exchange) {
+        ex.decode_bodies(self.capture_limit);
+        let events = self.analyzer.ingest(&ex);
+        self.emit(events);
+    }
+
+    /// Periodic clock tick (abandoned / expired flows).
+    pub fn tick(&mut self, now: u64) {
+        let events = self.analyzer.tick(now);
+        self.emit(events);
+    }
+
+    /// End of session: every open flow is closed and reported.
+    pub fn finish(&mut self, now: u64) {
+        let events = self.analyzer.finish(now);
+        self.emit(events);
+    }
+}
