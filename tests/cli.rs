@@ -63,3 +63,20 @@ fn demo_runs_and_shows_traffic() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("oidc-tap demo"), "{text}");
 }
+
+#[test]
+fn decode_prints_claims_with_human_times_and_rejects_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/authentik/token-response.json")).unwrap();
+    let path = dir.path().join("resp.json");
+    std::fs::write(&path, fixture["response"]["body"].to_string()).unwrap();
+    let out = bin().arg("decode").arg(&path).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("== id_token (JWS, signature not verified)"));
+    assert!(text.contains("exp       1795603642 = 2026-11-25 10:47:22 UTC (expired"));
+    let out = bin().args(["decode", "not-a-token"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a JWT"));
+}

@@ -169,3 +169,60 @@ impl Analyzer {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::capture::{CapturedBody, Header, RequestRecord, ResponseRecord};
+
+    /// A minimal exchange for core tests.
+    pub(crate) fn exchange(method: &str, path: &str, status: u16, body: &str) -> Exchange {
+        Exchange {
+            id: 1,
+            conn: 1,
+            client_addr: "127.0.0.1:1".into(),
+            tls: true,
+            sni: None,
+            upstream: "https://a".into(),
+            started_ms: 1000,
+            response_ms: Some(1),
+            total_ms: 1,
+            request: RequestRecord {
+                method: method.into(),
+                scheme: "https".into(),
+                host: "a".into(),
+                path: path.into(),
+                version: "HTTP/1.1".into(),
+                headers: vec![],
+                body: CapturedBody::default(),
+            },
+            response: Some(ResponseRecord {
+                status,
+                version: "HTTP/1.1".into(),
+                headers: vec![Header::new("content-type", "application/json")],
+                body: CapturedBody { bytes: body.to_owned().into(), wire_len: body.len() as u64, ..Default::default() },
+            }),
+            error: None,
+            upgraded: false,
+        }
+    }
+
+    #[test]
+    fn malformed_bodies_become_problems_not_panics() {
+        let mut a = Analyzer::new(AnalyzerConfig::default());
+        for (path, body) in [
+            ("/application/o/x/.well-known/openid-configuration", "{not json"),
+            ("/application/o/x/jwks/", "[1,2]"),
+            ("/application/o/token/", "<html>"),
+            ("/application/o/userinfo/", "\u{0}"),
+        ] {
+            let ev = a.ingest(&exchange("GET", path, 200, body));
+            let x = ev.iter().find_map(|e| if let Event::Exchange(x) = e { Some(x) } else { None }).unwrap();
+            assert!(!x.decoded.problems.is_empty(), "{path}: {:?}", x.decoded);
+        }
+        // A token response whose id_token is garbage.
+        let ev = a.ingest(&exchange("POST", "/application/o/token/", 200, r#"{"access_token":"a","token_type":"Bearer","id_token":"x.y"}"#));
+        let x = ev.iter().find_map(|e| if let Event::Exchange(x) = e { Some(x) } else { None }).unwrap();
+        assert_eq!(x.decoded.problems[0].at, "id_token");
+    }
+}
