@@ -16,3 +16,4 @@ pub mod redact;
 pub mod session;
 pub mod timefmt;
 pub mod tls;
+pub mod verify;

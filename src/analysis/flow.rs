@@ -495,20 +495,29 @@ mod tests {
     use crate::oidc::messages::Discovery;
 
     fn decoded(kind: ExchangeKind) -> Decoded {
-        let mut d = crate::oidc::decode_exchange(&EndpointBook::default(), &crate::analysis::tests::exchange("GET", "/x", 200, ""));
+        let mut d = crate::oidc::decode_exchange(
+            &EndpointBook::default(),
+            &crate::analysis::tests::exchange("GET", "/x", 200, ""),
+        );
         d.kind = kind;
         d
     }
 
     fn discovery() -> Decoded {
         let mut d = decoded(ExchangeKind::Discovery);
-        d.discovery = Some(Discovery { issuer: Some("https://a/".into()), status: 200, valid_json: true, ..Default::default() });
+        d.discovery = Some(Discovery {
+            issuer: Some("https://a/".into()),
+            status: 200,
+            valid_json: true,
+            ..Default::default()
+        });
         d
     }
 
     #[test]
     fn discovery_then_silence_is_abandoned_then_expired() {
-        let mut t = FlowTracker::new(FlowLimits { idle_ms: 60_000, abandon_ms: 10_000, ..Default::default() });
+        let mut t =
+            FlowTracker::new(FlowLimits { idle_ms: 60_000, abandon_ms: 10_000, ..Default::default() });
         let a = t.assign(&discovery(), Some("https://a/"), 1000);
         assert!(a.opened);
         t.record(a.flow.unwrap(), &discovery(), 1, 1000, Some("https://a/"));
@@ -539,6 +548,8 @@ mod tests {
         tok.token_request = Some(TokenRequest { code: Some("c".into()), ..Default::default() });
         assert!(t.assign(&tok, None, 0).opened);
         assert!(t.assign(&decoded(ExchangeKind::Other), None, 0).flow.is_none());
-        assert!(t.assign(&decoded(ExchangeKind::Jwks), Some("https://zzz/"), 0).flow.is_none() || t.len() == 1);
+        assert!(
+            t.assign(&decoded(ExchangeKind::Jwks), Some("https://zzz/"), 0).flow.is_none() || t.len() == 1
+        );
     }
 }

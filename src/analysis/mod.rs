@@ -200,7 +200,11 @@ pub(crate) mod tests {
                 status,
                 version: "HTTP/1.1".into(),
                 headers: vec![Header::new("content-type", "application/json")],
-                body: CapturedBody { bytes: body.to_owned().into(), wire_len: body.len() as u64, ..Default::default() },
+                body: CapturedBody {
+                    bytes: body.to_owned().into(),
+                    wire_len: body.len() as u64,
+                    ..Default::default()
+                },
             }),
             error: None,
             upgraded: false,
@@ -221,7 +225,12 @@ pub(crate) mod tests {
             assert!(!x.decoded.problems.is_empty(), "{path}: {:?}", x.decoded);
         }
         // A token response whose id_token is garbage.
-        let ev = a.ingest(&exchange("POST", "/application/o/token/", 200, r#"{"access_token":"a","token_type":"Bearer","id_token":"x.y"}"#));
+        let ev = a.ingest(&exchange(
+            "POST",
+            "/application/o/token/",
+            200,
+            r#"{"access_token":"a","token_type":"Bearer","id_token":"x.y"}"#,
+        ));
         let x = ev.iter().find_map(|e| if let Event::Exchange(x) = e { Some(x) } else { None }).unwrap();
         assert_eq!(x.decoded.problems[0].at, "id_token");
     }

@@ -132,6 +132,43 @@ impl Signing {
         }
     }
 
+    /// A compact token over `claims` signed with this key (HS* use `secret`); JWE, `none` and
+    /// ES512 produce tokens of the right shape that nothing can verify.
+    pub fn sign(self, claims: &Value, kid: Option<&str>, secret: &str) -> String {
+        let enc = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap_or_default());
+        match (self, self.algorithm(), self.encoding_key(secret)) {
+            (Signing::Jwe, _, _) => {
+                let h = json!({"alg": "RSA-OAEP-256", "enc": "A256CBC-HS512", "kid": kid, "typ": "JWT"});
+                format!(
+                    "{}.{}.{}.{}.{}",
+                    enc(&h),
+                    URL_SAFE_NO_PAD.encode([7u8; 256]),
+                    URL_SAFE_NO_PAD.encode([1u8; 16]),
+                    URL_SAFE_NO_PAD.encode(b"ciphertext"),
+                    URL_SAFE_NO_PAD.encode([2u8; 32])
+                )
+            }
+            (Signing::None, _, _) => {
+                format!("{}.{}.", enc(&json!({"alg": "none", "typ": "JWT"})), enc(claims))
+            }
+            (Signing::Es512, _, _) => {
+                format!(
+                    "{}.{}.{}",
+                    enc(&json!({"alg": "ES512", "kid": kid, "typ": "JWT"})),
+                    enc(claims),
+                    URL_SAFE_NO_PAD.encode([3u8; 132])
+                )
+            }
+            (_, Some(alg), Some(key)) => {
+                let mut h = Header::new(alg);
+                h.kid = kid.map(str::to_owned);
+                h.typ = Some("JWT".into());
+                jsonwebtoken::encode(&h, claims, &key).unwrap_or_default()
+            }
+            _ => String::new(),
+        }
+    }
+
     /// The public JWK for this key (authentik's JWKS entry), if it has one.
     pub fn jwk(self) -> Option<Value> {
         if self == Signing::Es512 {
@@ -700,46 +737,15 @@ impl Provider {
 
     fn sign(&self, st: &State, claims: &Value, signing: Signing) -> String {
         let f = &st.cfg.faults;
-        let enc = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap_or_default());
         let kid = f.id_token_kid.clone().or(signing.kid().map(str::to_owned)).filter(|_| !f.no_kid);
-        let token = match (signing, signing.algorithm(), signing.encoding_key(&st.cfg.client_secret)) {
-            (Signing::Jwe, _, _) => {
-                let h = json!({"alg": "RSA-OAEP-256", "enc": "A256CBC-HS512", "kid": kid, "typ": "JWT"});
-                return format!(
-                    "{}.{}.{}.{}.{}",
-                    enc(&h),
-                    URL_SAFE_NO_PAD.encode([7u8; 256]),
-                    URL_SAFE_NO_PAD.encode([1u8; 16]),
-                    URL_SAFE_NO_PAD.encode(b"ciphertext"),
-                    URL_SAFE_NO_PAD.encode([2u8; 32])
-                );
-            }
-            (Signing::None, _, _) => {
-                format!("{}.{}.", enc(&json!({"alg": "none", "typ": "JWT"})), enc(claims))
-            }
-            (Signing::Es512, _, _) => {
-                format!(
-                    "{}.{}.{}",
-                    enc(&json!({"alg": "ES512", "kid": kid, "typ": "JWT"})),
-                    enc(claims),
-                    URL_SAFE_NO_PAD.encode([3u8; 132])
-                )
-            }
-            (_, Some(alg), Some(key)) => {
-                let mut h = Header::new(alg);
-                h.kid = kid;
-                h.typ = Some("JWT".into());
-                jsonwebtoken::encode(&h, claims, &key).unwrap_or_default()
-            }
-            _ => String::new(),
-        };
+        let token = signing.sign(claims, kid.as_deref(), &st.cfg.client_secret);
         if f.tamper_signature {
-            // Flip the payload after signing: same signature, different claims.
+            // Change the payload after signing: same signature, different claims.
             let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
             if parts.len() == 3 {
                 let mut c = claims.clone();
                 c["tampered"] = true.into();
-                parts[1] = enc(&c);
+                parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default());
                 return parts.join(".");
             }
         }

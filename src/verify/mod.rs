@@ -1,0 +1,228 @@
+//! ID token signature verification against keys seen on the wire (RFC 7515 §5.2, OIDC Core
+//! §3.1.3.7 steps 6–8, §10.1). Key selection is that of a careful relying party: by `kid`, then
+//! filtered by key type, `use` and `alg`; no kid and one eligible key → that key; several →
+//! ambiguous. Pure: keys are learned from JWKS responses that passed (or that the gateway
+//! fetched itself and recorded as an exchange).
+
+use std::collections::HashMap;
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::oidc::jwt::DecodedJwt;
+use crate::redact;
+
+/// What verifying one token's signature concluded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum SigOutcome {
+    /// The signature checks out with this key.
+    Verified { alg: String, kid: Option<String>, key_from: String },
+    /// A selected key was tried and the signature does not match.
+    Invalid { alg: String, kid: Option<String>, key_from: String },
+    /// HS* verified with the client secret.
+    VerifiedWithSecret { alg: String, secret_from: String },
+    /// HS* and the secret does not produce this MAC.
+    InvalidWithSecret { alg: String, secret_from: String },
+    /// The token's kid is not among the keys known for the issuer.
+    KidUnknown { kid: String, known: Vec<String> },
+    /// Several keys fit and nothing tells them apart.
+    Ambiguous { kid: Option<String>, candidates: usize },
+    /// The token cannot be checked; `why` says what is missing.
+    Unverifiable { alg: String, why: String },
+    /// `alg: none`.
+    Unsigned,
+    /// A JWE: not a signature to check.
+    Encrypted,
+}
+
+/// Keys learned per JWKS URL.
+#[derive(Debug, Default, Clone)]
+pub struct KeyStore {
+    sets: HashMap<String, Vec<Value>>,
+}
+
+fn family_kty(alg: &str) -> Option<&'static str> {
+    match alg {
+        "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" => Some("RSA"),
+        "ES256" | "ES384" | "ES512" => Some("EC"),
+        "EdDSA" => Some("OKP"),
+        _ => None,
+    }
+}
+
+fn curve_for(alg: &str) -> Option<&'static str> {
+    match alg {
+        "ES256" => Some("P-256"),
+        "ES384" => Some("P-384"),
+        "ES512" => Some("P-521"),
+        _ => None,
+    }
+}
+
+impl KeyStore {
+    /// Replaces what is known for a JWKS URL with the keys of a fresh response.
+    pub fn learn(&mut self, url: &str, keys: &[Value]) {
+        self.sets.insert(url.to_owned(), keys.to_vec());
+    }
+
+    pub fn knows(&self, url: &str) -> bool {
+        self.sets.contains_key(url)
+    }
+
+    /// Whether `url` has a key with this kid (or any key when the token has no kid).
+    pub fn has_kid(&self, url: &str, kid: Option<&str>) -> bool {
+        match (self.sets.get(url), kid) {
+            (Some(keys), Some(k)) => keys.iter().any(|j| j.get("kid").and_then(Value::as_str) == Some(k)),
+            (Some(keys), None) => !keys.is_empty(),
+            (None, _) => false,
+        }
+    }
+
+    /// Verifies an asymmetric signature with the keys of `url` (or, if the issuer's JWKS URL is
+    /// unknown, every key seen).
+    pub fn verify(&self, jwt: &DecodedJwt, url: Option<&str>) -> SigOutcome {
+        let alg = jwt.alg().unwrap_or("").to_owned();
+        if jwt.is_jwe() {
+            return SigOutcome::Encrypted;
+        }
+        if alg.eq_ignore_ascii_case("none") {
+            return SigOutcome::Unsigned;
+        }
+        if jwt.signature_redacted {
+            return SigOutcome::Unverifiable { alg, why: "the signature was redacted when the trace was written (record with --no-redact to re-check it offline)".into() };
+        }
+        let Some(kty) = family_kty(&alg) else {
+            return SigOutcome::Unverifiable {
+                alg: alg.clone(),
+                why: format!("unknown signing algorithm {alg:?}"),
+            };
+        };
+        let (keys, key_from): (Vec<&Value>, String) = match url.and_then(|u| self.sets.get(u).map(|k| (u, k)))
+        {
+            Some((u, k)) => (k.iter().collect(), u.to_owned()),
+            None if !self.sets.is_empty() && url.is_none() => {
+                (self.sets.values().flatten().collect(), "every JWKS seen".into())
+            }
+            None => {
+                return SigOutcome::Unverifiable {
+                    alg,
+                    why: format!(
+                        "no JWKS seen for {} and none could be fetched",
+                        url.unwrap_or("this issuer")
+                    ),
+                };
+            }
+        };
+        let kid = jwt.kid().map(str::to_owned);
+        let by_kid: Vec<&Value> = match &kid {
+            Some(k) => keys
+                .iter()
+                .copied()
+                .filter(|j| j.get("kid").and_then(Value::as_str) == Some(k.as_str()))
+                .collect(),
+            None => keys.clone(),
+        };
+        if let Some(k) = &kid
+            && by_kid.is_empty()
+        {
+            let known =
+                keys.iter().filter_map(|j| j.get("kid").and_then(Value::as_str).map(str::to_owned)).collect();
+            return SigOutcome::KidUnknown { kid: k.clone(), known };
+        }
+        let eligible: Vec<&Value> = by_kid
+            .into_iter()
+            .filter(|j| j.get("kty").and_then(Value::as_str) == Some(kty))
+            .filter(|j| j.get("use").and_then(Value::as_str).is_none_or(|u| u == "sig"))
+            .filter(|j| j.get("alg").and_then(Value::as_str).is_none_or(|a| a == alg))
+            .filter(|j| curve_for(&alg).is_none_or(|c| j.get("crv").and_then(Value::as_str) == Some(c)))
+            .collect();
+        match eligible.len() {
+            0 => {
+                return match &kid {
+                    Some(k) => SigOutcome::KidUnknown { kid: k.clone(), known: vec![] },
+                    None => {
+                        SigOutcome::Unverifiable { alg, why: format!("no {kty} signing key in {key_from}") }
+                    }
+                };
+            }
+            1 => {}
+            n => return SigOutcome::Ambiguous { kid, candidates: n },
+        }
+        let Ok(algorithm) = alg.parse::<Algorithm>() else {
+            return SigOutcome::Unverifiable {
+                alg: alg.clone(),
+                why: format!("{alg} is not supported by the verification library"),
+            };
+        };
+        let key = match serde_json::from_value::<jsonwebtoken::jwk::Jwk>(eligible[0].clone())
+            .ok()
+            .and_then(|j| DecodingKey::from_jwk(&j).ok())
+        {
+            Some(k) => k,
+            None => {
+                return SigOutcome::Unverifiable {
+                    alg,
+                    why: "the matching JWK could not be turned into a key".into(),
+                };
+            }
+        };
+        let sig = redact_safe_signature(jwt);
+        match jsonwebtoken::crypto::verify(&sig, jwt.signing_input.as_bytes(), &key, algorithm) {
+            Ok(true) => SigOutcome::Verified { alg, kid, key_from },
+            Ok(false) => SigOutcome::Invalid { alg, kid, key_from },
+            Err(e) => SigOutcome::Unverifiable { alg, why: format!("verification failed to run: {e}") },
+        }
+    }
+}
+
+fn redact_safe_signature(jwt: &DecodedJwt) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&jwt.signature)
+}
+
+/// Verifies an HS* MAC with the client secret (authentik without a signing key uses the
+/// client secret as the HMAC key).
+pub fn verify_hmac(jwt: &DecodedJwt, secret: Option<(&str, &str)>) -> SigOutcome {
+    let alg = jwt.alg().unwrap_or("").to_owned();
+    if jwt.signature_redacted {
+        return SigOutcome::Unverifiable {
+            alg,
+            why: "the signature was redacted when the trace was written".into(),
+        };
+    }
+    let Some((secret, from)) = secret else {
+        return SigOutcome::Unverifiable {
+            alg,
+            why: "no client secret known: pass --client-secret (or --mastodon-env)".into(),
+        };
+    };
+    if redact::is_masked(secret) {
+        return SigOutcome::Unverifiable {
+            alg,
+            why: "the client secret is redacted in this trace: pass --client-secret".into(),
+        };
+    }
+    let Ok(algorithm) = alg.parse::<Algorithm>() else {
+        return SigOutcome::Unverifiable { alg: alg.clone(), why: format!("{alg} is not an HMAC algorithm") };
+    };
+    match jsonwebtoken::crypto::verify(
+        &redact_safe_signature(jwt),
+        jwt.signing_input.as_bytes(),
+        &DecodingKey::from_secret(secret.as_bytes()),
+        algorithm,
+    ) {
+        Ok(true) => SigOutcome::VerifiedWithSecret { alg, secret_from: from.into() },
+        Ok(false) => SigOutcome::InvalidWithSecret { alg, secret_from: from.into() },
+        Err(e) => SigOutcome::Unverifiable { alg, why: format!("verification failed to run: {e}") },
+    }
+}
+
+/// `true` for HS256/384/512.
+pub fn is_hmac(alg: &str) -> bool {
+    matches!(alg, "HS256" | "HS384" | "HS512")
+}
+
+#[cfg(test)]
+mod tests;
