@@ -90,6 +90,37 @@ pub struct ProxyArgs {
     pub connect_timeout: u64,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
+}
+
+/// What "right" means for this deployment (optional; rules that need a value say so).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ExpectArgs {
+    /// Mastodon's .env.production: reads OIDC_*, LOCAL_DOMAIN and WEB_DOMAIN.
+    #[arg(long, value_name = "PATH", env = "OIDC_TAP_MASTODON_ENV")]
+    pub mastodon_env: Option<PathBuf>,
+    /// The issuer Mastodon expects (OIDC_ISSUER).
+    #[arg(long, value_name = "URL", env = "OIDC_TAP_EXPECT_ISSUER")]
+    pub expect_issuer: Option<String>,
+    /// The client id Mastodon uses (OIDC_CLIENT_ID).
+    #[arg(long, value_name = "ID", env = "OIDC_TAP_EXPECT_CLIENT_ID")]
+    pub expect_client_id: Option<String>,
+    /// Mastodon's callback (OIDC_REDIRECT_URI).
+    #[arg(long, value_name = "URL", env = "OIDC_TAP_EXPECT_REDIRECT_URI")]
+    pub expect_redirect_uri: Option<String>,
+    /// The client secret, only to verify HS256 ID tokens; never printed.
+    #[arg(long, value_name = "SECRET", env = "OIDC_TAP_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// The claim Mastodon keys accounts on (OIDC_UID_FIELD).
+    #[arg(long, value_name = "CLAIM", env = "OIDC_TAP_UID_FIELD")]
+    pub uid_field: Option<String>,
+    /// Mastodon treats every email as verified (OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED).
+    #[arg(long, env = "OIDC_TAP_ASSUME_EMAIL_VERIFIED")]
+    pub assume_email_verified: bool,
+    /// The provider's authorization code lifetime in seconds (authentik: 60).
+    #[arg(long, value_name = "SECS", env = "OIDC_TAP_CODE_LIFETIME")]
+    pub code_lifetime: Option<u64>,
 }
 
 /// What the analysis shows and records.

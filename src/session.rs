@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::analysis::{Analyzer, Event};
 use crate::capture::Exchange;
+use crate::keyfetch::KeyFetcher;
 use crate::output::console::Console;
 use crate::output::journal::Journal;
 
@@ -22,6 +23,8 @@ pub struct Session {
     pub journal_errors: u64,
     /// Everything reported, when kept (tests, demo summary).
     pub keep: Option<Vec<Event>>,
+    /// Fetches JWKS the gateway has not seen (live sessions only).
+    pub fetcher: Option<KeyFetcher>,
     capture_limit: usize,
 }
 
@@ -32,7 +35,7 @@ impl Session {
         journal: Option<Journal>,
         capture_limit: usize,
     ) -> Session {
-        Session { analyzer, console, journal, journal_errors: 0, keep: None, capture_limit }
+        Session { analyzer, console, journal, journal_errors: 0, keep: None, fetcher: None, capture_limit }
     }
 
     /// Keep every event in memory as well.
@@ -65,6 +68,18 @@ impl Session {
         ex.decode_bodies(self.capture_limit);
         let events = self.analyzer.ingest(&ex);
         self.emit(events);
+    }
+
+    /// One finished exchange, fetching the ID token's keys first when they were never seen.
+    pub async fn exchange_fetching_keys(&mut self, mut ex: Exchange) {
+        ex.decode_bodies(self.capture_limit);
+        if let Some(f) = &mut self.fetcher
+            && let Some(url) = self.analyzer.jwks_to_fetch(&ex)
+            && let Some(fetched) = f.fetch(&url).await
+        {
+            self.exchange(fetched);
+        }
+        self.exchange(ex);
     }
 
     /// Periodic clock tick (abandoned / expired flows).

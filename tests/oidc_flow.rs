@@ -72,6 +72,7 @@ async fn a_clean_login_is_one_flow_with_every_key_joined() {
             "rp_login",
             "authorize_response",
             "discovery",
+            "jwks",
             "token",
             "jwks",
             "userinfo",
@@ -96,18 +97,33 @@ async fn a_clean_login_is_one_flow_with_every_key_joined() {
     assert_eq!(flow_events[1].issuer.as_deref(), Some("https://authentik.test/application/o/mastodon/"));
     assert_eq!(flow_events[1].client_id.as_deref(), Some("demoMastodonClientID0123456789abcdefghijk"));
 
+    // The first JWKS is the gateway's own fetch (the ID token's key was not seen yet).
+    assert_eq!(xs[4].decoded.caller, Some("oidc-tap"));
+    assert_eq!(xs[6].decoded.caller, Some("Mastodon, openid_connect"));
+    // A correct login: no error, no warning.
+    let bad: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Finding(f) if f.severity >= oidc_tap::rules::Severity::Warning => {
+                Some((f.rule, f.message.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(bad.is_empty(), "false alarms: {bad:?}");
+
     // Correlation keys: state (authorize ↔ response), code (response ↔ token), nonce
     // (authorize ↔ ID token), access token (token ↔ userinfo).
     let authz = xs[2].decoded.authorize.as_ref().unwrap();
     let resp = xs[2].decoded.authorization_response.as_ref().unwrap();
     assert_eq!(authz.state, resp.state);
-    let token_req = xs[4].decoded.token_request.as_ref().unwrap();
+    let token_req = xs[5].decoded.token_request.as_ref().unwrap();
     assert_eq!(token_req.code, resp.code);
     assert_eq!(token_req.client_auth.method, "client_secret_basic");
-    let token_resp = xs[4].decoded.token_response.as_ref().unwrap();
+    let token_resp = xs[5].decoded.token_response.as_ref().unwrap();
     let idt = token_resp.id_token_decoded.as_ref().unwrap();
     assert_eq!(idt.claim_str("nonce"), authz.nonce.as_deref());
-    let ui = xs[6].decoded.userinfo_request.as_ref().unwrap();
+    let ui = xs[7].decoded.userinfo_request.as_ref().unwrap();
     assert_eq!(ui.access_token, token_resp.access_token);
     assert_eq!(xs[0].decoded.caller, Some("Mastodon, SWD"));
 
@@ -115,7 +131,7 @@ async fn a_clean_login_is_one_flow_with_every_key_joined() {
     let text = console.text();
     assert!(text.contains("flow 1 · DISCOVERY"), "{text}");
     assert!(text.contains("flow 1 · TOKEN"), "{text}");
-    assert!(text.contains("flow 1 · complete · 8 exchanges"), "{text}");
+    assert!(text.contains("flow 1 · complete · 9 exchanges"), "{text}");
     let code = resp.code.as_deref().unwrap();
     let access = token_resp.access_token.as_deref().unwrap();
     assert!(!text.contains(code) && !text.contains(access), "secrets leaked to the console");
@@ -141,7 +157,7 @@ async fn a_clean_login_is_one_flow_with_every_key_joined() {
     let flow_lines: Vec<&Value> = lines.iter().filter(|l| l["type"] == "flow").collect();
     assert_eq!(flow_lines.len(), 2);
     assert_eq!(flow_lines[1]["outcome"], "complete");
-    assert_eq!(flow_lines[1]["exchanges"].as_array().unwrap().len(), 8);
+    assert_eq!(flow_lines[1]["exchanges"].as_array().unwrap().len(), 9);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

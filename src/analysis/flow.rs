@@ -405,7 +405,8 @@ impl FlowTracker {
             }
             f.token_response = Some(Seen::at(exchange, ts, t.clone()));
         }
-        if d.jwks.is_some() {
+        // The gateway's own key fetch does not count: the relying party's fetch is still due.
+        if d.jwks.is_some() && d.caller != Some("oidc-tap") {
             f.jwks_seen = true;
         }
         if let Some(u) = &d.userinfo_response {

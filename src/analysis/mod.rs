@@ -7,13 +7,17 @@ pub mod flow;
 use serde::Serialize;
 
 use crate::capture::Exchange;
+use crate::expect::Expectations;
 use crate::oidc::{Decoded, EndpointBook, ExchangeKind, decode_exchange};
+use crate::rules::{Ctx, Finding, NotChecked, UidHistory};
+use crate::verify::{KeyStore, SigOutcome, is_hmac, verify_hmac};
 use flow::{Flow, FlowLimits, FlowTracker};
 
 /// Settings of the core.
 #[derive(Debug, Clone, Default)]
 pub struct AnalyzerConfig {
     pub limits: FlowLimits,
+    pub expectations: Expectations,
 }
 
 /// A decoded exchange, tagged with its flow.
@@ -63,17 +67,79 @@ impl FlowEvent {
 pub enum Event {
     Exchange(Box<ExchangeEvent>),
     Flow(FlowEvent),
+    Finding(Box<Finding>),
 }
 
-/// Owns everything learned so far: endpoints per issuer and the live flows.
+/// Owns everything learned so far: endpoints per issuer, signing keys, the live flows.
 pub struct Analyzer {
     book: EndpointBook,
     flows: FlowTracker,
+    keys: KeyStore,
+    exp: Expectations,
+    history: UidHistory,
+    not_checked: NotChecked,
 }
 
 impl Analyzer {
     pub fn new(cfg: AnalyzerConfig) -> Analyzer {
-        Analyzer { book: EndpointBook::default(), flows: FlowTracker::new(cfg.limits) }
+        Analyzer {
+            book: EndpointBook::default(),
+            flows: FlowTracker::new(cfg.limits),
+            keys: KeyStore::default(),
+            exp: cfg.expectations,
+            history: UidHistory::default(),
+            not_checked: NotChecked::default(),
+        }
+    }
+
+    pub fn expectations(&self) -> &Expectations {
+        &self.exp
+    }
+
+    /// The JWKS URL the gateway should fetch before analysing `ex`: its ID token's key is not
+    /// known yet (no JWKS seen, or an unknown kid after a rotation). The caller fetches it and
+    /// feeds the result in as an exchange, so a replay of the trace sees the same keys.
+    pub fn jwks_to_fetch(&self, ex: &Exchange) -> Option<String> {
+        let d = decode_exchange(&self.book, ex);
+        let j = d.token_response.as_ref()?.id_token_decoded.as_ref()?;
+        let alg = j.alg()?;
+        if j.is_jwe() || is_hmac(alg) || alg.eq_ignore_ascii_case("none") {
+            return None;
+        }
+        let url = self.jwks_uri_for(&d)?;
+        (!self.keys.has_kid(&url, j.kid())).then_some(url)
+    }
+
+    fn jwks_uri_for(&self, d: &Decoded) -> Option<String> {
+        let issuer = self.issuer_of(d);
+        let from_iss = d
+            .token_response
+            .as_ref()
+            .and_then(|t| t.id_token_decoded.as_ref())
+            .and_then(|j| j.claim_str("iss"));
+        issuer
+            .as_deref()
+            .and_then(|i| self.book.by_issuer.get(i))
+            .or_else(|| from_iss.and_then(|i| self.book.by_issuer.get(i)))
+            .and_then(|disc| disc.jwks_uri.clone())
+    }
+
+    fn verify(&self, d: &Decoded) -> Option<SigOutcome> {
+        let t = d.token_response.as_ref()?;
+        let j = t.id_token_decoded.as_ref()?;
+        let alg = j.alg().unwrap_or("");
+        if !j.is_jwe() && is_hmac(alg) {
+            let from_request = d
+                .token_request
+                .as_ref()
+                .and_then(|r| r.client_auth.secret.as_deref())
+                .filter(|s| !crate::redact::is_masked(s));
+            let secret = from_request.map(|s| (s, "the token request")).or_else(|| {
+                self.exp.client_secret.as_deref().map(|s| (s, "--client-secret / OIDC_CLIENT_SECRET"))
+            });
+            return Some(verify_hmac(j, secret));
+        }
+        Some(self.keys.verify(j, self.jwks_uri_for(d).as_deref()))
     }
 
     pub fn flows(&self) -> &FlowTracker {
@@ -94,6 +160,12 @@ impl Analyzer {
         {
             self.book.learn(disc);
         }
+        if let Some(j) = &d.jwks
+            && (200..300).contains(&j.status)
+            && d.problems.is_empty()
+        {
+            self.keys.learn(&j.url, &j.raw_keys);
+        }
         let issuer = self.issuer_of(&d);
         let a = self.flows.assign(&d, issuer.as_deref(), now);
         if a.opened
@@ -101,7 +173,23 @@ impl Analyzer {
         {
             out.push(Event::Flow(FlowEvent::of(f, "opened", now)));
         }
+        let sig = self.verify(&d);
+        let before = a.flow.and_then(|id| self.flows.get(id)).cloned();
+        let findings = crate::rules::evaluate(&Ctx {
+            ex,
+            d: &d,
+            flow: before.as_ref(),
+            flow_id: a.flow,
+            exp: &self.exp,
+            now_ms: now,
+            sig: sig.as_ref(),
+            book: &self.book,
+            issuer: issuer.as_deref(),
+            history: &self.history,
+        });
+        let findings = self.not_checked.filter(findings);
         let closed = a.flow.and_then(|id| self.flows.record(id, &d, ex.id, now, issuer.as_deref()));
+        self.remember_uid(&d, a.flow);
         out.push(Event::Exchange(Box::new(ExchangeEvent {
             id: ex.id,
             ts: now,
@@ -110,6 +198,7 @@ impl Analyzer {
             decoded: d,
             exchange: ex.clone(),
         })));
+        out.extend(findings.into_iter().map(|f| Event::Finding(Box::new(f))));
         if closed.is_some()
             && let Some(f) = a.flow.and_then(|id| self.flows.get(id))
         {
@@ -118,17 +207,49 @@ impl Analyzer {
         out
     }
 
+    /// Remembers which uid value a user (by sub and by email) logged in with.
+    fn remember_uid(&mut self, d: &Decoded, flow: Option<u64>) {
+        let (Some(flow), Some(claims)) = (flow, d.userinfo_response.as_ref().and_then(|u| u.claims.as_ref()))
+        else {
+            return;
+        };
+        let mut merged = claims.clone();
+        if let Some(idt) = self.flows.get(flow).and_then(|f| f.id_token.as_ref()) {
+            merged.extend(idt.value.claims.clone());
+        }
+        let sub = merged.get("sub").and_then(|v| v.as_str()).unwrap_or("").to_owned();
+        let uid = merged
+            .get(&self.exp.uid_field)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .unwrap_or(sub.clone());
+        if !sub.is_empty() {
+            self.history.seen.insert(format!("sub:{sub}"), (uid.clone(), flow));
+        }
+        if let Some(e) = merged.get("email").and_then(|v| v.as_str()).filter(|e| !e.is_empty()) {
+            self.history.seen.insert(format!("email:{e}"), (uid, flow));
+        }
+    }
+
+    fn closed_events(&self, f: &Flow, now: u64, out: &mut Vec<Event>) {
+        out.push(Event::Flow(FlowEvent::of(f, "closed", now)));
+        if let Some(finding) = crate::rules::flow::check(f, &self.exp) {
+            out.push(Event::Finding(Box::new(finding)));
+        }
+    }
+
     /// Advances the clock: flows gone quiet are declared abandoned or expired.
     pub fn tick(&mut self, now: u64) -> Vec<Event> {
         let mut out = vec![];
         for id in self.flows.abandoned(now) {
             if let Some(f) = self.flows.get(id) {
-                out.push(Event::Flow(FlowEvent::of(f, "closed", now)));
+                self.closed_events(f, now, &mut out);
             }
         }
         for (f, was_open) in self.flows.expire(now) {
             if was_open {
-                out.push(Event::Flow(FlowEvent::of(&f, "closed", now)));
+                self.closed_events(&f, now, &mut out);
             }
         }
         out
@@ -139,7 +260,7 @@ impl Analyzer {
         let mut out = self.tick(now);
         for (f, was_open) in self.flows.drain() {
             if was_open {
-                out.push(Event::Flow(FlowEvent::of(&f, "closed", now)));
+                self.closed_events(&f, now, &mut out);
             }
         }
         out

@@ -51,8 +51,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         };
         // Short abandonment so a request-phase failure is reported before the next login.
         let limits = FlowLimits { abandon_ms: 1000, ..FlowLimits::default() };
+        // As if `--mastodon-env` pointed at the demo Mastodon's .env.production.
+        let expectations = sc.expectations();
         let session = Session::new(
-            Analyzer::new(AnalyzerConfig { limits }),
+            Analyzer::new(AnalyzerConfig { limits, expectations }),
             Some(Console::new(Box::new(std::io::stdout()), style, false)),
             journal,
             1024 * 1024,

@@ -11,7 +11,9 @@ use tokio::task::JoinHandle;
 use crate::analysis::flow::FlowLimits;
 use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::capture::Exchange;
-use crate::cli::{OutputArgs, ProxyArgs};
+use crate::cli::{ExpectArgs, OutputArgs, ProxyArgs};
+use crate::expect::Expectations;
+use crate::keyfetch::KeyFetcher;
 use crate::output::console::{Console, Style};
 use crate::output::journal::Journal;
 use crate::proxy::route::{ConnectTo, Router, Upstream};
@@ -66,14 +68,44 @@ pub fn build_config(args: &ProxyArgs) -> Result<ProxyConfig> {
     Ok(cfg)
 }
 
+/// Expectations from `--mastodon-env`, overridden by explicit flags.
+pub fn build_expectations(a: &ExpectArgs) -> Result<Expectations> {
+    let mut e = match &a.mastodon_env {
+        Some(p) => Expectations::from_env_file(p)?,
+        None => Expectations::default(),
+    };
+    if a.expect_issuer.is_some() {
+        e.issuer = a.expect_issuer.clone();
+    }
+    if a.expect_client_id.is_some() {
+        e.client_id = a.expect_client_id.clone();
+    }
+    if a.expect_redirect_uri.is_some() {
+        e.redirect_uri = a.expect_redirect_uri.clone();
+    }
+    if a.client_secret.is_some() {
+        e.client_secret = a.client_secret.clone();
+    }
+    if let Some(u) = &a.uid_field {
+        e.uid_field = u.clone();
+    }
+    if a.assume_email_verified {
+        e.assume_email_verified = true;
+    }
+    if let Some(c) = a.code_lifetime {
+        e.code_lifetime_s = c;
+    }
+    Ok(e)
+}
+
 /// Builds the analysis session (console on stdout, optional journal) for the output flags.
-pub fn build_session(out: &OutputArgs, capture_limit: usize) -> Result<Session> {
+pub fn build_session(out: &OutputArgs, expectations: Expectations, capture_limit: usize) -> Result<Session> {
     let limits = FlowLimits {
         idle_ms: out.flow_idle.max(1) * 1000,
         abandon_ms: out.abandon_after.max(1) * 1000,
         ..FlowLimits::default()
     };
-    let analyzer = Analyzer::new(AnalyzerConfig { limits });
+    let analyzer = Analyzer::new(AnalyzerConfig { limits, expectations });
     let console = Console::new(Box::new(std::io::stdout()), Style::detect(), out.show_all);
     let journal = match &out.trace {
         Some(p) => {
@@ -98,7 +130,7 @@ pub fn spawn_session(mut rx: mpsc::Receiver<Exchange>, mut session: Session) -> 
                 rec = rx.recv() => match rec {
                     Some(ex) => {
                         tracing::debug!(target: "oidc_tap::exchange", "#{} {}", ex.id, ex.summary());
-                        session.exchange(ex);
+                        session.exchange_fetching_keys(ex).await;
                     }
                     None => break,
                 },
@@ -117,6 +149,7 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
             "--insecure-upstream: upstream certificates are NOT verified; use --upstream-ca instead when you can"
         );
     }
+    let fetcher = KeyFetcher::new(&cfg.trust, cfg.connect_to.clone())?;
     let routes = cfg.router.describe();
     let dials = cfg.connect_to.describe();
     let limit = cfg.capture_limit;
@@ -135,7 +168,17 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
         );
     }
     let records = gw.take_records().context("records already taken")?;
-    let session = spawn_session(records, build_session(&args.output, limit)?);
+    let expectations = build_expectations(&args.expect)?;
+    if let Some(i) = &expectations.issuer {
+        eprintln!(
+            "  expecting issuer {i}  client {}  uid field {}",
+            expectations.client_id.as_deref().unwrap_or("(any)"),
+            expectations.uid_field
+        );
+    }
+    let mut session = build_session(&args.output, expectations, limit)?;
+    session.fetcher = Some(fetcher);
+    let session = spawn_session(records, session);
     super::shutdown_signal().await;
     eprintln!("shutting down: letting in-flight requests finish…");
     let dropped = gw.dropped_counter();

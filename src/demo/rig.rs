@@ -46,6 +46,23 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// What `--mastodon-env` would read from this Mastodon's `.env.production`.
+    pub fn expectations(&self) -> crate::expect::Expectations {
+        crate::expect::Expectations {
+            issuer: Some(self.rp.issuer.clone()),
+            client_id: Some(self.rp.client_id.clone()),
+            redirect_uri: Some(self.rp.redirect_uri.clone()),
+            client_secret: Some(self.rp.client_secret.clone()),
+            uid_field: self.rp.uid_field.clone(),
+            web_domain: Some(MASTODON.into()),
+            scope: Some(self.rp.scope.join(",")),
+            source: Some("demo .env.production".into()),
+            ..Default::default()
+        }
+    }
+}
+
 /// A running demo deployment.
 pub struct Rig {
     pub gateway: Gateway,
@@ -68,7 +85,7 @@ pub struct LoginOutcome {
 
 impl Rig {
     /// Starts provider, Mastodon and the gateway; `session` analyses what passes.
-    pub async fn start(scenario: Scenario, session: Session) -> anyhow::Result<Rig> {
+    pub async fn start(scenario: Scenario, mut session: Session) -> anyhow::Result<Rig> {
         let ca = Arc::new(DevCa::generate()?);
         let leaf = ca.issue(&[AUTHENTIK.into()])?;
         let mut tls =
@@ -81,7 +98,8 @@ impl Rig {
             vec![Listen::parse("https://127.0.0.1:0")?],
             Router::new(None, vec![(AUTHENTIK.into(), Upstream::parse(&format!("https://{AUTHENTIK}"))?)]),
         );
-        cfg.connect_to = ConnectTo::new(vec![((AUTHENTIK.into(), 443), provider.addr.to_string())]);
+        let connect_to = ConnectTo::new(vec![((AUTHENTIK.into(), 443), provider.addr.to_string())]);
+        cfg.connect_to = connect_to.clone();
         cfg.trust = trust.clone();
         cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
         // Mastodon's address is only known once it listens; it needs the gateway's address
@@ -101,6 +119,7 @@ impl Rig {
         let mut gateway = Gateway::start(cfg).await?;
         let gateway_addr = gateway.listening[0].addr;
         let records = gateway.take_records().ok_or_else(|| anyhow::anyhow!("records"))?;
+        session.fetcher = Some(crate::keyfetch::KeyFetcher::new(&trust, connect_to)?);
         let session = crate::commands::proxy::spawn_session(records, session);
 
         let back_channel = client_via(gateway_addr, &[AUTHENTIK], &trust)?;

@@ -10,6 +10,7 @@ use crate::capture::HeaderLookup;
 use crate::oidc::ExchangeKind;
 use crate::oidc::jwt::DecodedJwt;
 use crate::redact::short;
+use crate::rules::{Finding, Severity};
 use crate::timefmt::{clock_ms, relative};
 
 /// ANSI styling, or none.
@@ -84,10 +85,42 @@ impl Console {
         let text = match ev {
             Event::Exchange(x) => self.exchange(x),
             Event::Flow(f) => self.flow(f),
+            Event::Finding(f) => Some(self.finding(f)),
         };
         if let Some(t) = text {
             self.write_line(&t);
         }
+    }
+
+    fn finding(&self, f: &Finding) -> String {
+        let (mark, paint): (&str, fn(&Style, &str) -> String) = match f.severity {
+            Severity::Error => ("✗", Style::red),
+            Severity::Warning => ("!", Style::yellow),
+            Severity::Info => ("·", Style::dim),
+        };
+        let mut s = format!("   {} {}  {}", paint(&self.style, mark), paint(&self.style, f.rule), f.message);
+        let pad = "              ";
+        if let (Some(e), Some(seen)) = (&f.expected, &f.seen) {
+            s.push_str(&format!("\n{pad}expected {e}\n{pad}seen     {seen}"));
+            if let Some(h) = &f.hint {
+                let col = f.diff_at.filter(|_| e.len() < 120 && seen.len() < 120).unwrap_or(0);
+                s.push_str(&format!("\n{pad}         {}{} {h}", " ".repeat(col), paint(&self.style, "^")));
+            }
+        } else if let Some(seen) = &f.seen {
+            s.push_str(&format!("\n{pad}seen     {seen}"));
+        } else if let Some(e) = &f.expected {
+            s.push_str(&format!("\n{pad}expected {e}"));
+        }
+        if !f.why.is_empty() {
+            s.push_str(&format!("\n{pad}why      {}", f.why));
+        }
+        if !f.fix.is_empty() {
+            s.push_str(&format!("\n{pad}fix      {}", f.fix));
+        }
+        if let Some(m) = &f.mastodon {
+            s.push_str(&format!("\n{pad}Mastodon {m}"));
+        }
+        s
     }
 
     fn flow(&self, f: &FlowEvent) -> Option<String> {

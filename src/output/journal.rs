@@ -63,6 +63,15 @@ impl Journal {
 pub fn event_line(ev: &Event, redact: bool) -> Value {
     match ev {
         Event::Exchange(x) => exchange_line(x, redact),
+        Event::Finding(f) => {
+            let mut out = Map::new();
+            out.insert("v".into(), SCHEMA_VERSION.into());
+            out.insert("type".into(), "finding".into());
+            if let Value::Object(m) = serde_json::to_value(f.as_ref()).unwrap_or(Value::Null) {
+                out.extend(m);
+            }
+            Value::Object(out)
+        }
         Event::Flow(f) => {
             let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
             if let Value::Object(m) = &mut v {

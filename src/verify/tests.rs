@@ -73,7 +73,7 @@ fn key_selection_kid_unknown_ambiguous_and_rotation() {
     let b = Signing::Rs256Rotated.jwk().unwrap();
     let rotated = token(Signing::Rs256Rotated, Signing::Rs256Rotated.kid());
     // Only the old key known: kid unknown, with the known kids listed.
-    match store(&[a.clone()]).verify(&rotated, Some("https://a/jwks/")) {
+    match store(std::slice::from_ref(&a)).verify(&rotated, Some("https://a/jwks/")) {
         SigOutcome::KidUnknown { kid, known } => {
             assert_eq!(kid, "demo-rsa-b");
             assert_eq!(known, vec!["demo-rsa-a"]);
@@ -88,7 +88,7 @@ fn key_selection_kid_unknown_ambiguous_and_rotation() {
     // No kid and one eligible key: that key. No kid and two: ambiguous.
     let no_kid = token(Signing::Rs256, None);
     assert!(matches!(
-        store(&[a.clone()]).verify(&no_kid, Some("https://a/jwks/")),
+        store(std::slice::from_ref(&a)).verify(&no_kid, Some("https://a/jwks/")),
         SigOutcome::Verified { .. }
     ));
     assert!(matches!(

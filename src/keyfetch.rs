@@ -1,0 +1,117 @@
+//! The gateway's own JWKS fetches: when an ID token's key was never seen on the wire (Mastodon
+//! fetches the JWKS only after the token call) or its kid is unknown (rotation), the gateway
+//! fetches the issuer's `jwks_uri` itself — same trust and `--connect-to` settings as the
+//! upstream leg, redirects not followed, at most once per URL every 10 s — and records the
+//! result as an ordinary exchange so a replay of the trace sees the same keys.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full, Limited};
+
+use crate::capture::{CapturedBody, Exchange, RequestRecord, ResponseRecord};
+use crate::proxy::forward::version_str;
+use crate::proxy::headers::to_records;
+use crate::proxy::route::ConnectTo;
+use crate::proxy::upstream::{UpstreamClient, UpstreamFailure, build_client};
+use crate::session::now_ms;
+use crate::tls::{TlsError, UpstreamTrust};
+
+/// User-Agent of the gateway's own requests (the console shows them as `oidc-tap`).
+pub const USER_AGENT: &str = concat!("oidc-tap/", env!("CARGO_PKG_VERSION"), " (key fetch)");
+
+pub struct KeyFetcher {
+    client: UpstreamClient<Full<Bytes>>,
+    last: HashMap<String, Instant>,
+    next_id: u64,
+    pub min_interval: Duration,
+    pub timeout: Duration,
+}
+
+impl KeyFetcher {
+    pub fn new(trust: &UpstreamTrust, connect_to: ConnectTo) -> Result<KeyFetcher, TlsError> {
+        Ok(KeyFetcher {
+            client: build_client(trust, connect_to, Duration::from_secs(5))?,
+            last: HashMap::new(),
+            // Synthetic exchanges get ids far from the gateway's.
+            next_id: 1_000_000_000,
+            min_interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    /// Fetches `url` unless it was fetched recently; the result (or the failure) as an exchange.
+    pub async fn fetch(&mut self, url: &str) -> Option<Exchange> {
+        if self.last.get(url).is_some_and(|t| t.elapsed() < self.min_interval) {
+            return None;
+        }
+        self.last.insert(url.to_owned(), Instant::now());
+        self.next_id += 1;
+        let uri: http::Uri = url.parse().ok()?;
+        let started = Instant::now();
+        let started_ms = now_ms();
+        let req = Request::get(uri.clone())
+            .header("user-agent", USER_AGENT)
+            .header("accept", "application/json")
+            .body(Full::new(Bytes::new()))
+            .ok()?;
+        let mut ex = Exchange {
+            id: self.next_id,
+            conn: 0,
+            client_addr: "oidc-tap".into(),
+            tls: uri.scheme_str() == Some("https"),
+            sni: None,
+            upstream: format!(
+                "{}://{}",
+                uri.scheme_str().unwrap_or("https"),
+                uri.authority().map(|a| a.as_str()).unwrap_or("")
+            ),
+            started_ms,
+            response_ms: None,
+            total_ms: 0,
+            request: RequestRecord {
+                method: "GET".into(),
+                scheme: uri.scheme_str().unwrap_or("https").into(),
+                host: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
+                path: uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into()),
+                version: "HTTP/1.1".into(),
+                headers: to_records(req.headers()),
+                body: CapturedBody::default(),
+            },
+            response: None,
+            error: None,
+            upgraded: false,
+        };
+        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Err(_) => {
+                ex.error =
+                    Some(format!("key fetch: {url} did not answer within {} s", self.timeout.as_secs()))
+            }
+            Ok(Err(e)) => ex.error = Some(format!("key fetch: {}", UpstreamFailure::classify(url, &e))),
+            Ok(Ok(resp)) => {
+                ex.response_ms = Some(started.elapsed().as_millis() as u64);
+                let (parts, body) = resp.into_parts();
+                let bytes = Limited::new(body, 1024 * 1024).collect().await.map(|b| b.to_bytes());
+                let (bytes, incomplete) = match bytes {
+                    Ok(b) => (b, false),
+                    Err(_) => (Bytes::new(), true),
+                };
+                ex.response = Some(ResponseRecord {
+                    status: parts.status.as_u16(),
+                    version: version_str(parts.version).into(),
+                    headers: to_records(&parts.headers),
+                    body: CapturedBody {
+                        wire_len: bytes.len() as u64,
+                        bytes,
+                        incomplete,
+                        ..Default::default()
+                    },
+                });
+            }
+        }
+        ex.total_ms = started.elapsed().as_millis() as u64;
+        Some(ex)
+    }
+}

@@ -1,0 +1,75 @@
+//! Rules over a whole login, run when it ends without completing.
+
+use super::{Finding, Severity};
+use crate::analysis::flow::{Flow, Stage};
+use crate::expect::Expectations;
+
+/// FLOW-ABANDONED / FLOW-INCOMPLETE for a flow that just closed that way.
+pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
+    let last = f.steps.last().map(|s| s.exchange);
+    let base = |rule, msg: String| Finding { flow: Some(f.id), exchange: last, ..Finding::new(rule, msg) };
+    let request_phase_failure = f.outcome == Some("failed")
+        && f.authorize.is_none()
+        && f.discovery.is_some()
+        && f.rp.as_ref().is_some_and(|r| r.value.failed);
+    match f.outcome {
+        Some("abandoned") | Some("failed") if f.outcome == Some("abandoned") || request_phase_failure => {
+            let discovered = f.discovery.as_ref().and_then(|d| d.value.issuer.clone());
+            let fetched = f.discovery.as_ref().map(|d| d.value.fetched_from.clone());
+            let derived = fetched
+                .as_deref()
+                .and_then(|u| u.strip_suffix(".well-known/openid-configuration"))
+                .map(str::to_owned);
+            let mut causes = vec![];
+            match (&exp.issuer, &discovered) {
+                (Some(want), Some(d)) if want != d => causes.push(format!("OIDC_ISSUER ({want}) is not the discovered issuer ({d}): Mastodon said “Issuer mismatch”")),
+                (None, Some(d)) => causes.push(format!("first of all an issuer mismatch: OIDC_ISSUER must be exactly {d} (with its trailing slash)")),
+                _ => {}
+            }
+            causes.push("Content-Security-Policy form-action (OMNIAUTH_ONLY + ONE_CLICK_SSO_LOGIN) blocking the redirect in Chromium".into());
+            causes.push("a discovery field Mastodon requires is missing".into());
+            let mut finding = base(
+                "FLOW-ABANDONED",
+                "discovery was fetched, then nothing: Mastodon gave up before redirecting to authentik"
+                    .into(),
+            )
+            .why(format!("likely causes: {}", causes.join("; ")))
+            .fix(match &discovered {
+                Some(d) => format!("set OIDC_ISSUER={d} in .env.production and restart Mastodon"),
+                None => "check OIDC_ISSUER".into(),
+            })
+            .mastodon("“Issuer mismatch” (most often), before the user ever sees authentik");
+            if let (Some(d), Some(want)) = (&discovered, exp.issuer.as_ref().or(derived.as_ref())) {
+                finding = finding.field("OIDC_ISSUER").evidence(d.clone(), want.clone());
+            }
+            if f.rp.as_ref().is_some_and(|r| r.value.failed) {
+                finding = finding.severity(Severity::Error);
+            }
+            Some(finding)
+        }
+        Some("incomplete") => {
+            let (at, cause) = match f.stage {
+                Stage::Authorizing => (
+                    "the authorize request",
+                    "no code came back: the user stopped at authentik's login or consent page, or a policy denied access",
+                ),
+                Stage::CodeIssued => (
+                    "the code",
+                    "the code was never redeemed: the browser did not reach Mastodon's callback (CSP, cookie, redirect URI host), or Mastodon failed before its token request",
+                ),
+                Stage::TokenIssued => (
+                    "the token response",
+                    "no userinfo call: Mastodon rejected the ID token (see IDT-* findings)",
+                ),
+                _ => ("discovery", "nothing followed"),
+            };
+            Some(
+                base("FLOW-INCOMPLETE", format!("the login stopped after {at}"))
+                    .seen(format!("{:?}", f.stage).to_lowercase())
+                    .why(cause)
+                    .fix("see the findings of this flow and the last exchange"),
+            )
+        }
+        _ => None,
+    }
+}

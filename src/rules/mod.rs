@@ -1,0 +1,122 @@
+//! The rules: one small pure function per check, grouped by protocol step. Each gets the
+//! exchange, what was decoded from it, the flow as it stood before it, the deployment's
+//! expectations and the signature verdict, and returns findings. Nothing here does I/O.
+
+pub mod authorize;
+pub mod catalogue;
+pub mod diff;
+pub mod discovery;
+pub mod finding;
+pub mod flow;
+pub mod id_token;
+pub mod mastodon;
+pub mod token;
+pub mod userinfo;
+
+use std::collections::{HashMap, HashSet};
+
+pub use finding::{Finding, Severity};
+
+use crate::analysis::flow::Flow;
+use crate::capture::Exchange;
+use crate::expect::Expectations;
+use crate::oidc::messages::AuthorizeRequest;
+use crate::oidc::{Decoded, EndpointBook};
+use crate::verify::SigOutcome;
+
+/// What users were seen with which uid, across flows (for MASTODON-UID-CHANGED).
+#[derive(Debug, Default)]
+pub struct UidHistory {
+    /// sub or email → (uid value, flow it was seen in).
+    pub seen: HashMap<String, (String, u64)>,
+}
+
+/// Everything a rule may look at.
+pub struct Ctx<'a> {
+    pub ex: &'a Exchange,
+    pub d: &'a Decoded,
+    /// The flow as it stood before this exchange.
+    pub flow: Option<&'a Flow>,
+    pub flow_id: Option<u64>,
+    pub exp: &'a Expectations,
+    /// Unix ms: the end of this exchange (the core's "now").
+    pub now_ms: u64,
+    pub sig: Option<&'a SigOutcome>,
+    pub book: &'a EndpointBook,
+    /// Issuer of the endpoint this exchange went to, if known.
+    pub issuer: Option<&'a str>,
+    pub history: &'a UidHistory,
+}
+
+impl<'a> Ctx<'a> {
+    /// The authorize request of this login (this exchange's, else the flow's).
+    pub fn authorize(&self) -> Option<&'a AuthorizeRequest> {
+        self.d.authorize.as_ref().or_else(|| self.flow.and_then(|f| f.authorize.as_ref().map(|s| &s.value)))
+    }
+
+    /// The issuer discovery reported for this login.
+    pub fn discovered_issuer(&self) -> Option<&'a str> {
+        self.d
+            .discovery
+            .as_ref()
+            .and_then(|d| d.issuer.as_deref())
+            .or_else(|| self.flow.and_then(|f| f.discovery.as_ref()).and_then(|d| d.value.issuer.as_deref()))
+            .or(self.issuer)
+    }
+
+    /// The client id this login uses (token request, authorize request, flow).
+    pub fn client_id(&self) -> Option<&'a str> {
+        self.d
+            .token_request
+            .as_ref()
+            .and_then(|t| t.client_auth.client_id.as_deref())
+            .or_else(|| self.authorize().and_then(|a| a.client_id.as_deref()))
+            .or_else(|| self.flow.and_then(|f| f.client_id.as_deref()))
+    }
+
+    /// Attaches flow and exchange ids.
+    pub fn at(&self, f: Finding) -> Finding {
+        Finding { flow: self.flow_id, exchange: Some(self.ex.id), ..f }
+    }
+}
+
+/// Runs every rule that applies to one exchange.
+pub fn evaluate(ctx: &Ctx) -> Vec<Finding> {
+    let mut out = vec![];
+    discovery::check(ctx, &mut out);
+    authorize::check(ctx, &mut out);
+    token::check(ctx, &mut out);
+    id_token::check(ctx, &mut out);
+    userinfo::check(ctx, &mut out);
+    mastodon::check(ctx, &mut out);
+    out.into_iter().map(|f| ctx.at(f)).collect()
+}
+
+/// Remembers which "not checked" notes were already given, so each is said once.
+#[derive(Debug, Default)]
+pub struct NotChecked {
+    said: HashSet<&'static str>,
+}
+
+impl NotChecked {
+    /// Keeps a "not checked" info finding only the first time its rule says it.
+    pub fn filter(&mut self, findings: Vec<Finding>) -> Vec<Finding> {
+        findings
+            .into_iter()
+            .filter(|f| {
+                f.severity != Severity::Info
+                    || !f.message.starts_with("not checked")
+                    || self.said.insert(f.rule)
+            })
+            .collect()
+    }
+}
+
+/// "not checked: pass …" for a rule lacking an expectation.
+pub fn not_checked(rule: &'static str, what: &str, seen: Option<&str>) -> Finding {
+    let mut f = Finding::new(rule, format!("not checked: {what}")).severity(Severity::Info);
+    if let Some(s) = seen {
+        f = f.seen(s);
+    }
+    f
+}

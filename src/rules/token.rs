@@ -1,0 +1,207 @@
+//! Token endpoint checks (RFC 6749 §4.1.3, §5; RFC 7636 §4.6; OIDC Core §3.1.3) with the
+//! causes authentik's errors really have (`views/token.py`).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use super::{Ctx, Finding, Severity};
+use crate::redact::{fingerprint, is_masked, short};
+
+pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
+    let Some(t) = &ctx.d.token_request else { return };
+    let flow = ctx.flow;
+    let authorize = ctx.authorize();
+
+    // TOKEN-CODE-REUSED — RFC 6749 §4.1.2: a code is single-use.
+    if let Some(f) = flow
+        && f.code_redemptions >= 1
+        && t.code.is_some()
+    {
+        out.push(
+            Finding::new("TOKEN-CODE-REUSED", "this authorization code was already redeemed in this login")
+                .field("token_request.code")
+                .seen(t.code.as_deref().map(short).unwrap_or_default())
+                .why("codes are single-use; authentik deletes them on first use and answers invalid_grant to the second")
+                .fix("look for a reload or prefetch of Mastodon's callback URL, or an intermediary replaying requests")
+                .mastodon("“Invalid grant”"),
+        );
+    }
+
+    // TOKEN-CODE-SLOW — authentik's code lifetime (Access code validity, 60 s).
+    if let Some(issued) = flow.and_then(|f| f.auth_response.as_ref()).map(|s| s.ts) {
+        let age_ms = ctx.now_ms.saturating_sub(issued);
+        let lifetime_ms = ctx.exp.code_lifetime_s * 1000;
+        if age_ms > lifetime_ms || age_ms > lifetime_ms / 2 {
+            let late = age_ms > lifetime_ms;
+            out.push(
+                Finding::new("TOKEN-CODE-SLOW", format!("the code was redeemed {:.1} s after it was issued (lifetime {} s)", age_ms as f64 / 1000.0, ctx.exp.code_lifetime_s))
+                    .severity(if late { Severity::Error } else { Severity::Warning })
+                    .field("token_request.code")
+                    .evidence(format!("≤ {} s", ctx.exp.code_lifetime_s), format!("{:.1} s", age_ms as f64 / 1000.0))
+                    .why("authentik expires codes after 'Access code validity' (60 s by default) and answers invalid_grant")
+                    .fix("find what delays Mastodon's callback (web/Sidekiq overload, a proxy buffering the request); or raise authentik's provider 'Access code validity'")
+                    .mastodon(if late { "“Invalid grant”" } else { "works, but close to the limit" }),
+            );
+        }
+    }
+
+    // TOKEN-REDIRECT-URI-CHANGED — RFC 6749 §4.1.3.
+    if let (Some(a), Some(sent)) =
+        (authorize.and_then(|a| a.redirect_uri.as_deref()), t.redirect_uri.as_deref())
+        && a != sent
+    {
+        out.push(
+            Finding::new("TOKEN-REDIRECT-URI-CHANGED", "the token request's redirect_uri differs from the authorize request's")
+                .field("token_request.redirect_uri")
+                .evidence(a, sent)
+                .why("RFC 6749 requires the same redirect_uri; authentik rejects a token-request redirect_uri that is not registered with invalid_client")
+                .fix("the callback URL must not carry its own redirect_uri parameter (the strategy then appends it); keep OIDC_REDIRECT_URI unchanged between phases")
+                .mastodon("“Invalid client” or “Invalid grant”"),
+        );
+    }
+
+    // TOKEN-PKCE-MISMATCH — RFC 7636 §4.5–4.6.
+    let challenge = authorize.and_then(|a| {
+        a.code_challenge.as_deref().map(|c| (c, a.code_challenge_method.as_deref().unwrap_or("plain")))
+    });
+    match (challenge, t.code_verifier.as_deref()) {
+        (Some(_), None) => out.push(
+            Finding::new("TOKEN-PKCE-MISMATCH", "the authorize request had a code_challenge, the token request has no code_verifier")
+                .field("token_request.code_verifier")
+                .why("authentik requires the verifier for a code issued with a challenge")
+                .fix("the PKCE verifier lives in Mastodon's session: keep the session cookie between the two phases; keep OIDC_USE_PKCE consistent")
+                .mastodon("“Invalid grant”"),
+        ),
+        (None, Some(_)) if authorize.is_some() => out.push(
+            Finding::new("TOKEN-PKCE-MISMATCH", "a code_verifier was sent for a code issued without a code_challenge")
+                .field("token_request.code_verifier")
+                .why("authentik treats this as a downgrade attack and answers invalid_grant")
+                .fix("keep OIDC_USE_PKCE the same for both phases (restart all Mastodon processes after changing it)")
+                .mastodon("“Invalid grant”"),
+        ),
+        (Some((c, method)), Some(v)) => {
+            let ok = if is_masked(v) {
+                // The trace keeps SHA-256's left half of the verifier: compare that much.
+                method != "S256" || URL_SAFE_NO_PAD.decode(c).ok().is_some_and(|d| d.len() >= 16 && URL_SAFE_NO_PAD.encode(&d[..16]) == crate::redact::fp_of(v))
+            } else if method == "S256" {
+                URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == c
+            } else {
+                v == c
+            };
+            if !ok {
+                out.push(
+                    Finding::new("TOKEN-PKCE-MISMATCH", "the code_verifier does not match the code_challenge")
+                        .field("token_request.code_verifier")
+                        .evidence(format!("{method}(verifier) = {c}"), if is_masked(v) { v.to_owned() } else { fingerprint(v) })
+                        .why("the verifier belongs to another login (session overwritten by a second tab)")
+                        .fix("one login per browser at a time; check the session store")
+                        .mastodon("“Invalid grant”"),
+                );
+            }
+        }
+        _ => {}
+    }
+
+    let Some(r) = &ctx.d.token_response else { return };
+    if (300..400).contains(&r.status) {
+        return; // BACKCHANNEL-REDIRECT
+    }
+    // TOKEN-ERROR — RFC 6749 §5.2, authentik's causes.
+    if r.status != 200 || r.error.is_some() {
+        let error = r
+            .error
+            .clone()
+            .unwrap_or_else(|| if r.not_json { "Unknown".into() } else { format!("HTTP {}", r.status) });
+        let (why, fix) = match error.as_str() {
+            "invalid_client" => {
+                let mut why = "authentik answers invalid_client for an unknown client_id, a wrong secret, and also for a token-request redirect_uri that is not in the provider's Redirect URIs".to_owned();
+                if let (Some(want), Some(got)) = (&ctx.exp.client_secret, &t.client_auth.secret) {
+                    if is_masked(got) || fingerprint(want) != fingerprint(got) {
+                        if !is_masked(got) {
+                            why = format!("the secret sent (fingerprint {}) is not OIDC_CLIENT_SECRET (fingerprint {}){}", short(got), short(want), if got.trim() != got || got.starts_with('"') { "; it has whitespace or quotes around it" } else { "" });
+                        }
+                    } else {
+                        why = "the secret matches OIDC_CLIENT_SECRET: the likely cause is the token request's redirect_uri not being registered, or the client_id".into();
+                    }
+                }
+                if t.client_auth.basic_percent_encoded {
+                    why.push_str("; the Basic credentials contain %-escapes (rack-oauth2 form-encodes them; authentik before 2026.2.2 does not decode them)");
+                }
+                (why, "OIDC_CLIENT_SECRET = authentik provider 'Client Secret' (no quotes or spaces), OIDC_CLIENT_ID = 'Client ID', and OIDC_REDIRECT_URI registered in the provider's Redirect URIs".to_owned())
+            }
+            "invalid_grant" => (
+                "the code is unknown, expired (60 s), already used, issued to another client, or the PKCE verifier does not match".into(),
+                "redeem the code once and quickly: look for reloads of the callback and for delays; see TOKEN-CODE-* and TOKEN-PKCE-* findings".into(),
+            ),
+            "unsupported_grant_type" => ("the provider does not allow this grant".into(), "authentik provider → Client type confidential, grant authorization_code".into()),
+            "invalid_scope" => ("a requested scope is not allowed".into(), "OIDC_SCOPE=openid,profile,email".into()),
+            "access_denied" => ("a policy denied the user at token time".into(), "authentik application → Policy / Group / User Bindings".into()),
+            "Unknown" => ("the token endpoint did not answer JSON (an HTML page, a login wall or a proxy error)".into(), "make the token endpoint reachable directly from Mastodon, with https and the trailing slash".into()),
+            _ => ("the provider refused the token request".into(), "see error_description and authentik's Events".into()),
+        };
+        out.push(
+            Finding::new(
+                "TOKEN-ERROR",
+                format!(
+                    "token endpoint answered {error}{}",
+                    r.error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+                ),
+            )
+            .field("token_response.error")
+            .seen(error.clone())
+            .why(why)
+            .fix(fix)
+            .mastodon(format!("“{}”", humanize(&error))),
+        );
+        return;
+    }
+    // TOKEN-TYPE — RFC 6750, rack-oauth2.
+    if !r.token_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
+        out.push(
+            Finding::new("TOKEN-TYPE", "token_type is not Bearer")
+                .field("token_response.token_type")
+                .evidence("Bearer", r.token_type.clone().unwrap_or_else(|| "(absent)".into()))
+                .why("Mastodon's client only accepts bearer tokens")
+                .fix("the provider must answer token_type Bearer (authentik does; check intermediaries)")
+                .mastodon("“Unexpected token type”"),
+        );
+    }
+    // TOKEN-NO-ID-TOKEN — Core §3.1.3.3.
+    if r.id_token.is_none() {
+        out.push(
+            Finding::new("TOKEN-NO-ID-TOKEN", "the token response has no id_token")
+                .field("token_response.id_token")
+                .why("an OpenID Connect code flow must return an ID token; without it Mastodon has nothing to verify")
+                .fix("request the openid scope (OIDC_SCOPE) and check the provider is an OAuth2/OpenID provider")
+                .mastodon("fails verifying the ID token"),
+        );
+    }
+    // TOKEN-SCOPE-DROPPED — RFC 6749 §3.3: the granted scope may be narrower.
+    if let (Some(a), Some(_)) = (authorize, &r.scope) {
+        let granted = r.scopes();
+        let dropped: Vec<&str> = a.scopes().into_iter().filter(|s| !granted.contains(s)).collect();
+        if !dropped.is_empty() {
+            let openid = dropped.contains(&"openid");
+            out.push(
+                Finding::new("TOKEN-SCOPE-DROPPED", format!("granted scope lacks {}", dropped.join(", ")))
+                    .severity(if openid { Severity::Error } else { Severity::Warning })
+                    .field("token_response.scope")
+                    .evidence(a.scope.clone().unwrap_or_default(), r.scope.clone().unwrap_or_default())
+                    .why(if openid { "authentik keeps only scopes that have a mapping on the provider; without openid its userinfo endpoint answers 403 insufficient_scope" } else { "authentik keeps only scopes that have a mapping on the provider; the claims of the dropped scopes are missing" })
+                    .fix(format!("authentik → provider → Advanced protocol settings → Scopes: select the mapping{} for {}", if dropped.len() > 1 { "s" } else { "" }, dropped.join(", ")))
+                    .mastodon(if openid { "“Insufficient scope” at userinfo" } else { "missing claims (see MASTODON-* findings)" }),
+            );
+        }
+    }
+}
+
+/// Rails' `String#humanize`, as Mastodon applies it to the failure reason.
+pub fn humanize(s: &str) -> String {
+    let s = s.replace('_', " ");
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase(),
+        None => String::new(),
+    }
+}
