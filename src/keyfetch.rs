@@ -24,7 +24,9 @@ pub const USER_AGENT: &str = concat!("oidc-tap/", env!("CARGO_PKG_VERSION"), " (
 
 pub struct KeyFetcher {
     client: UpstreamClient<Full<Bytes>>,
-    last: HashMap<String, Instant>,
+    /// Last fetch per (URL, kid looked for): a rotation (new kid) fetches again at once, a
+    /// kid that stays unknown is retried at most every `min_interval`.
+    last: HashMap<(String, Option<String>), Instant>,
     next_id: u64,
     pub min_interval: Duration,
     pub timeout: Duration,
@@ -42,12 +44,14 @@ impl KeyFetcher {
         })
     }
 
-    /// Fetches `url` unless it was fetched recently; the result (or the failure) as an exchange.
-    pub async fn fetch(&mut self, url: &str) -> Option<Exchange> {
-        if self.last.get(url).is_some_and(|t| t.elapsed() < self.min_interval) {
+    /// Fetches `url` (looking for `kid`) unless that was tried recently; the result (or the
+    /// failure) as an exchange.
+    pub async fn fetch(&mut self, url: &str, kid: Option<&str>) -> Option<Exchange> {
+        let key = (url.to_owned(), kid.map(str::to_owned));
+        if self.last.get(&key).is_some_and(|t| t.elapsed() < self.min_interval) {
             return None;
         }
-        self.last.insert(url.to_owned(), Instant::now());
+        self.last.insert(key, Instant::now());
         self.next_id += 1;
         let uri: http::Uri = url.parse().ok()?;
         let started = Instant::now();

@@ -74,8 +74,8 @@ impl Session {
     pub async fn exchange_fetching_keys(&mut self, mut ex: Exchange) {
         ex.decode_bodies(self.capture_limit);
         if let Some(f) = &mut self.fetcher
-            && let Some(url) = self.analyzer.jwks_to_fetch(&ex)
-            && let Some(fetched) = f.fetch(&url).await
+            && let Some((url, kid)) = self.analyzer.jwks_to_fetch(&ex)
+            && let Some(fetched) = f.fetch(&url, kid.as_deref()).await
         {
             self.exchange(fetched);
         }

@@ -99,7 +99,7 @@ impl Analyzer {
     /// The JWKS URL the gateway should fetch before analysing `ex`: its ID token's key is not
     /// known yet (no JWKS seen, or an unknown kid after a rotation). The caller fetches it and
     /// feeds the result in as an exchange, so a replay of the trace sees the same keys.
-    pub fn jwks_to_fetch(&self, ex: &Exchange) -> Option<String> {
+    pub fn jwks_to_fetch(&self, ex: &Exchange) -> Option<(String, Option<String>)> {
         let d = decode_exchange(&self.book, ex);
         let j = d.token_response.as_ref()?.id_token_decoded.as_ref()?;
         let alg = j.alg()?;
@@ -107,7 +107,7 @@ impl Analyzer {
             return None;
         }
         let url = self.jwks_uri_for(&d)?;
-        (!self.keys.has_kid(&url, j.kid())).then_some(url)
+        (!self.keys.has_kid(&url, j.kid())).then(|| (url, j.kid().map(str::to_owned)))
     }
 
     fn jwks_uri_for(&self, d: &Decoded) -> Option<String> {
@@ -202,7 +202,7 @@ impl Analyzer {
         if closed.is_some()
             && let Some(f) = a.flow.and_then(|id| self.flows.get(id))
         {
-            out.push(Event::Flow(FlowEvent::of(f, "closed", now)));
+            self.closed_events(f, now, &mut out);
         }
         out
     }

@@ -38,6 +38,28 @@ pub struct RpConfig {
     pub pkce: bool,
     /// `OIDC_UID_FIELD`.
     pub uid_field: String,
+    /// Deviations from Mastodon's behaviour, to produce the situations rules must catch.
+    pub quirks: RpQuirks,
+}
+
+/// Ways this relying party can misbehave (all off = Mastodon's behaviour).
+#[derive(Debug, Clone, Default)]
+pub struct RpQuirks {
+    /// Do not add `openid` to the scope.
+    pub omit_openid: bool,
+    pub omit_state: bool,
+    /// `OIDC_SEND_NONCE=false`.
+    pub omit_nonce: bool,
+    /// PKCE with the plain method.
+    pub pkce_plain: bool,
+    /// Send a verifier that does not belong to the challenge.
+    pub pkce_bad_verifier: bool,
+    /// redirect_uri sent at the token endpoint instead of OIDC_REDIRECT_URI.
+    pub token_redirect_uri: Option<String>,
+    /// POST the token request twice with the same code.
+    pub redeem_twice: bool,
+    /// Wait before the token request.
+    pub token_delay_ms: u64,
 }
 
 /// What Mastodon concluded about one login.
@@ -71,13 +93,12 @@ struct Inner {
 type Fail = String;
 
 impl Mastodon {
-    /// Listens on `addr` (a free loopback port chosen by the caller).
+    /// Serves on `listener` (bound by the caller, who needs the address first).
     pub async fn start_on(
         cfg: RpConfig,
         client: UpstreamClient<Body>,
-        addr: SocketAddr,
+        listener: TcpListener,
     ) -> std::io::Result<Mastodon> {
-        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let verdicts = Arc::new(Mutex::new(vec![]));
         let inner =
@@ -174,28 +195,31 @@ impl Inner {
 
     async fn request_phase(&self) -> Result<(String, String), Fail> {
         let doc = self.discover().await?;
+        let q = &self.cfg.quirks;
         let state = random_hex();
         let nonce = random_hex();
         let verifier = self
             .cfg
             .pkce
             .then(|| format!("{}{}{}{}", random_hex(), random_hex(), random_hex(), random_hex()));
-        let mut scope = vec!["openid".to_owned()];
-        scope.extend(self.cfg.scope.iter().filter(|s| *s != "openid").cloned());
         let enc =
             |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20");
         let mut url = format!(
-            "{}?client_id={}&nonce={nonce}&redirect_uri={}&response_type=code&scope={}&state={state}",
+            "{}?client_id={}{}&redirect_uri={}&response_type=code&scope={}{}",
             doc["authorization_endpoint"].as_str().unwrap_or(""),
             enc(&self.cfg.client_id),
+            if q.omit_nonce { String::new() } else { format!("&nonce={nonce}") },
             enc(&self.cfg.redirect_uri),
-            enc(&scope.join(" ")),
+            enc(&self.scopes().join(" ")),
+            if q.omit_state { String::new() } else { format!("&state={state}") },
         );
         if let Some(v) = &verifier {
-            url.push_str(&format!(
-                "&code_challenge={}&code_challenge_method=S256",
-                URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()))
-            ));
+            if q.pkce_plain {
+                url.push_str(&format!("&code_challenge={v}&code_challenge_method=plain"));
+            } else {
+                let c = URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()));
+                url.push_str(&format!("&code_challenge={c}&code_challenge_method=S256"));
+            }
         }
         let sid = random_hex();
         self.sessions
@@ -205,22 +229,44 @@ impl Inner {
         Ok((sid, url))
     }
 
+    /// `openid` plus OIDC_SCOPE, as the openid_connect gem builds it.
+    fn scopes(&self) -> Vec<String> {
+        let mut scope = if self.cfg.quirks.omit_openid { vec![] } else { vec!["openid".to_owned()] };
+        scope.extend(self.cfg.scope.iter().filter(|s| *s != "openid").cloned());
+        scope
+    }
+
     async fn callback_phase(&self, req: &Req) -> Result<String, Fail> {
         let q = req.query_pairs();
+        let quirks = &self.cfg.quirks;
         if let Some(e) = get(&q, "error") {
             return Err(get(&q, "error_description").unwrap_or(e).to_owned());
         }
         let pending = req
             .cookie("_mastodon_session")
             .and_then(|sid| self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(&sid));
-        let Some(pending) = pending.filter(|p| get(&q, "state") == Some(p.state.as_str())) else {
+        let Some(pending) =
+            pending.filter(|p| quirks.omit_state || get(&q, "state") == Some(p.state.as_str()))
+        else {
             return Err("Invalid 'state' parameter".into());
         };
         let Some(code) = get(&q, "code") else { return Err("missing_code".into()) };
         let doc = self.discover().await?;
-        let token = self.token_request(&doc, code, pending.verifier.as_deref()).await?;
+        if quirks.token_delay_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(quirks.token_delay_ms)).await;
+        }
+        let verifier = match &pending.verifier {
+            Some(_) if quirks.pkce_bad_verifier => Some(format!("{}{}", random_hex(), random_hex())),
+            v => v.clone(),
+        };
+        let token = self.token_request(&doc, code, verifier.as_deref()).await;
+        if quirks.redeem_twice {
+            let _ = self.token_request(&doc, code, verifier.as_deref()).await;
+        }
+        let token = token?;
         let id_token = token["id_token"].as_str().ok_or("Missing id token")?.to_owned();
-        let claims = self.verify_id_token(&doc, &id_token, &pending.nonce).await?;
+        let nonce = if quirks.omit_nonce { None } else { Some(pending.nonce.as_str()) };
+        let claims = self.verify_id_token(&doc, &id_token, nonce).await?;
         let access = token["access_token"].as_str().unwrap_or("").to_owned();
         let userinfo = self.userinfo(&doc, &access).await?;
         let mut merged = userinfo.as_object().cloned().unwrap_or_default();
@@ -236,13 +282,12 @@ impl Inner {
 
     async fn token_request(&self, doc: &Value, code: &str, verifier: Option<&str>) -> Result<Value, Fail> {
         let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let mut scope = vec!["openid".to_owned()];
-        scope.extend(self.cfg.scope.iter().filter(|s| *s != "openid").cloned());
+        let redirect = self.cfg.quirks.token_redirect_uri.as_deref().unwrap_or(&self.cfg.redirect_uri);
         let mut form = format!(
             "code={}&grant_type=authorization_code&redirect_uri={}&scope={}",
             enc(code),
-            enc(&self.cfg.redirect_uri),
-            enc(&scope.join(" "))
+            enc(redirect),
+            enc(&self.scopes().join(" "))
         );
         if let Some(v) = verifier {
             form.push_str(&format!("&code_verifier={v}"));
@@ -278,7 +323,7 @@ impl Inner {
         &self,
         doc: &Value,
         token: &str,
-        nonce: &str,
+        nonce: Option<&str>,
     ) -> Result<serde_json::Map<String, Value>, Fail> {
         let j = DecodedJwt::decode(token).map_err(|_| "Invalid jws format".to_owned())?;
         if j.is_jwe() {
@@ -334,7 +379,7 @@ impl Inner {
         if j.claim_str("iss") != Some(self.cfg.issuer.as_str()) {
             return Err("Invalid ID token: Issuer does not match".into());
         }
-        if j.claim_str("nonce") != Some(nonce) {
+        if j.claim_str("nonce") != nonce {
             return Err("Invalid ID Token: Nonce does not match".into());
         }
         if !j.audiences().contains(&self.cfg.client_id.as_str()) {

@@ -259,6 +259,10 @@ pub struct Faults {
     pub userinfo_status: Option<u16>,
     /// Seconds added to the `Date` header (clock skew).
     pub date_skew_s: i64,
+    /// The id_token string sent instead of a real token.
+    pub id_token_raw: Option<String>,
+    /// The authorization flow denies the user (no code is ever issued).
+    pub deny_in_flow: bool,
 }
 
 impl Default for Faults {
@@ -298,6 +302,8 @@ impl Default for Faults {
             userinfo_claims: Map::new(),
             userinfo_status: None,
             date_skew_s: 0,
+            id_token_raw: None,
+            deny_in_flow: false,
         }
     }
 }
@@ -577,6 +583,12 @@ impl Provider {
         let q = req.query_pairs();
         let flow_query = get(&q, "query").unwrap_or("").to_owned();
         let st = self.lock();
+        if st.cfg.faults.deny_in_flow {
+            return json_resp(
+                200,
+                &json!({"component": "ak-stage-access-denied", "error_message": "Request has been denied."}),
+            );
+        }
         match st.executor.get(&flow_query) {
             Some(to) => json_resp(200, &json!({"component": "xak-flow-redirect", "to": to})),
             None => json_resp(
@@ -701,7 +713,11 @@ impl Provider {
             "expires_in": 3600,
         });
         if !f.omit_id_token {
-            body["id_token"] = self.sign(&st, &Value::Object(id), f.signing).into();
+            body["id_token"] = f
+                .id_token_raw
+                .clone()
+                .unwrap_or_else(|| self.sign(&st, &Value::Object(id), f.signing))
+                .into();
         }
         let mut r = json_resp(200, &body);
         r.headers_mut().insert("cache-control", http::HeaderValue::from_static("no-store"));

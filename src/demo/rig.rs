@@ -19,6 +19,9 @@ use crate::tls::{DevCa, ServerIdentity, UpstreamTrust};
 
 pub const AUTHENTIK: &str = "authentik.test";
 pub const MASTODON: &str = "mastodon.test";
+/// An internal name authentik may leak into URLs (it resolves to the gateway, which has no route
+/// for it: like a browser that cannot reach an internal host).
+pub const INTERNAL: &str = "auth-internal.test";
 
 /// The deployment a scenario runs: authentik's side and Mastodon's side.
 #[derive(Debug, Clone)]
@@ -41,6 +44,7 @@ impl Scenario {
             client_secret_post: false,
             pkce: false,
             uid_field: "preferred_username".into(),
+            quirks: Default::default(),
         };
         Scenario { provider, rp }
     }
@@ -104,9 +108,8 @@ impl Rig {
         cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
         // Mastodon's address is only known once it listens; it needs the gateway's address
         // first, so the gateway starts with a route that is filled in below.
-        let placeholder = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let m_addr = placeholder.local_addr()?;
-        drop(placeholder);
+        let m_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let m_addr = m_listener.local_addr()?;
         cfg.router = Router::new(
             None,
             vec![
@@ -122,15 +125,15 @@ impl Rig {
         session.fetcher = Some(crate::keyfetch::KeyFetcher::new(&trust, connect_to)?);
         let session = crate::commands::proxy::spawn_session(records, session);
 
-        let back_channel = client_via(gateway_addr, &[AUTHENTIK], &trust)?;
-        let mastodon = Mastodon::start_on(scenario.rp, back_channel, m_addr).await?;
+        let back_channel = client_via(gateway_addr, &[AUTHENTIK, INTERNAL], &trust)?;
+        let mastodon = Mastodon::start_on(scenario.rp, back_channel, m_listener).await?;
         Ok(Rig { gateway, gateway_addr, provider, mastodon, ca, trust, session })
     }
 
     /// One login by a fresh browser.
     pub async fn login(&self) -> anyhow::Result<LoginOutcome> {
         let before = self.mastodon.verdicts().len();
-        let client = client_via(self.gateway_addr, &[AUTHENTIK, MASTODON], &self.trust)?;
+        let client = client_via(self.gateway_addr, &[AUTHENTIK, MASTODON, INTERNAL], &self.trust)?;
         let mut browser = Browser::new(client);
         let result = browser.login(&format!("https://{MASTODON}")).await.map_err(anyhow::Error::msg)?;
         let verdict = self.mastodon.verdicts().get(before).cloned();

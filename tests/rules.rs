@@ -1,0 +1,780 @@
+//! Every rule id, produced end to end: the authentik stand-in with a fault switched on (or the
+//! scripted Mastodon misbehaving), a real gateway in between, and the exact finding asserted —
+//! id, severity, field, expected/seen. Plus a clean login with no error and no warning.
+
+use oidc_tap::analysis::{Analyzer, AnalyzerConfig, Event};
+use oidc_tap::demo::mastodon::Verdict;
+use oidc_tap::demo::provider::{NonceMode, Signing};
+use oidc_tap::demo::rig::{LoginOutcome, Rig, Scenario};
+use oidc_tap::expect::Expectations;
+use oidc_tap::rules::{Finding, Severity};
+use oidc_tap::session::Session;
+use serde_json::json;
+
+struct Run {
+    findings: Vec<Finding>,
+    outcome: LoginOutcome,
+}
+
+impl Run {
+    fn get(&self, rule: &str) -> &Finding {
+        self.findings.iter().find(|f| f.rule == rule).unwrap_or_else(|| {
+            let all: Vec<_> =
+                self.findings.iter().map(|f| format!("{} {:?} {}", f.rule, f.severity, f.message)).collect();
+            panic!("no {rule} finding; got:\n{}", all.join("\n"))
+        })
+    }
+
+    fn has(&self, rule: &str) -> bool {
+        self.findings.iter().any(|f| f.rule == rule && f.severity >= Severity::Warning)
+    }
+
+    fn failure(&self) -> String {
+        match &self.outcome.verdict {
+            Some(Verdict::Failure { reason }) => reason.clone(),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+async fn run_with(sc: Scenario, exp: Option<Expectations>, logins: usize) -> Run {
+    oidc_tap::tls::install_crypto_provider();
+    let expectations = exp.unwrap_or_else(|| sc.expectations());
+    let session = Session::new(
+        Analyzer::new(AnalyzerConfig { expectations, ..Default::default() }),
+        None,
+        None,
+        1 << 20,
+    )
+    .keep_events();
+    let rig = Rig::start(sc, session).await.unwrap();
+    let mut outcome = rig.login().await.unwrap();
+    for _ in 1..logins {
+        outcome = rig.login().await.unwrap();
+    }
+    let s = rig.finish().await.unwrap();
+    let findings = s
+        .keep
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Finding(f) => Some(*f),
+            _ => None,
+        })
+        .collect();
+    Run { findings, outcome }
+}
+
+async fn run(f: impl FnOnce(&mut Scenario)) -> Run {
+    let mut sc = Scenario::clean();
+    f(&mut sc);
+    run_with(sc, None, 1).await
+}
+
+fn assert_evidence(f: &Finding, field: &str, expected: &str, seen: &str) {
+    assert_eq!(f.field.as_deref(), Some(field), "{f:?}");
+    assert_eq!(f.expected.as_deref(), Some(expected), "{f:?}");
+    assert_eq!(f.seen.as_deref(), Some(seen), "{f:?}");
+}
+
+const ISSUER: &str = "https://authentik.test/application/o/mastodon/";
+const CALLBACK: &str = "https://mastodon.test/auth/auth/openid_connect/callback";
+
+#[tokio::test]
+async fn clean_login_has_no_error_and_no_warning() {
+    let r = run(|_| {}).await;
+    assert_eq!(r.outcome.verdict, Some(Verdict::Success { uid: "alice".into() }));
+    let bad: Vec<_> =
+        r.findings.iter().filter(|f| f.severity >= Severity::Warning).map(|f| (f.rule, &f.message)).collect();
+    assert!(bad.is_empty(), "false alarms: {bad:?}");
+    let u = r.get("MASTODON-USERNAME");
+    assert_eq!((u.severity, u.expected.as_deref()), (Severity::Info, Some("@alice")));
+}
+
+#[tokio::test]
+async fn clean_login_variants_have_no_error_and_no_warning() {
+    for (name, tweak) in [
+        (
+            "pkce+post",
+            Box::new(|s: &mut Scenario| {
+                s.rp.pkce = true;
+                s.rp.client_secret_post = true;
+            }) as Box<dyn FnOnce(&mut Scenario)>,
+        ),
+        ("executor", Box::new(|s: &mut Scenario| s.provider.faults.executor = true)),
+        ("es256", Box::new(|s: &mut Scenario| s.provider.faults.signing = Signing::Es256)),
+        ("eddsa", Box::new(|s: &mut Scenario| s.provider.faults.signing = Signing::EdDsa)),
+        ("ps256", Box::new(|s: &mut Scenario| s.provider.faults.signing = Signing::Ps256)),
+    ] {
+        let r = run(tweak).await;
+        assert!(matches!(r.outcome.verdict, Some(Verdict::Success { .. })), "{name}: {:?}", r.outcome);
+        let bad: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.severity >= Severity::Warning)
+            .map(|f| (f.rule, &f.message))
+            .collect();
+        assert!(bad.is_empty(), "{name}: false alarms: {bad:?}");
+    }
+}
+
+// ---- discovery ----
+
+#[tokio::test]
+async fn disc_fetch_failed_spots_a_doubled_well_known() {
+    let r = run(|s| s.rp.issuer = format!("{ISSUER}.well-known/openid-configuration")).await;
+    let f = r.get("DISC-FETCH-FAILED");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(f.message.contains("404"), "{}", f.message);
+    assert!(f.hint.as_deref().unwrap().contains("appears twice"));
+    assert_eq!(r.failure(), "Not Found");
+}
+
+#[tokio::test]
+async fn disc_issuer_mismatch_global_issuer_mode() {
+    let r = run(|s| s.provider.faults.discovery_issuer = Some("https://authentik.test/".into())).await;
+    let f = r.get("DISC-ISSUER-MISMATCH");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "discovery.issuer", ISSUER, "https://authentik.test/");
+    assert!(f.fix.contains("Issuer mode"));
+    assert_eq!(r.failure(), "Issuer mismatch");
+}
+
+#[tokio::test]
+async fn disc_insecure_endpoint_and_idt_iss_when_authentik_builds_http_urls() {
+    let r = run(|s| s.provider.faults.http_urls = true).await;
+    let f = r.get("DISC-INSECURE-ENDPOINT");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "discovery.issuer", ISSUER, "http://authentik.test/application/o/mastodon/");
+    assert_eq!(f.hint.as_deref(), Some("scheme: http vs https"));
+    assert!(f.fix.contains("X-Forwarded-Proto"));
+    let c = r.get("CONFIG-ISSUER-MISMATCH");
+    assert_eq!(c.hint.as_deref(), Some("scheme: https vs http"));
+}
+
+#[tokio::test]
+async fn disc_missing_field() {
+    let r = run(|s| s.provider.faults.discovery_drop = vec!["jwks_uri".into()]).await;
+    let f = r.get("DISC-MISSING-FIELD");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("discovery.jwks_uri")));
+    assert_eq!(r.failure(), "jwks_uri can't be blank");
+}
+
+#[tokio::test]
+async fn disc_endpoint_authority() {
+    let r = run(|s| s.provider.faults.endpoint_host = Some("auth-internal.test".into())).await;
+    let f = r.get("DISC-ENDPOINT-AUTHORITY");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(
+        (f.expected.as_deref(), f.seen.as_deref()),
+        (Some("authentik.test"), Some("auth-internal.test"))
+    );
+}
+
+// ---- configuration ----
+
+#[tokio::test]
+async fn config_issuer_mismatch_trailing_slash_and_flow_abandoned() {
+    let r = run(|s| s.rp.issuer = ISSUER.trim_end_matches('/').into()).await;
+    let f = r.get("CONFIG-ISSUER-MISMATCH");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "OIDC_ISSUER", ISSUER, ISSUER.trim_end_matches('/'));
+    assert_eq!(f.hint.as_deref(), Some("trailing slash: expected ends with '/', seen does not"));
+    assert!(f.fix.contains(&format!("OIDC_ISSUER={ISSUER}")));
+    assert_eq!(r.failure(), "Issuer mismatch");
+    let a = r.get("FLOW-ABANDONED");
+    assert_eq!(a.severity, Severity::Error, "Mastodon's failure redirect was seen");
+    assert!(a.why.contains("issuer mismatch") || a.why.contains("Issuer mismatch"), "{}", a.why);
+}
+
+#[tokio::test]
+async fn flow_abandoned_without_expectations_names_the_issuer() {
+    let mut sc = Scenario::clean();
+    sc.rp.issuer = ISSUER.trim_end_matches('/').into();
+    let r = run_with(sc, Some(Expectations::default()), 1).await;
+    let a = r.get("FLOW-ABANDONED");
+    assert!(a.why.contains(&format!("OIDC_ISSUER must be exactly {ISSUER}")), "{}", a.why);
+    assert_eq!(a.fix, format!("set OIDC_ISSUER={ISSUER} in .env.production and restart Mastodon"));
+    let n = r.get("CONFIG-ISSUER-MISMATCH");
+    assert_eq!(n.severity, Severity::Info);
+    assert!(n.message.starts_with("not checked: pass --expect-issuer"));
+}
+
+#[tokio::test]
+async fn config_redirect_uri_mismatch() {
+    let mut sc = Scenario::clean();
+    sc.rp.redirect_uri = format!("{CALLBACK}/");
+    sc.provider.redirect_uris.push(format!("{CALLBACK}/"));
+    let mut exp = sc.expectations();
+    exp.redirect_uri = None; // only WEB_DOMAIN: the canonical callback is expected
+    let r = run_with(sc, Some(exp), 1).await;
+    let f = r.get("CONFIG-REDIRECT-URI-MISMATCH");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "authorize.redirect_uri", CALLBACK, &format!("{CALLBACK}/"));
+    assert_eq!(f.hint.as_deref(), Some("trailing slash: seen ends with '/', expected does not"));
+}
+
+#[tokio::test]
+async fn config_client_id_mismatch() {
+    let sc = Scenario::clean();
+    let mut exp = sc.expectations();
+    exp.client_id = Some("someOtherClientID".into());
+    let r = run_with(sc, Some(exp), 1).await;
+    let f = r.get("CONFIG-CLIENT-ID-MISMATCH");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(
+        f,
+        "authorize.client_id",
+        "someOtherClientID",
+        "demoMastodonClientID0123456789abcdefghijk",
+    );
+}
+
+#[tokio::test]
+async fn config_scope_without_email_and_mastodon_email_missing() {
+    let r = run(|s| s.rp.scope = vec!["openid".into(), "profile".into()]).await;
+    let f = r.get("CONFIG-SCOPE");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_evidence(f, "authorize.scope", "openid profile email", "openid profile");
+    let m = r.get("MASTODON-EMAIL-MISSING");
+    assert_eq!((m.severity, m.field.as_deref()), (Severity::Warning, Some("claims.email")));
+}
+
+// ---- authorize ----
+
+#[tokio::test]
+async fn authz_missing_param_and_redirect_uri_rejected() {
+    let r = run(|s| s.rp.redirect_uri = String::new()).await;
+    let f = r.get("AUTHZ-MISSING-PARAM");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("authorize.redirect_uri")));
+    let rej = r.get("AUTHZ-REDIRECT-URI-REJECTED");
+    assert_eq!(rej.severity, Severity::Error);
+    assert!(r.outcome.verdict.is_none(), "the browser stays on authentik");
+}
+
+#[tokio::test]
+async fn authz_redirect_uri_rejected_shows_what_to_register() {
+    let r = run(|s| s.rp.redirect_uri.push('/')).await;
+    let f = r.get("AUTHZ-REDIRECT-URI-REJECTED");
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.field.as_deref(), Some("authorize.redirect_uri"));
+    assert_eq!(f.seen.as_deref(), Some(format!("{CALLBACK}/").as_str()));
+    assert!(f.fix.contains(&format!("`{CALLBACK}/`")), "{}", f.fix);
+    assert!(f.message.contains("Redirect URI Error"));
+    assert_eq!(r.outcome.browser.last_status, 400);
+}
+
+#[tokio::test]
+async fn authz_no_openid_scope() {
+    let r = run(|s| s.rp.quirks.omit_openid = true).await;
+    let f = r.get("AUTHZ-NO-OPENID-SCOPE");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "authorize.scope", "openid …", "profile email");
+}
+
+#[tokio::test]
+async fn authz_no_state() {
+    let r = run(|s| s.rp.quirks.omit_state = true).await;
+    let f = r.get("AUTHZ-NO-STATE");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Warning, Some("authorize.state")));
+}
+
+#[tokio::test]
+async fn authz_no_nonce() {
+    let r = run(|s| s.rp.quirks.omit_nonce = true).await;
+    let f = r.get("AUTHZ-NO-NONCE");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Warning, Some("authorize.nonce")));
+    assert!(!r.has("IDT-NONCE-MISSING"), "no nonce sent, none expected back");
+}
+
+#[tokio::test]
+async fn authz_pkce_plain() {
+    let r = run(|s| {
+        s.rp.pkce = true;
+        s.rp.quirks.pkce_plain = true;
+    })
+    .await;
+    let f = r.get("AUTHZ-PKCE-PLAIN");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_evidence(f, "authorize.code_challenge_method", "S256", "plain");
+    assert!(!r.has("TOKEN-PKCE-MISMATCH"), "plain verifier matches its challenge");
+}
+
+#[tokio::test]
+async fn authz_client_rejected() {
+    let r = run(|s| s.rp.client_id = "wrongClientID".into()).await;
+    let f = r.get("AUTHZ-CLIENT-REJECTED");
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.seen.as_deref(), Some("wrongClientID"));
+    assert!(f.message.contains("Client ID Error"));
+}
+
+#[tokio::test]
+async fn authz_error_access_denied() {
+    let r = run(|s| s.provider.faults.authorize_error = Some("access_denied".into())).await;
+    let f = r.get("AUTHZ-ERROR");
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.seen.as_deref(), Some("access_denied"));
+    assert!(f.fix.contains("Bindings"));
+    assert_eq!(r.failure(), "The request was refused");
+}
+
+#[tokio::test]
+async fn authz_state_mismatch() {
+    let r = run(|s| s.provider.faults.state_override = Some("ffffffffffffffffffffffffffffffff".into())).await;
+    let f = r.get("AUTHZ-STATE-MISMATCH");
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.field.as_deref(), Some("authorization_response.state"));
+    assert_eq!(f.seen.as_deref(), Some(oidc_tap::redact::short("ffffffffffffffffffffffffffffffff").as_str()));
+    assert_eq!(f.mastodon.as_deref(), Some("“Invalid 'state' parameter” (csrf_detected)"));
+    assert_eq!(r.failure(), "Invalid 'state' parameter");
+}
+
+#[tokio::test]
+async fn authz_iss_mismatch() {
+    let r = run(|s| s.provider.faults.iss_param = Some("https://evil.test/".into())).await;
+    let f = r.get("AUTHZ-ISS-MISMATCH");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_evidence(f, "authorization_response.iss", ISSUER, "https://evil.test/");
+}
+
+// ---- token ----
+
+#[tokio::test]
+async fn token_error_invalid_client() {
+    let mut sc = Scenario::clean();
+    sc.rp.client_secret = "wrong-secret".into();
+    let mut exp = sc.expectations();
+    exp.client_secret = Some(sc.provider.client_secret.clone()); // what .env.production should say
+    let r = run_with(sc, Some(exp), 1).await;
+    let f = r.get("TOKEN-ERROR");
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.seen.as_deref(), Some("invalid_client"));
+    assert!(f.why.contains("is not OIDC_CLIENT_SECRET"), "{}", f.why);
+    assert!(!f.why.contains("wrong-secret"), "secret leaked into the finding");
+    assert_eq!(f.mastodon.as_deref(), Some("“Invalid client”"));
+    assert_eq!(r.failure(), "invalid_client");
+}
+
+#[tokio::test]
+async fn token_redirect_uri_changed() {
+    let r = run(|s| {
+        s.rp.quirks.token_redirect_uri = Some(format!("{CALLBACK}?redirect_uri=x"));
+        s.provider.redirect_uris.push(format!("{CALLBACK}?redirect_uri=x"));
+    })
+    .await;
+    let f = r.get("TOKEN-REDIRECT-URI-CHANGED");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "token_request.redirect_uri", CALLBACK, &format!("{CALLBACK}?redirect_uri=x"));
+}
+
+#[tokio::test]
+async fn token_pkce_mismatch() {
+    let r = run(|s| {
+        s.rp.pkce = true;
+        s.rp.quirks.pkce_bad_verifier = true;
+    })
+    .await;
+    let f = r.get("TOKEN-PKCE-MISMATCH");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("token_request.code_verifier")));
+    assert!(f.expected.as_deref().unwrap().starts_with("S256(verifier) = "));
+    assert_eq!(r.get("TOKEN-ERROR").seen.as_deref(), Some("invalid_grant"));
+}
+
+#[tokio::test]
+async fn token_code_reused() {
+    let r = run(|s| s.rp.quirks.redeem_twice = true).await;
+    let f = r.get("TOKEN-CODE-REUSED");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("token_request.code")));
+    assert!(f.seen.as_deref().unwrap().starts_with('…'));
+}
+
+#[tokio::test]
+async fn token_code_slow() {
+    let mut sc = Scenario::clean();
+    sc.provider.faults.code_lifetime_s = 1;
+    sc.rp.quirks.token_delay_ms = 2100;
+    let mut exp = sc.expectations();
+    exp.code_lifetime_s = 1;
+    let r = run_with(sc, Some(exp), 1).await;
+    let f = r.get("TOKEN-CODE-SLOW");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("token_request.code")));
+    assert_eq!(f.expected.as_deref(), Some("≤ 1 s"));
+    assert_eq!(r.failure(), "invalid_grant");
+}
+
+#[tokio::test]
+async fn token_no_id_token() {
+    let r = run(|s| s.provider.faults.omit_id_token = true).await;
+    let f = r.get("TOKEN-NO-ID-TOKEN");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("token_response.id_token")));
+}
+
+#[tokio::test]
+async fn token_type() {
+    let r = run(|s| s.provider.faults.token_type = Some("mac".into())).await;
+    let f = r.get("TOKEN-TYPE");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "token_response.token_type", "Bearer", "mac");
+    assert_eq!(r.failure(), "Unexpected Token Type");
+}
+
+#[tokio::test]
+async fn token_scope_dropped_openid_and_userinfo_403() {
+    let r = run(|s| s.provider.faults.scope_drop = vec!["openid".into()]).await;
+    let f = r.get("TOKEN-SCOPE-DROPPED");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "token_response.scope", "openid profile email", "profile email");
+    let u = r.get("USERINFO-ERROR");
+    assert_eq!(u.severity, Severity::Error);
+    assert_eq!(u.seen.as_deref(), Some("403 insufficient_scope"));
+    assert!(u.fix.contains("openid"));
+    assert_eq!(u.mastodon.as_deref(), Some("“Insufficient scope”"));
+    assert_eq!(r.failure(), "Insufficient Scope");
+}
+
+#[tokio::test]
+async fn backchannel_redirect_on_token_without_trailing_slash() {
+    let r = run(|s| s.provider.faults.token_endpoint_no_slash = true).await;
+    let f = r.get("BACKCHANNEL-REDIRECT");
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.field.as_deref(), Some("token.status"));
+    assert_eq!(f.expected.as_deref(), Some("/application/o/token/"));
+    assert!(f.hint.as_deref().unwrap().contains("trailing slash"));
+    assert_eq!(r.failure(), "Unknown");
+}
+
+// ---- ID token ----
+
+#[tokio::test]
+async fn idt_malformed() {
+    let r = run(|s| s.provider.faults.id_token_raw = Some("not-a-jwt".into())).await;
+    let f = r.get("IDT-MALFORMED");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("token_response.id_token")));
+    assert_eq!(f.seen.as_deref(), Some("9 characters, 1 segments"));
+}
+
+#[tokio::test]
+async fn idt_encrypted() {
+    let r = run(|s| s.provider.faults.signing = Signing::Jwe).await;
+    let f = r.get("IDT-ENCRYPTED");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "token_response.id_token", "3 segments (signed JWS)", "5 segments (JWE)");
+    assert!(f.fix.contains("Encryption Key"));
+}
+
+#[tokio::test]
+async fn idt_alg_none() {
+    let r = run(|s| s.provider.faults.signing = Signing::None).await;
+    let f = r.get("IDT-ALG-NONE");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "id_token.header.alg", "RS256", "none");
+}
+
+#[tokio::test]
+async fn idt_alg_unadvertised() {
+    let r = run(|s| s.provider.faults.advertised_algs = Some(vec!["ES256".into()])).await;
+    let f = r.get("IDT-ALG-UNADVERTISED");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_evidence(f, "id_token.header.alg", "ES256", "RS256");
+}
+
+#[tokio::test]
+async fn idt_symmetric_alg_verified_with_the_secret_from_the_token_request() {
+    let r = run(|s| s.provider.faults.signing = Signing::Hs256).await;
+    let f = r.get("IDT-SYMMETRIC-ALG");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_evidence(f, "id_token.header.alg", "RS256 (a signing key)", "HS256");
+    assert!(
+        f.message.contains("MAC verified with the client secret from the token request"),
+        "{}",
+        f.message
+    );
+    assert!(!r.has("IDT-SIGNATURE-INVALID") && !r.has("IDT-UNVERIFIABLE"));
+    assert!(matches!(r.outcome.verdict, Some(Verdict::Success { .. })));
+}
+
+#[tokio::test]
+async fn idt_kid_unknown_after_the_gateway_refetched() {
+    let r = run(|s| s.provider.faults.id_token_kid = Some("rotated-away".into())).await;
+    let f = r.get("IDT-KID-UNKNOWN");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "id_token.header.kid", "demo-rsa-a", "rotated-away");
+    assert_eq!(r.failure(), "JSON::JWK::Set::KidNotFound");
+}
+
+#[tokio::test]
+async fn rotated_keys_are_refetched_and_verify() {
+    oidc_tap::tls::install_crypto_provider();
+    let session = Session::new(Analyzer::new(AnalyzerConfig::default()), None, None, 1 << 20).keep_events();
+    let rig = Rig::start(Scenario::clean(), session).await.unwrap();
+    rig.login().await.unwrap();
+    // The provider rotates to another key; the gateway knows only the old one.
+    let mut f = rig.provider.config().faults;
+    f.signing = Signing::Rs256Rotated;
+    rig.provider.set_faults(f);
+    let second = rig.login().await.unwrap();
+    assert!(matches!(second.verdict, Some(Verdict::Success { .. })));
+    let s = rig.finish().await.unwrap();
+    let events = s.keep.unwrap();
+    let sig_findings: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Finding(f) if f.rule.starts_with("IDT-") && f.severity >= Severity::Warning => {
+                Some(f.rule)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(sig_findings.is_empty(), "{sig_findings:?}");
+    let gateway_fetches = events
+        .iter()
+        .filter(|e| matches!(e, Event::Exchange(x) if x.decoded.caller == Some("oidc-tap")))
+        .count();
+    assert_eq!(gateway_fetches, 2, "one fetch per unknown key");
+}
+
+#[tokio::test]
+async fn idt_kid_ambiguous() {
+    let r = run(|s| s.provider.faults.duplicate_kid = true).await;
+    let f = r.get("IDT-KID-AMBIGUOUS");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Warning, Some("id_token.header.kid")));
+    assert_eq!(f.seen.as_deref(), Some("2 candidate keys"));
+}
+
+#[tokio::test]
+async fn idt_signature_invalid() {
+    let r = run(|s| s.provider.faults.tamper_signature = true).await;
+    let f = r.get("IDT-SIGNATURE-INVALID");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("id_token.signature")));
+    assert_eq!(r.failure(), "JSON::JWS::VerificationFailed");
+}
+
+#[tokio::test]
+async fn idt_unverifiable_es512() {
+    let r = run(|s| s.provider.faults.signing = Signing::Es512).await;
+    let f = r.get("IDT-UNVERIFIABLE");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.message.contains("ES512 is not supported"), "{}", f.message);
+    assert_eq!(f.seen.as_deref(), Some("ES512 kid demo-ec-p521"));
+}
+
+#[tokio::test]
+async fn idt_missing_claim() {
+    let r = run(|s| s.provider.faults.drop_claims = vec!["iat".into()]).await;
+    let f = r.get("IDT-MISSING-CLAIM");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("id_token.iat")));
+}
+
+#[tokio::test]
+async fn idt_iss_mismatch() {
+    let r = run(|s| {
+        s.provider.faults.id_token_iss = Some("http://authentik.test/application/o/mastodon/".into())
+    })
+    .await;
+    let f = r.get("IDT-ISS-MISMATCH");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "id_token.iss", ISSUER, "http://authentik.test/application/o/mastodon/");
+    assert_eq!(f.hint.as_deref(), Some("scheme: http vs https"));
+    assert_eq!(f.mastodon.as_deref(), Some("“Invalid ID token: Issuer does not match”"));
+    assert_eq!(r.failure(), "Invalid ID token: Issuer does not match");
+}
+
+#[tokio::test]
+async fn idt_aud_mismatch() {
+    let r = run(|s| s.provider.faults.id_token_aud = Some(json!("another-client"))).await;
+    let f = r.get("IDT-AUD-MISMATCH");
+    assert_eq!(f.severity, Severity::Error);
+    assert_evidence(f, "id_token.aud", "demoMastodonClientID0123456789abcdefghijk", "another-client");
+    assert_eq!(r.failure(), "Invalid ID token: Audience does not match");
+}
+
+#[tokio::test]
+async fn idt_azp_mismatch() {
+    let r = run(|s| s.provider.faults.id_token_azp = Some("another-client".into())).await;
+    let f = r.get("IDT-AZP-MISMATCH");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_evidence(f, "id_token.azp", "demoMastodonClientID0123456789abcdefghijk", "another-client");
+}
+
+#[tokio::test]
+async fn idt_expired() {
+    let r = run(|s| s.provider.faults.exp_offset_s = -120).await;
+    let f = r.get("IDT-EXPIRED");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("id_token.exp")));
+    assert!(f.message.contains("expired 2m"), "{}", f.message);
+    assert_eq!(r.failure(), "Invalid ID token: Expired token");
+}
+
+#[tokio::test]
+async fn idt_iat_and_nbf_in_the_future() {
+    let r = run(|s| {
+        s.provider.faults.iat_offset_s = 3000;
+        s.provider.faults.nbf_offset_s = Some(3000);
+    })
+    .await;
+    let f = r.get("IDT-IAT-FUTURE");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Warning, Some("id_token.iat")));
+    assert!(f.message.contains("50m"), "{}", f.message);
+    let n = r.get("IDT-NBF-FUTURE");
+    assert_eq!((n.severity, n.field.as_deref()), (Severity::Warning, Some("id_token.nbf")));
+}
+
+#[tokio::test]
+async fn idt_nonce_missing() {
+    let r = run(|s| s.provider.faults.nonce = NonceMode::Omit).await;
+    let f = r.get("IDT-NONCE-MISSING");
+    assert_eq!(
+        (f.severity, f.field.as_deref(), f.seen.as_deref()),
+        (Severity::Error, Some("id_token.nonce"), Some("(none)"))
+    );
+    assert_eq!(r.failure(), "Invalid ID Token: Nonce does not match");
+}
+
+#[tokio::test]
+async fn idt_nonce_mismatch() {
+    let r = run(|s| s.provider.faults.nonce = NonceMode::Wrong).await;
+    let f = r.get("IDT-NONCE-MISMATCH");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("id_token.nonce")));
+    assert_eq!(f.seen.as_deref(), Some(oidc_tap::redact::short("0123456789abcdef0123456789abcdef").as_str()));
+}
+
+#[tokio::test]
+async fn idt_at_hash_mismatch() {
+    let r = run(|s| s.provider.faults.bad_at_hash = true).await;
+    let f = r.get("IDT-AT-HASH-MISMATCH");
+    assert_eq!(
+        (f.severity, f.field.as_deref(), f.seen.as_deref()),
+        (Severity::Warning, Some("id_token.at_hash"), Some("AAAAAAAAAAAAAAAAAAAAAA"))
+    );
+}
+
+#[tokio::test]
+async fn clock_skew() {
+    let r = run(|s| s.provider.faults.date_skew_s = 120).await;
+    let f = r.get("CLOCK-SKEW");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("response.date")));
+    assert!(f.message.contains("ahead of"), "{}", f.message);
+}
+
+// ---- userinfo ----
+
+#[tokio::test]
+async fn userinfo_sub_mismatch() {
+    let r = run(|s| {
+        s.provider.faults.userinfo_claims.insert("sub".into(), json!("someone-else"));
+    })
+    .await;
+    let f = r.get("USERINFO-SUB-MISMATCH");
+    assert_eq!(
+        (f.severity, f.field.as_deref(), f.seen.as_deref()),
+        (Severity::Error, Some("userinfo.sub"), Some("someone-else"))
+    );
+}
+
+#[tokio::test]
+async fn userinfo_claim_conflict() {
+    let r = run(|s| {
+        s.provider.faults.userinfo_claims.insert("email".into(), json!("other@example.test"));
+    })
+    .await;
+    let f = r.get("USERINFO-CLAIM-CONFLICT");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_evidence(f, "userinfo.email", "alice@example.test", "other@example.test");
+}
+
+// ---- Mastodon account mapping ----
+
+#[tokio::test]
+async fn mastodon_uid_claim_missing() {
+    let r = run(|s| s.rp.uid_field = "username".into()).await;
+    let f = r.get("MASTODON-UID-CLAIM-MISSING");
+    assert_eq!(
+        (f.severity, f.field.as_deref(), f.seen.as_deref()),
+        (Severity::Warning, Some("claims.username"), Some("(absent)"))
+    );
+    assert!(f.mastodon.as_deref().unwrap().starts_with("creates @"));
+}
+
+#[tokio::test]
+async fn mastodon_uid_changed_between_flows() {
+    oidc_tap::tls::install_crypto_provider();
+    let sc = Scenario::clean();
+    let session = Session::new(
+        Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),
+        None,
+        None,
+        1 << 20,
+    )
+    .keep_events();
+    let rig = Rig::start(sc, session).await.unwrap();
+    rig.login().await.unwrap();
+    let mut f = rig.provider.config().faults;
+    f.claims.insert("preferred_username".into(), json!("alice.renamed"));
+    rig.provider.set_faults(f);
+    rig.login().await.unwrap();
+    let s = rig.finish().await.unwrap();
+    let found: Vec<Finding> = s
+        .keep
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| if let Event::Finding(f) = e { Some(*f) } else { None })
+        .collect();
+    let f = found.iter().find(|f| f.rule == "MASTODON-UID-CHANGED").expect("MASTODON-UID-CHANGED");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_evidence(f, "claims.preferred_username", "alice", "alice.renamed");
+    assert_eq!(f.flow, Some(2));
+}
+
+#[tokio::test]
+async fn mastodon_email_unverified() {
+    let r = run(|s| {
+        s.provider.faults.claims.insert("email_verified".into(), json!(false));
+    })
+    .await;
+    let f = r.get("MASTODON-EMAIL-UNVERIFIED");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_evidence(f, "claims.email_verified", "true", "false");
+    assert!(f.fix.contains("OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED=true"));
+    // With the Mastodon setting, no warning.
+    let mut sc = Scenario::clean();
+    sc.provider.faults.claims.insert("email_verified".into(), json!(false));
+    let mut exp = sc.expectations();
+    exp.assume_email_verified = true;
+    assert!(!run_with(sc, Some(exp), 1).await.has("MASTODON-EMAIL-UNVERIFIED"));
+}
+
+#[tokio::test]
+async fn mastodon_username_reserved() {
+    let r = run(|s| {
+        s.provider.faults.claims.insert("preferred_username".into(), json!("admin"));
+    })
+    .await;
+    let f = r.get("MASTODON-USERNAME");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!((f.expected.as_deref(), f.seen.as_deref()), (Some("@admin"), Some("admin")));
+    assert!(f.why.contains("reserved"));
+}
+
+// ---- flow ----
+
+#[tokio::test]
+async fn flow_incomplete_when_authentik_denies_in_the_flow() {
+    let r = run(|s| {
+        s.provider.faults.executor = true;
+        s.provider.faults.deny_in_flow = true;
+    })
+    .await;
+    let f = r.get("FLOW-INCOMPLETE");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.seen.as_deref(), Some("authorizing"));
+    assert!(f.why.contains("no code came back"));
+}
+
+#[test]
+fn every_catalogue_rule_is_in_the_readme_table() {
+    let readme = include_str!("../README.md");
+    for e in oidc_tap::rules::catalogue::CATALOGUE {
+        assert!(readme.contains(&format!("| `{}` |", e.id)), "README lacks {}", e.id);
+    }
+}
