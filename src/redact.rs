@@ -230,11 +230,9 @@ fn redact_body_text(text: &str, content_type: &str) -> Option<String> {
     if (ct.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('['))
         && let Ok(mut v) = serde_json::from_str::<Value>(text)
     {
-        {
-            let before = v.clone();
-            redact_json(&mut v);
-            return (v != before).then(|| serde_json::to_string(&v).unwrap_or_default());
-        }
+        let before = v.clone();
+        redact_json(&mut v);
+        return (v != before).then(|| serde_json::to_string(&v).unwrap_or_default());
     }
     if ct.contains("x-www-form-urlencoded") {
         let r = redact_params(text);

@@ -188,3 +188,66 @@ async fn executor_delivered_codes_join_the_flow_and_no_redact_keeps_secrets() {
     // --no-redact: the journal keeps the code in clear.
     assert!(journal.text().contains(ar.code.as_deref().unwrap()));
 }
+
+/// The journal carries every exchange record: replaying it through a fresh core gives the
+/// findings seen live — exactly, when recorded with --no-redact; with redaction, everything
+/// but the signature checks (whose input was masked), which then say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_the_journal_gives_the_live_findings() {
+    oidc_tap::tls::install_crypto_provider();
+    for redact in [false, true] {
+        let (console, journal) = (Shared::default(), Shared::default());
+        let mut sc = Scenario::clean();
+        sc.provider.faults.http_urls = true;
+        sc.provider.faults.claims.insert("email_verified".into(), serde_json::json!(false));
+        sc.rp.issuer = "http://authentik.test/application/o/mastodon/".into();
+        let exp = sc.expectations();
+        let live_session = Session::new(
+            Analyzer::new(AnalyzerConfig { expectations: exp.clone(), ..Default::default() }),
+            Some(Console::new(Box::new(console.clone()), Style { color: false }, false)),
+            Some(Journal::from_writer(Box::new(journal.clone()), redact)),
+            1 << 20,
+        )
+        .keep_events();
+        let rig = Rig::start(sc, live_session).await.unwrap();
+        rig.login().await.unwrap();
+        let live = rig.finish().await.unwrap().keep.unwrap();
+
+        let key = |e: &Event| match e {
+            Event::Finding(f) => {
+                Some((f.rule, f.severity, f.flow, f.exchange, f.expected.clone(), f.seen.clone()))
+            }
+            _ => None,
+        };
+        let live_findings: Vec<_> = live.iter().filter_map(key).collect();
+        assert!(live_findings.iter().any(|f| f.0 == "DISC-INSECURE-ENDPOINT"));
+
+        let mut replay = Analyzer::new(AnalyzerConfig { expectations: exp, ..Default::default() });
+        let mut replayed = vec![];
+        let mut last_ts = 0;
+        for line in journal.text().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            if v["type"] == "exchange" {
+                let ex: oidc_tap::capture::Exchange = serde_json::from_value(v["exchange"].clone()).unwrap();
+                last_ts = last_ts.max(ex.started_ms + ex.total_ms);
+                replayed.extend(replay.ingest(&ex));
+            }
+        }
+        replayed.extend(replay.finish(last_ts + 1));
+        let replay_findings: Vec<_> = replayed.iter().filter_map(key).collect();
+        if redact {
+            let masked: Vec<_> = replayed
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Finding(f) if f.rule == "IDT-UNVERIFIABLE" => Some(f.message.clone()),
+                    _ => None,
+                })
+                .collect();
+            assert!(masked.iter().all(|m| m.contains("redacted")), "{masked:?}");
+            let without: Vec<_> = replay_findings.into_iter().filter(|f| f.0 != "IDT-UNVERIFIABLE").collect();
+            assert_eq!(without, live_findings);
+        } else {
+            assert_eq!(replay_findings, live_findings);
+        }
+    }
+}

@@ -49,8 +49,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             }
             None => None,
         };
-        // Short abandonment so a request-phase failure is reported before the next login.
-        let limits = FlowLimits { abandon_ms: 1000, ..FlowLimits::default() };
+        let limits = FlowLimits::default();
         // As if `--mastodon-env` pointed at the demo Mastodon's .env.production.
         let expectations = sc.expectations();
         let session = Session::new(
@@ -61,7 +60,6 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         );
         let rig = Rig::start(sc, session).await?;
         let outcome = rig.login().await?;
-        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
         rig.finish().await?;
         match outcome.verdict {
             Some(Verdict::Success { uid }) => println!("   Mastodon: signed in, account key (uid) {uid:?}\n"),

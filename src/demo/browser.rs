@@ -28,6 +28,8 @@ pub struct BrowserResult {
     pub last_status: u16,
     /// Where the last redirect pointed (if the last response was a redirect).
     pub final_location: Option<String>,
+    /// The browser could not load the last URL (wrong scheme, unknown host, ...).
+    pub error: Option<String>,
 }
 
 fn origin_of(url: &str) -> &str {
@@ -84,12 +86,29 @@ impl Browser {
         let mut body = "authenticity_token=demo";
         for _ in 0..8 {
             visited.push(url.clone());
-            let (status, loc, resp_body) = self.go(method, &url, body, false).await?;
+            let (status, loc, resp_body) = match self.go(method, &url, body, false).await {
+                Ok(r) => r,
+                Err(e) => {
+                    return Ok(BrowserResult {
+                        visited,
+                        last_status: 0,
+                        final_location: None,
+                        error: Some(e),
+                    });
+                }
+            };
             method = "GET";
             body = "";
             let next = match loc {
                 Some(l) if (300..400).contains(&status) => l,
-                _ => return Ok(BrowserResult { visited, last_status: status, final_location: None }),
+                _ => {
+                    return Ok(BrowserResult {
+                        visited,
+                        last_status: status,
+                        final_location: None,
+                        error: None,
+                    });
+                }
             };
             let _ = resp_body;
             // authentik's SPA: the flow page calls the executor API, which answers JSON.
@@ -108,12 +127,24 @@ impl Browser {
                         url = to.to_owned();
                         continue;
                     }
-                    None => return Ok(BrowserResult { visited, last_status: 200, final_location: None }),
+                    None => {
+                        return Ok(BrowserResult {
+                            visited,
+                            last_status: 200,
+                            final_location: None,
+                            error: None,
+                        });
+                    }
                 }
             }
             if next.starts_with(mastodon) && !next.contains("/auth/auth/openid_connect/callback") {
                 visited.push(next.clone());
-                return Ok(BrowserResult { visited, last_status: status, final_location: Some(next) });
+                return Ok(BrowserResult {
+                    visited,
+                    last_status: status,
+                    final_location: Some(next),
+                    error: None,
+                });
             }
             url = next;
         }

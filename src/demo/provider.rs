@@ -602,13 +602,11 @@ impl Provider {
         if let Some(b) = req.header("authorization").and_then(|h| h.strip_prefix("Basic "))
             && let Some(pair) = STANDARD.decode(b.trim()).ok().and_then(|x| String::from_utf8(x).ok())
         {
-            {
-                let (id, secret) = pair.split_once(':').unwrap_or((&pair, ""));
-                let dec = |s: &str| {
-                    form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
-                };
-                return (dec(id), dec(secret));
-            }
+            let (id, secret) = pair.split_once(':').unwrap_or((&pair, ""));
+            let dec = |s: &str| {
+                form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+            };
+            return (dec(id), dec(secret));
         }
         let form = req.form();
         (get(&form, "client_id").map(str::to_owned), get(&form, "client_secret").map(str::to_owned))

@@ -100,6 +100,9 @@ impl Console {
         };
         let mut s = format!("   {} {}  {}", paint(&self.style, mark), paint(&self.style, f.rule), f.message);
         let pad = "              ";
+        if f.severity == Severity::Info {
+            return s;
+        }
         if let (Some(e), Some(seen)) = (&f.expected, &f.seen) {
             s.push_str(&format!("\n{pad}expected {e}\n{pad}seen     {seen}"));
             if let Some(h) = &f.hint {
@@ -198,11 +201,9 @@ impl Console {
         if let Some(disc) = &d.discovery
             && let Some(iss) = &disc.issuer
         {
-            {
-                let algs = disc.id_token_signing_alg_values_supported.join(",");
-                let jwks = disc.jwks_uri.as_deref().unwrap_or("no jwks_uri");
-                v.push(format!("issuer {iss} · {algs} · jwks {jwks}"));
-            }
+            let algs = disc.id_token_signing_alg_values_supported.join(",");
+            let jwks = disc.jwks_uri.as_deref().unwrap_or("no jwks_uri");
+            v.push(format!("issuer {iss} · {algs} · jwks {jwks}"));
         }
         if let Some(j) = &d.jwks {
             if j.no_keys_member {

@@ -85,7 +85,8 @@ pub fn near_miss(expected: &str, seen: &str) -> Option<String> {
             .into(),
         );
     }
-    first_difference(expected, seen).map(|i| format!("differs from character {}", i + 1))
+    // A hint only helps when the values share a prefix (a near miss).
+    first_difference(expected, seen).filter(|i| *i > 0).map(|i| format!("differs from character {}", i + 1))
 }
 
 #[cfg(test)]
