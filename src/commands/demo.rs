@@ -66,7 +66,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             Some(Verdict::Failure { reason }) => {
                 println!(
                     "   Mastodon: “Could not authenticate you from OpenIDConnect because “{}”.”\n",
-                    humanize(&reason)
+                    crate::rules::token::humanize(&reason)
                 )
             }
             None => println!(
@@ -76,14 +76,4 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Rails' `String#humanize`, as Mastodon applies it to the failure reason.
-fn humanize(s: &str) -> String {
-    let s = s.replace('_', " ");
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + &c.as_str().to_lowercase(),
-        None => String::new(),
-    }
 }

@@ -175,14 +175,7 @@ impl Inner {
             return Err(parts.status.canonical_reason().unwrap_or("Unknown").to_owned());
         }
         let doc: Value = serde_json::from_slice(&body).map_err(|_| "Unknown".to_owned())?;
-        for field in [
-            "issuer",
-            "authorization_endpoint",
-            "jwks_uri",
-            "response_types_supported",
-            "subject_types_supported",
-            "id_token_signing_alg_values_supported",
-        ] {
+        for field in crate::rules::discovery::MASTODON_REQUIRED {
             if doc.get(field).is_none() {
                 return Err(format!("{field} can't be blank"));
             }

@@ -7,7 +7,7 @@ use crate::oidc::classify::host_path;
 use crate::oidc::messages::ENDPOINT_FIELDS;
 
 /// Fields Mastodon's client refuses to go without (`config/response.rb` validations).
-const MASTODON_REQUIRED: &[&str] = &[
+pub const MASTODON_REQUIRED: &[&str] = &[
     "issuer",
     "authorization_endpoint",
     "jwks_uri",
