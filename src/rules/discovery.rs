@@ -83,7 +83,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         f = if global {
             f.fix("authentik provider → Issuer mode is 'Same identifier is used for all providers' (global): switch it to 'Each provider has a different issuer', or set OIDC_DISCOVERY=false with explicit endpoints")
         } else {
-            f.fix(format!("set OIDC_ISSUER={iss} exactly (Mastodon derives the discovery URL from it)"))
+            f.fix(super::issuer_fix(derived, iss))
         };
         out.push(f);
     }
@@ -95,7 +95,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 .field("OIDC_ISSUER")
                 .evidence(iss, want.clone())
                 .why("Mastodon's openid_connect gem compares the discovered issuer with OIDC_ISSUER as exact strings")
-                .fix(format!("set OIDC_ISSUER={iss} in .env.production (authentik's issuer ends with '/')"))
+                .fix(super::issuer_fix(want, iss))
                 .mastodon("“Issuer mismatch”: the login stops before reaching authentik"),
         ),
         (None, Some(iss)) => out.push(not_checked("CONFIG-ISSUER-MISMATCH", "pass --expect-issuer or --mastodon-env to compare OIDC_ISSUER", Some(iss))),

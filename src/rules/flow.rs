@@ -34,9 +34,10 @@ pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
                     .into(),
             )
             .why(format!("likely causes: {}", causes.join("; ")))
-            .fix(match &discovered {
-                Some(d) => format!("set OIDC_ISSUER={d} in .env.production and restart Mastodon"),
-                None => "check OIDC_ISSUER".into(),
+            .fix(match (&discovered, exp.issuer.as_ref().or(derived.as_ref())) {
+                (Some(d), Some(want)) => super::issuer_fix(want, d),
+                (Some(d), None) => format!("set OIDC_ISSUER={d} in .env.production and restart Mastodon"),
+                _ => "check OIDC_ISSUER".into(),
             })
             .mastodon("“Issuer mismatch” (most often), before the user ever sees authentik");
             if let (Some(d), Some(want)) = (&discovered, exp.issuer.as_ref().or(derived.as_ref())) {

@@ -112,6 +112,24 @@ impl NotChecked {
     }
 }
 
+/// The fix for an issuer that is not what Mastodon expects. An `http://` issuer where
+/// `https://` was expected is authentik missing X-Forwarded-Proto: never "fix" it by putting
+/// http:// into OIDC_ISSUER.
+pub fn issuer_fix(mastodon_side: &str, discovered: &str) -> String {
+    if discovered.starts_with("http://")
+        && mastodon_side.starts_with("https://")
+        && discovered[7..] == mastodon_side[8..]
+    {
+        return "authentik built an http:// issuer: make the proxy in front of authentik send X-Forwarded-Proto: https and add that proxy to AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS (do not set OIDC_ISSUER to http://)".into();
+    }
+    let slash = if discovered.trim_end_matches('/') == mastodon_side.trim_end_matches('/') {
+        " (authentik's issuer ends with '/')"
+    } else {
+        ""
+    };
+    format!("set OIDC_ISSUER={discovered} in .env.production{slash} and restart Mastodon")
+}
+
 /// "not checked: pass …" for a rule lacking an expectation.
 pub fn not_checked(rule: &'static str, what: &str, seen: Option<&str>) -> Finding {
     let mut f = Finding::new(rule, format!("not checked: {what}")).severity(Severity::Info);
