@@ -100,6 +100,12 @@ impl Analyzer {
     /// known yet (no JWKS seen, or an unknown kid after a rotation). The caller fetches it and
     /// feeds the result in as an exchange, so a replay of the trace sees the same keys.
     pub fn jwks_to_fetch(&self, ex: &Exchange) -> Option<(String, Option<String>)> {
+        let host = crate::oidc::classify::normalize_host(&ex.request.host, &ex.request.scheme);
+        if crate::oidc::classify::classify_request(&self.book, &ex.request.method, &host, &ex.request.path)
+            != ExchangeKind::Token
+        {
+            return None; // only token responses carry ID tokens; skip decoding everything else twice
+        }
         let d = decode_exchange(&self.book, ex);
         let j = d.token_response.as_ref()?.id_token_decoded.as_ref()?;
         let alg = j.alg()?;
