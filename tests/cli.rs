@@ -80,3 +80,49 @@ fn decode_prints_claims_with_human_times_and_rejects_garbage() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a JWT"));
 }
+
+#[test]
+fn insecure_upstream_warns_on_start() {
+    use std::io::BufRead;
+    let mut child = bin()
+        .args([
+            "proxy",
+            "--listen",
+            "http://127.0.0.1:0",
+            "--upstream",
+            "https://127.0.0.1:9",
+            "--insecure-upstream",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = vec![];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(l) => {
+                let done = l.contains("listening");
+                seen.push(l);
+                if done {
+                    break;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = seen.join("\n");
+    assert!(text.contains("--insecure-upstream: upstream certificates are NOT verified"), "{text}");
+}

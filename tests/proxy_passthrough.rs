@@ -355,3 +355,35 @@ async fn shutdown_lets_in_flight_requests_finish() {
     // And nothing listens any more.
     assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err());
 }
+
+/// An upstream that promises 1000 bytes, sends 10 and hangs up: the client sees the abort,
+/// the record keeps what came and says what happened.
+#[tokio::test]
+async fn a_lying_upstream_is_recorded_not_lost() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"issuer\":").await;
+            let _ = s.shutdown().await;
+        }
+    });
+    let mut gw =
+        start_gateway(&ca, GatewayOpts { upstream: Some(format!("http://{addr}")), ..Default::default() })
+            .await;
+    let c = client(&ca, false);
+    let resp = c.request(get(&format!("https://localhost:{}/x", gw.port))).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = http_body_util::BodyExt::collect(resp.into_body()).await;
+    assert!(body.is_err(), "the client must see the truncated body as an error");
+    let ex = gw.record().await;
+    let r = ex.response.as_ref().unwrap();
+    assert_eq!(r.body.text(), Some("{\"issuer\":"));
+    assert!(r.body.incomplete);
+    assert!(ex.error.as_deref().unwrap().contains("response body"), "{:?}", ex.error);
+}
