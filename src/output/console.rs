@@ -167,6 +167,9 @@ impl Console {
             line.push_str(INDENT);
             line.push_str(&detail);
         }
+        if !x.passed.is_empty() {
+            line.push_str(&format!("\n{INDENT}{}", self.style.green(&x.passed.join(" · "))));
+        }
         for p in &x.decoded.problems {
             line.push_str(&format!("\n{INDENT}{} {}: {}", self.style.yellow("?"), p.at, p.message));
         }

@@ -111,6 +111,9 @@ fn exchange_line(x: &ExchangeEvent, redact: bool) -> Value {
         m.insert("caller".into(), c.into());
     }
     m.insert("decoded".into(), decoded);
+    if !x.passed.is_empty() {
+        m.insert("passed".into(), x.passed.clone().into());
+    }
     m.insert("exchange".into(), serde_json::to_value(&ex).unwrap_or(Value::Null));
     Value::Object(m)
 }
