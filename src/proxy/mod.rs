@@ -91,7 +91,9 @@ impl ProxyConfig {
             connect_to: ConnectTo::default(),
             trust: UpstreamTrust::default(),
             capture_limit: 1024 * 1024,
-            channel_capacity: 1024,
+            // 256 records × 2 × --capture-limit bounds what waits for analysis (512 MiB at
+            // worst with 1 MiB bodies; OIDC bodies are a few KiB).
+            channel_capacity: 256,
             connect_timeout: Duration::from_secs(10),
             response_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
