@@ -424,4 +424,34 @@ pub(crate) mod tests {
         let x = ev.iter().find_map(|e| if let Event::Exchange(x) = e { Some(x) } else { None }).unwrap();
         assert_eq!(x.decoded.problems[0].at, "id_token");
     }
+
+    fn findings(events: &[Event]) -> Vec<&Finding> {
+        events
+            .iter()
+            .filter_map(|e| if let Event::Finding(f) = e { Some(f.as_ref()) } else { None })
+            .collect()
+    }
+
+    /// oidc-provider style: a root issuer without trailing slash is a valid discovery URL
+    /// (Discovery §4.1 strips the terminating '/'), not an issuer mismatch.
+    #[test]
+    fn a_root_issuer_without_slash_is_no_mismatch() {
+        let mut a = Analyzer::new(AnalyzerConfig::default());
+        let doc = r#"{"issuer":"https://a","authorization_endpoint":"https://a/auth","token_endpoint":"https://a/token","userinfo_endpoint":"https://a/me","jwks_uri":"https://a/jwks","response_types_supported":["code"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["RS256"]}"#;
+        let ev = a.ingest(&exchange("GET", "/.well-known/openid-configuration", 200, doc));
+        let f = findings(&ev);
+        assert!(f.iter().all(|f| f.severity == crate::rules::Severity::Info), "{f:?}");
+        // ...and discovery taught the core that /me is this provider's userinfo endpoint.
+        let ev = a.ingest(&exchange(
+            "GET",
+            "/me",
+            400,
+            r#"{"error":"invalid_request","error_description":"no access token provided"}"#,
+        ));
+        let f = findings(&ev);
+        let u = f.iter().find(|f| f.rule == "USERINFO-ERROR").expect("USERINFO-ERROR");
+        assert_eq!(u.seen.as_deref(), Some("400 invalid_request"));
+        assert!(u.message.ends_with(": no access token provided"), "{}", u.message);
+        assert!(u.why.contains("no access token"), "{}", u.why);
+    }
 }

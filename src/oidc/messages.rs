@@ -491,6 +491,9 @@ pub struct UserinfoResponse {
     pub jwt: Option<DecodedJwt>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub www_authenticate: Option<WwwAuthenticate>,
+    /// `error` / `error_description` of a JSON error body (some providers put them there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_error: Option<(String, Option<String>)>,
 }
 
 impl UserinfoResponse {
@@ -501,6 +504,9 @@ impl UserinfoResponse {
             ..Default::default()
         };
         if resp.status != 200 {
+            u.body_error = json_object(&resp.body)
+                .ok()
+                .and_then(|m| s(&m, "error").map(|e| (e, s(&m, "error_description"))));
             return u;
         }
         let ct = resp.header("content-type").unwrap_or("").to_ascii_lowercase();

@@ -302,11 +302,11 @@ impl Console {
             }
         }
         if let Some(u) = &d.userinfo_request {
-            let mut s = format!(
-                "{} {}",
-                if u.token_source == "header" { "Bearer" } else { &u.token_source },
-                opt_short(u.access_token.as_deref())
-            );
+            let mut s = match u.token_source.as_str() {
+                "none" => "no access token sent".to_owned(),
+                "header" => format!("Bearer {}", opt_short(u.access_token.as_deref())),
+                src => format!("{src} access_token {}", opt_short(u.access_token.as_deref())),
+            };
             if let Some(r) = &d.userinfo_response {
                 if let Some(c) = &r.claims {
                     let g = |k: &str| {
@@ -318,12 +318,12 @@ impl Console {
                             s.push_str(&format!(" · {k} {val}"));
                         }
                     }
-                } else if let Some(w) = &r.www_authenticate {
-                    s.push_str(&self.style.red(&format!(
-                        " → {} {}",
-                        w.error.as_deref().unwrap_or("error"),
-                        w.error_description.as_deref().unwrap_or("")
-                    )));
+                } else {
+                    let w = r.www_authenticate.clone().unwrap_or_default();
+                    let (be, bd) = r.body_error.clone().map(|(e, d)| (Some(e), d)).unwrap_or((None, None));
+                    let error = w.error.or(be).unwrap_or_else(|| format!("HTTP {}", r.status));
+                    let desc = w.error_description.or(bd).map(|d| format!(": {d}")).unwrap_or_default();
+                    s.push_str(&self.style.red(&format!(" → {error}{desc}")));
                 }
             }
             v.push(s);

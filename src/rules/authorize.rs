@@ -152,7 +152,7 @@ fn refusal(ctx: &Ctx, out: &mut Vec<Finding>) {
         "redirect_uri" => {
             let sent = a.and_then(|a| a.redirect_uri.clone()).unwrap_or_else(|| "(none sent)".into());
             let want = ctx.exp.redirect_uri.clone().or_else(|| ctx.exp.canonical_redirect_uri());
-            let mut f = Finding::new("AUTHZ-REDIRECT-URI-REJECTED", format!("authentik refused the redirect_uri: “{}”", p.title))
+            let mut f = Finding::new("AUTHZ-REDIRECT-URI-REJECTED", format!("the provider refused the redirect_uri: “{}”", p.title))
                 .field("authorize.redirect_uri")
                 .why("authentik compares redirect_uri with the provider's Redirect URIs (strict: exact string) before anything else and shows its error page; the browser never comes back to Mastodon")
                 .mastodon("nothing: the user stays on authentik's error page and Mastodon logs nothing");
@@ -166,7 +166,7 @@ fn refusal(ctx: &Ctx, out: &mut Vec<Finding>) {
             let sent = a.and_then(|a| a.client_id.clone()).unwrap_or_else(|| "(none sent)".into());
             let mut f = Finding::new(
                 "AUTHZ-CLIENT-REJECTED",
-                format!("authentik does not know the client_id: “{}”", p.title),
+                format!("the provider does not know the client_id: “{}”", p.title),
             )
             .field("authorize.client_id")
             .why("no provider has this Client ID (copy-paste error, or the provider was recreated)")

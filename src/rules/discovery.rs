@@ -70,11 +70,14 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     }
 
     let issuer = disc.issuer.as_deref();
-    // DISC-ISSUER-MISMATCH — Discovery §4.3.
+    // DISC-ISSUER-MISMATCH — Discovery §4.1/§4.3. The well-known URL is the issuer with any
+    // terminating '/' removed, so the fetched URL cannot tell a trailing slash apart: compare
+    // without it (CONFIG-ISSUER-MISMATCH catches the slash against OIDC_ISSUER).
     if let (Some(iss), Some(derived)) = (issuer, derived)
-        && iss != derived
+        && iss.trim_end_matches('/') != derived.trim_end_matches('/')
     {
-        let global = host_path(iss).is_some_and(|(_, p)| p == "/");
+        let global = host_path(iss).is_some_and(|(_, p)| p == "/")
+            && host_path(derived).is_some_and(|(_, p)| p != "/");
         let mut f = Finding::new("DISC-ISSUER-MISMATCH", "the discovered issuer is not the URL discovery was fetched from")
             .field("discovery.issuer")
             .evidence(derived, iss)

@@ -20,28 +20,47 @@ pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
                 .as_deref()
                 .and_then(|u| u.strip_suffix(".well-known/openid-configuration"))
                 .map(str::to_owned);
+            let issuer_ok = matches!((&exp.issuer, &discovered), (Some(w), Some(d)) if w == d);
             let mut causes = vec![];
             match (&exp.issuer, &discovered) {
-                (Some(want), Some(d)) if want != d => causes.push(format!("OIDC_ISSUER ({want}) is not the discovered issuer ({d}): Mastodon said “Issuer mismatch”")),
-                (None, Some(d)) => causes.push(format!("first of all an issuer mismatch: OIDC_ISSUER must be exactly {d} (with its trailing slash)")),
+                _ if issuer_ok => {}
+                (Some(want), Some(d)) => causes.push(format!(
+                    "OIDC_ISSUER ({want}) is not the discovered issuer ({d}): Mastodon said “Issuer mismatch”"
+                )),
+                (None, Some(d)) => causes.push(format!(
+                    "first of all an issuer mismatch: OIDC_ISSUER must be exactly {d}{}",
+                    if d.ends_with('/') { " (trailing slash included)" } else { "" }
+                )),
                 _ => {}
             }
             causes.push("Content-Security-Policy form-action (OMNIAUTH_ONLY + ONE_CLICK_SSO_LOGIN) blocking the redirect in Chromium".into());
-            causes.push("a discovery field Mastodon requires is missing".into());
+            causes.push("Mastodon not trusting the gateway's certificate for a later call, or a discovery field it requires missing".into());
             let mut finding = base(
                 "FLOW-ABANDONED",
                 "discovery was fetched, then nothing: Mastodon gave up before redirecting to authentik"
                     .into(),
             )
-            .why(format!("likely causes: {}", causes.join("; ")))
-            .fix(match (&discovered, exp.issuer.as_ref().or(derived.as_ref())) {
-                (Some(d), Some(want)) => super::issuer_fix(want, d),
-                (Some(d), None) => format!("set OIDC_ISSUER={d} in .env.production and restart Mastodon"),
-                _ => "check OIDC_ISSUER".into(),
-            })
-            .mastodon("“Issuer mismatch” (most often), before the user ever sees authentik");
-            if let (Some(d), Some(want)) = (&discovered, exp.issuer.as_ref().or(derived.as_ref())) {
-                finding = finding.field("OIDC_ISSUER").evidence(d.clone(), want.clone());
+            .why(format!("likely causes: {}", causes.join("; ")));
+            if issuer_ok {
+                finding = finding
+                    .fix("OIDC_ISSUER matches the discovered issuer: read Mastodon's log line `Authentication failure!` and the browser console (CSP form-action) for the reason")
+                    .mastodon("fails in the request phase");
+            } else {
+                finding = finding
+                    .fix(match (&discovered, exp.issuer.as_ref().or(derived.as_ref())) {
+                        (Some(d), Some(want)) if want != d => super::issuer_fix(want, d),
+                        (Some(d), _) => format!(
+                            "set OIDC_ISSUER={d} in .env.production{} and restart Mastodon",
+                            if d.ends_with('/') { " (authentik's issuer ends with '/')" } else { "" }
+                        ),
+                        _ => "check OIDC_ISSUER".into(),
+                    })
+                    .mastodon("“Issuer mismatch” (most often), before the user ever sees authentik");
+                if let (Some(d), Some(want)) = (&discovered, exp.issuer.as_ref().or(derived.as_ref()))
+                    && d != want
+                {
+                    finding = finding.field("OIDC_ISSUER").evidence(d.clone(), want.clone());
+                }
             }
             if f.rp.as_ref().is_some_and(|r| r.value.failed) {
                 finding = finding.severity(Severity::Error);

@@ -12,38 +12,44 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     // USERINFO-ERROR — RFC 6750 §3.1 error codes.
     if u.status != 200 {
         let w = u.www_authenticate.clone().unwrap_or_default();
-        let error = w.error.clone().unwrap_or_else(|| format!("HTTP {}", u.status));
+        let (body_err, body_desc) = u.body_error.clone().map(|(e, d)| (Some(e), d)).unwrap_or((None, None));
+        let error = w.error.clone().or(body_err).unwrap_or_default();
+        let description = w.error_description.clone().or(body_desc);
         let token_source = ctx.d.userinfo_request.as_ref().map(|r| r.token_source.as_str()).unwrap_or("none");
-        let (why, fix, says) = match (u.status, error.as_str()) {
+        // What Mastodon's openid_connect gem says depends on the status alone.
+        let says = match u.status {
+            400 => "API access failed",
+            401 => "Access token invalid or expired",
+            403 => "Insufficient scope",
+            _ => "Unknown httperror",
+        };
+        let (why, fix) = match (u.status, error.as_str()) {
             (403, _) | (_, "insufficient_scope") => (
                 "the access token lacks the openid scope: authentik dropped it because the provider has no 'openid' scope mapping (common since 2024.2)".to_owned(),
                 "authentik → provider → Advanced protocol settings → Scopes: add “authentik default OAuth Mapping: OpenID 'openid'”",
-                "Insufficient scope",
             ),
-            (401, _) if token_source == "none" => (
+            (_, _) if token_source == "none" => (
                 "the request carried no access token: a proxy stripped the Authorization header".into(),
                 "pass the Authorization header through every proxy in front of authentik",
-                "Access token invalid or expired",
             ),
             (401, _) => (
                 "authentik does not accept the token: unknown, expired or revoked (it must be the access_token just issued)".into(),
                 "check the Bearer is the token response's access_token and that the provider's Access token validity is not seconds",
-                "Access token invalid or expired",
             ),
-            (400, _) => ("the userinfo request was malformed for authentik".into(), "check intermediaries rewriting the request (seen after authentik upgrades)", "API access failed"),
-            _ => ("the userinfo endpoint failed".into(), "check authentik's server logs", "Unknown httperror"),
+            (400, _) => ("the userinfo request was malformed for authentik".into(), "check intermediaries rewriting the request (seen after authentik upgrades)"),
+            _ => ("the userinfo endpoint failed".into(), "check authentik's server logs"),
         };
         out.push(
             Finding::new(
                 "USERINFO-ERROR",
                 format!(
-                    "userinfo answered {} {error}{}",
-                    u.status,
-                    w.error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+                    "userinfo answered {}{}",
+                    format!("{} {error}", u.status).trim_end(),
+                    description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
                 ),
             )
             .field("userinfo.status")
-            .seen(format!("{} {error}", u.status))
+            .seen(format!("{} {error}", u.status).trim_end().to_owned())
             .why(why)
             .fix(fix)
             .mastodon(format!("“{says}”")),
