@@ -1,8 +1,9 @@
 //! The gateway's own JWKS fetches: when an ID token's key was never seen on the wire (Mastodon
 //! fetches the JWKS only after the token call) or its kid is unknown (rotation), the gateway
-//! fetches the issuer's `jwks_uri` itself — same trust and `--connect-to` settings as the
-//! upstream leg, redirects not followed, at most once per URL every 10 s — and records the
-//! result as an ordinary exchange so a replay of the trace sees the same keys.
+//! fetches the issuer's `jwks_uri` itself — routed like a request for that URL, same trust and
+//! `--connect-to` settings as the upstream leg, redirects not followed, at most once per URL and
+//! kid every 10 s — and records the result as an ordinary exchange so a replay of the trace
+//! sees the same keys.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use crate::capture::{CapturedBody, Exchange, RequestRecord, ResponseRecord};
 use crate::proxy::forward::version_str;
 use crate::proxy::headers::to_records;
-use crate::proxy::route::ConnectTo;
+use crate::proxy::route::{ConnectTo, Router};
 use crate::proxy::upstream::{UpstreamClient, UpstreamFailure, build_client};
 use crate::session::now_ms;
 use crate::tls::{TlsError, UpstreamTrust};
@@ -28,14 +29,18 @@ pub struct KeyFetcher {
     /// kid that stays unknown is retried at most every `min_interval`.
     last: HashMap<(String, Option<String>), Instant>,
     next_id: u64,
+    /// The gateway's own routes: a `jwks_uri` on a host the gateway fronts (often the gateway's
+    /// own name, since Host is preserved) is fetched from that host's upstream, like a request.
+    router: Router,
     pub min_interval: Duration,
     pub timeout: Duration,
 }
 
 impl KeyFetcher {
-    pub fn new(trust: &UpstreamTrust, connect_to: ConnectTo) -> Result<KeyFetcher, TlsError> {
+    pub fn new(trust: &UpstreamTrust, connect_to: ConnectTo, router: Router) -> Result<KeyFetcher, TlsError> {
         Ok(KeyFetcher {
             client: build_client(trust, connect_to, Duration::from_secs(5))?,
+            router,
             last: HashMap::new(),
             // Synthetic exchanges get ids far from the gateway's.
             next_id: 1_000_000_000,
@@ -56,22 +61,32 @@ impl KeyFetcher {
         let uri: http::Uri = url.parse().ok()?;
         let started = Instant::now();
         let started_ms = now_ms();
-        let req = Request::get(uri.clone())
+        let authority = uri.authority()?.to_string();
+        let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into());
+        // Route like a request for that URL would be routed, keeping its Host.
+        let upstream = self.router.pick(&authority, None).cloned();
+        let target = match &upstream {
+            Some(u) => u.uri_for(&path).ok()?,
+            None => uri.clone(),
+        };
+        let mut builder = Request::get(target)
+            .header("host", authority.as_str())
             .header("user-agent", USER_AGENT)
-            .header("accept", "application/json")
-            .body(Full::new(Bytes::new()))
-            .ok()?;
+            .header("accept", "application/json");
+        if upstream.is_some() && uri.scheme_str() == Some("https") {
+            builder = builder.header("x-forwarded-proto", "https");
+        }
+        let req = builder.body(Full::new(Bytes::new())).ok()?;
         let mut ex = Exchange {
             id: self.next_id,
             conn: 0,
             client_addr: "oidc-tap".into(),
             tls: uri.scheme_str() == Some("https"),
             sni: None,
-            upstream: format!(
-                "{}://{}",
-                uri.scheme_str().unwrap_or("https"),
-                uri.authority().map(|a| a.as_str()).unwrap_or("")
-            ),
+            upstream: upstream
+                .as_ref()
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| format!("{}://{authority}", uri.scheme_str().unwrap_or("https"))),
             started_ms,
             response_ms: None,
             total_ms: 0,

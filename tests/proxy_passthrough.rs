@@ -387,3 +387,30 @@ async fn a_lying_upstream_is_recorded_not_lost() {
     assert!(r.body.incomplete);
     assert!(ex.error.as_deref().unwrap().contains("response body"), "{:?}", ex.error);
 }
+
+/// The gateway's own JWKS fetch goes where a request for that URL would go: a `jwks_uri` on the
+/// gateway's own name (Host is preserved, so providers advertise it) reaches the upstream, with
+/// that Host and X-Forwarded-Proto, and is recorded as an exchange.
+#[tokio::test]
+async fn key_fetches_are_routed_like_requests() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let router = oidc_tap::proxy::route::Router::new(
+        Some(oidc_tap::proxy::route::Upstream::parse(&up.url()).unwrap()),
+        vec![],
+    );
+    let mut f = oidc_tap::keyfetch::KeyFetcher::new(&Default::default(), Default::default(), router).unwrap();
+    let ex = f.fetch("https://gateway.test:9443/seen", Some("k1")).await.expect("fetched");
+    assert_eq!(ex.client_addr, "oidc-tap");
+    assert_eq!(ex.upstream, up.url());
+    assert_eq!(ex.request.host, "gateway.test:9443");
+    let r = ex.response.as_ref().expect("a response");
+    assert_eq!(r.status, 200);
+    let seen: serde_json::Value = serde_json::from_slice(&r.body.bytes).unwrap();
+    assert_eq!(seen["host"], serde_json::json!(["gateway.test:9443"]));
+    assert_eq!(seen["x_forwarded_proto"], serde_json::json!(["https"]));
+    // Same URL and kid again at once: rate-limited. A new kid (rotation) fetches again.
+    assert!(f.fetch("https://gateway.test:9443/seen", Some("k1")).await.is_none());
+    assert!(f.fetch("https://gateway.test:9443/seen", Some("k2")).await.is_some());
+}

@@ -149,7 +149,7 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
             "--insecure-upstream: upstream certificates are NOT verified; use --upstream-ca instead when you can"
         );
     }
-    let fetcher = KeyFetcher::new(&cfg.trust, cfg.connect_to.clone())?;
+    let fetcher = KeyFetcher::new(&cfg.trust, cfg.connect_to.clone(), cfg.router.clone())?;
     let routes = cfg.router.describe();
     let dials = cfg.connect_to.describe();
     let limit = cfg.capture_limit;

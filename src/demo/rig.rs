@@ -117,12 +117,11 @@ impl Rig {
                 (MASTODON.into(), Upstream::parse(&format!("http://{m_addr}"))?),
             ],
         );
-        let capture_limit = cfg.capture_limit;
-        let _ = capture_limit;
+        let router = cfg.router.clone();
         let mut gateway = Gateway::start(cfg).await?;
         let gateway_addr = gateway.listening[0].addr;
         let records = gateway.take_records().ok_or_else(|| anyhow::anyhow!("records"))?;
-        session.fetcher = Some(crate::keyfetch::KeyFetcher::new(&trust, connect_to)?);
+        session.fetcher = Some(crate::keyfetch::KeyFetcher::new(&trust, connect_to, router)?);
         let session = crate::commands::proxy::spawn_session(records, session);
 
         let back_channel = client_via(gateway_addr, &[AUTHENTIK, INTERNAL], &trust)?;

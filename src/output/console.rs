@@ -68,7 +68,11 @@ pub fn abbreviate(s: &str) -> String {
 }
 
 fn opt_short(v: Option<&str>) -> String {
-    v.map(short).unwrap_or_else(|| "—".into())
+    match v {
+        None => "—".into(),
+        Some("") => "(empty)".into(),
+        Some(s) => short(s),
+    }
 }
 
 impl Console {
