@@ -114,6 +114,10 @@ impl CapturedBody {
     /// bytes (marked truncated) so a compression bomb cannot blow up memory.
     pub fn decode_content_encoding(&mut self, encoding: Option<&str>, limit: usize) {
         let Some(enc) = encoding.map(|e| e.trim().to_ascii_lowercase()) else { return };
+        // Idempotent: a copy already decoded (or found undecodable) is left as it is.
+        if self.decoded_from.is_some() || self.decode_error.is_some() {
+            return;
+        }
         if enc.is_empty() || enc == "identity" || self.bytes.is_empty() {
             return;
         }
@@ -277,6 +281,15 @@ mod tests {
         assert_eq!(b.text(), Some("{\"issuer\":\"x\"}"));
         assert_eq!(b.decoded_from.as_deref(), Some("gzip"));
         assert!(!b.truncated);
+    }
+
+    #[test]
+    fn decoding_twice_changes_nothing() {
+        let mut b = CapturedBody { bytes: Bytes::from(gzip(b"{}")), ..Default::default() };
+        b.decode_content_encoding(Some("gzip"), 1024);
+        b.decode_content_encoding(Some("gzip"), 1024);
+        assert_eq!(b.text(), Some("{}"));
+        assert!(b.decode_error.is_none());
     }
 
     #[test]

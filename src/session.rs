@@ -66,6 +66,10 @@ impl Session {
     /// One finished exchange from the gateway.
     pub fn exchange(&mut self, mut ex: Exchange) {
         ex.decode_bodies(self.capture_limit);
+        self.ingest(ex);
+    }
+
+    fn ingest(&mut self, ex: Exchange) {
         let events = self.analyzer.ingest(&ex);
         self.emit(events);
     }
@@ -79,7 +83,7 @@ impl Session {
         {
             self.exchange(fetched);
         }
-        self.exchange(ex);
+        self.ingest(ex);
     }
 
     /// Periodic clock tick (abandoned / expired flows).

@@ -61,7 +61,16 @@ fn demo_runs_and_shows_traffic() {
     let out = bin().arg("demo").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("oidc-tap demo"), "{text}");
+    // The default run: a clean login, then broken ones, each with its finding and verdict.
+    assert!(text.contains("── demo fault: clean"), "{text}");
+    assert!(text.contains("Mastodon: signed in, account key (uid) \"alice\""), "{text}");
+    assert!(text.contains("✗ CONFIG-ISSUER-MISMATCH"), "{text}");
+    assert!(text.contains("because “Issuer mismatch”"), "{text}");
+    assert!(text.contains("✗ USERINFO-ERROR"), "{text}");
+    assert!(text.contains("! MASTODON-EMAIL-UNVERIFIED"), "{text}");
+    let out = bin().args(["demo", "--fault", "nope"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown demo fault"));
 }
 
 #[test]

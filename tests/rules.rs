@@ -788,3 +788,13 @@ fn every_catalogue_rule_is_in_the_readme_table() {
         assert!(readme.contains(&format!("| `{}` |", e.id)), "README lacks {}", e.id);
     }
 }
+
+#[test]
+fn every_catalogue_rule_has_an_end_to_end_test_here() {
+    let me = include_str!("rules.rs");
+    for e in oidc_tap::rules::catalogue::CATALOGUE {
+        let asserted =
+            me.contains(&format!(".get(\"{}\")", e.id)) || me.contains(&format!("f.rule == \"{}\"", e.id));
+        assert!(asserted, "no end-to-end test asserts {}", e.id);
+    }
+}

@@ -176,10 +176,6 @@ impl FlowTracker {
         self.flows.get(&id)
     }
 
-    pub fn get_mut(&mut self, id: u64) -> Option<&mut Flow> {
-        self.flows.get_mut(&id)
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = &Flow> {
         self.flows.values()
     }
@@ -547,10 +543,14 @@ mod tests {
         let mut t = FlowTracker::new(FlowLimits::default());
         let mut tok = decoded(ExchangeKind::Token);
         tok.token_request = Some(TokenRequest { code: Some("c".into()), ..Default::default() });
-        assert!(t.assign(&tok, None, 0).opened);
+        let a = t.assign(&tok, Some("https://a/"), 0);
+        assert!(a.opened);
+        t.record(a.flow.unwrap(), &tok, 1, 0, Some("https://a/"));
+        assert_eq!(t.get(1).unwrap().issuer.as_deref(), Some("https://a/"));
         assert!(t.assign(&decoded(ExchangeKind::Other), None, 0).flow.is_none());
-        assert!(
-            t.assign(&decoded(ExchangeKind::Jwks), Some("https://zzz/"), 0).flow.is_none() || t.len() == 1
-        );
+        // A JWKS joins the login of its own issuer, never another's, and never opens one.
+        assert!(t.assign(&decoded(ExchangeKind::Jwks), Some("https://zzz/"), 0).flow.is_none());
+        assert_eq!(t.assign(&decoded(ExchangeKind::Jwks), Some("https://a/"), 0).flow, Some(1));
+        assert_eq!(t.len(), 1);
     }
 }

@@ -48,6 +48,13 @@ pub struct FlowEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     pub exchanges: Vec<u64>,
+    /// Exchanges joined to the flow but not listed (per-flow cap).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub exchanges_not_listed: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl FlowEvent {
@@ -60,6 +67,7 @@ impl FlowEvent {
             issuer: f.issuer.clone(),
             client_id: f.client_id.clone(),
             exchanges: f.exchange_ids(),
+            exchanges_not_listed: f.steps_dropped,
         }
     }
 }
@@ -148,14 +156,6 @@ impl Analyzer {
             return Some(verify_hmac(j, secret));
         }
         Some(self.keys.verify(j, self.jwks_uri_for(d).as_deref()))
-    }
-
-    pub fn flows(&self) -> &FlowTracker {
-        &self.flows
-    }
-
-    pub fn endpoints(&self) -> &EndpointBook {
-        &self.book
     }
 
     /// Analyses one finished exchange.
@@ -453,5 +453,25 @@ pub(crate) mod tests {
         assert_eq!(u.seen.as_deref(), Some("400 invalid_request"));
         assert!(u.message.ends_with(": no access token provided"), "{}", u.message);
         assert!(u.why.contains("no access token"), "{}", u.why);
+    }
+
+    #[test]
+    fn flow_events_say_how_many_exchanges_were_not_listed() {
+        let limits = FlowLimits { max_steps: 2, ..Default::default() };
+        let mut a = Analyzer::new(AnalyzerConfig { limits, ..Default::default() });
+        let mut events = vec![];
+        for _ in 0..3 {
+            let mut ex = exchange("POST", "/application/o/token/", 400, r#"{"error":"invalid_grant"}"#);
+            ex.request.body.bytes = "grant_type=authorization_code&code=same".into();
+            events.extend(a.ingest(&ex));
+        }
+        let flows: Vec<_> = events
+            .iter()
+            .filter_map(|e| if let Event::Exchange(x) = e { Some(x.flow) } else { None })
+            .collect();
+        assert_eq!(flows, vec![Some(1); 3], "joined by code");
+        let json = serde_json::to_value(FlowEvent::of(a.flows.get(1).unwrap(), "closed", 0)).unwrap();
+        assert_eq!(json["exchanges"].as_array().unwrap().len(), 2);
+        assert_eq!(json["exchanges_not_listed"], 1);
     }
 }

@@ -4,7 +4,6 @@
 
 use anyhow::Result;
 
-use crate::analysis::flow::FlowLimits;
 use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::cli::DemoArgs;
 use crate::demo::faults::{FAULTS, apply};
@@ -49,11 +48,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             }
             None => None,
         };
-        let limits = FlowLimits::default();
         // As if `--mastodon-env` pointed at the demo Mastodon's .env.production.
         let expectations = sc.expectations();
         let session = Session::new(
-            Analyzer::new(AnalyzerConfig { limits, expectations }),
+            Analyzer::new(AnalyzerConfig { expectations, ..Default::default() }),
             Some(Console::new(Box::new(std::io::stdout()), style, false)),
             journal,
             1024 * 1024,

@@ -183,10 +183,13 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     eprintln!("shutting down: letting in-flight requests finish…");
     let dropped = gw.dropped_counter();
     gw.shutdown().await;
-    let _ = session.await;
+    let session = session.await?;
     let n = dropped.load(std::sync::atomic::Ordering::Relaxed);
     if n > 0 {
         eprintln!("warning: {n} exchange records were dropped because analysis fell behind");
+    }
+    if session.journal_errors > 0 {
+        eprintln!("warning: {} events could not be written to the trace journal", session.journal_errors);
     }
     Ok(())
 }

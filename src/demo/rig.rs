@@ -98,26 +98,22 @@ impl Rig {
         let provider = Provider::start(scenario.provider, TlsAcceptor::from(Arc::new(tls))).await?;
 
         let trust = UpstreamTrust { extra_roots: vec![ca.cert_der().clone()], ..Default::default() };
-        let mut cfg = ProxyConfig::new(
-            vec![Listen::parse("https://127.0.0.1:0")?],
-            Router::new(None, vec![(AUTHENTIK.into(), Upstream::parse(&format!("https://{AUTHENTIK}"))?)]),
-        );
-        let connect_to = ConnectTo::new(vec![((AUTHENTIK.into(), 443), provider.addr.to_string())]);
-        cfg.connect_to = connect_to.clone();
-        cfg.trust = trust.clone();
-        cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
-        // Mastodon's address is only known once it listens; it needs the gateway's address
-        // first, so the gateway starts with a route that is filled in below.
+        // Mastodon needs the gateway's address for its back channel and the gateway needs
+        // Mastodon's for its route: bind Mastodon's listener first, serve it last.
         let m_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let m_addr = m_listener.local_addr()?;
-        cfg.router = Router::new(
+        let router = Router::new(
             None,
             vec![
                 (AUTHENTIK.into(), Upstream::parse(&format!("https://{AUTHENTIK}"))?),
                 (MASTODON.into(), Upstream::parse(&format!("http://{m_addr}"))?),
             ],
         );
-        let router = cfg.router.clone();
+        let mut cfg = ProxyConfig::new(vec![Listen::parse("https://127.0.0.1:0")?], router.clone());
+        let connect_to = ConnectTo::new(vec![((AUTHENTIK.into(), 443), provider.addr.to_string())]);
+        cfg.connect_to = connect_to.clone();
+        cfg.trust = trust.clone();
+        cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
         let mut gateway = Gateway::start(cfg).await?;
         let gateway_addr = gateway.listening[0].addr;
         let records = gateway.take_records().ok_or_else(|| anyhow::anyhow!("records"))?;

@@ -107,8 +107,9 @@ pub async fn handle(
     let rec = Recorder::start(&shared.sink, exchange, started);
     let reply_version = if client_version == Version::HTTP_2 { Version::HTTP_2 } else { Version::HTTP_11 };
 
+    let method = req.method().clone();
     let fail = |status: StatusCode, msg: String| {
-        tracing::error!("{} {host}{path}: {msg}", req_method_str(&rec));
+        tracing::error!("{method} {host}{path}: {msg}");
         rec.error(msg.clone());
         let resp = text_response(status, format!("oidc-tap: {msg}"));
         rec.response_head(resp.status().as_u16(), version_str(reply_version), to_records(resp.headers()));
@@ -175,10 +176,6 @@ pub async fn handle(
     strip_hop_by_hop(&mut parts.headers, false);
     parts.version = reply_version;
     Ok(Response::from_parts(parts, TapBody::new(body, rec, Side::Response).boxed_unsync()))
-}
-
-fn req_method_str(rec: &Recorder) -> String {
-    rec.method()
 }
 
 /// Copies bytes both ways once both sides switched protocols.

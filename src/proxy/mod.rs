@@ -177,10 +177,6 @@ impl Gateway {
         self.dropped.clone()
     }
 
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
     /// Stops accepting, lets in-flight requests finish (up to the grace period), returns.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);

@@ -223,10 +223,3 @@ impl<B> Drop for TapBody<B> {
         }
     }
 }
-
-impl Recorder {
-    /// The request method, for log lines.
-    pub fn method(&self) -> String {
-        self.with(|p| p.ex.request.method.clone()).unwrap_or_default()
-    }
-}

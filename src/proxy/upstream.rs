@@ -95,6 +95,10 @@ pub enum UpstreamFailure {
     Tls(String, String),
     #[error("upstream {0} did not answer within {1} s")]
     Timeout(String, u64),
+    #[error(
+        "could not connect to upstream {0} in time (--connect-timeout): is the address right and reachable?"
+    )]
+    ConnectTimeout(String),
     #[error("upstream {0} failed: {1}")]
     Other(String, String),
 }
@@ -113,7 +117,7 @@ impl UpstreamFailure {
             let io = e.downcast_ref::<std::io::Error>();
             match io.map(|io| io.kind()) {
                 Some(std::io::ErrorKind::ConnectionRefused) => return UpstreamFailure::Refused(u),
-                Some(std::io::ErrorKind::TimedOut) => return UpstreamFailure::Timeout(u, 0),
+                Some(std::io::ErrorKind::TimedOut) => return UpstreamFailure::ConnectTimeout(u),
                 _ => {}
             }
             text = e.to_string();
@@ -156,7 +160,9 @@ impl UpstreamFailure {
     /// 504 for timeouts, 502 for everything else.
     pub fn status(&self) -> http::StatusCode {
         match self {
-            UpstreamFailure::Timeout(..) => http::StatusCode::GATEWAY_TIMEOUT,
+            UpstreamFailure::Timeout(..) | UpstreamFailure::ConnectTimeout(_) => {
+                http::StatusCode::GATEWAY_TIMEOUT
+            }
             _ => http::StatusCode::BAD_GATEWAY,
         }
     }
@@ -177,5 +183,9 @@ mod tests {
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(UpstreamFailure::classify("u", &refused), UpstreamFailure::Refused("u".into()));
         assert_eq!(UpstreamFailure::Timeout("u".into(), 3).status(), http::StatusCode::GATEWAY_TIMEOUT);
+        let slow = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        let f = UpstreamFailure::classify("u", &slow);
+        assert_eq!(f, UpstreamFailure::ConnectTimeout("u".into()));
+        assert_eq!(f.status(), http::StatusCode::GATEWAY_TIMEOUT);
     }
 }

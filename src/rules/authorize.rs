@@ -63,26 +63,28 @@ fn request(ctx: &Ctx, out: &mut Vec<Finding>) {
         );
     }
     // CONFIG-SCOPE — what Mastodon needs from the claims.
-    if !scopes.is_empty() {
-        if !scopes.contains(&"email") {
+    let needed = [
+        (
+            "email",
+            "scope lacks email",
+            true,
+            "without the email claim Mastodon creates the account with a temporary change@me-… address and sends the user to /auth/setup",
+        ),
+        (
+            "profile",
+            "scope lacks profile, which carries preferred_username (OIDC_UID_FIELD)",
+            ctx.exp.uid_field == "preferred_username",
+            "without preferred_username Mastodon falls back to sub and creates a hex username",
+        ),
+    ];
+    for (scope, message, applies, why) in needed {
+        if !scopes.is_empty() && applies && !scopes.contains(&scope) {
             out.push(
-                Finding::new("CONFIG-SCOPE", "scope lacks email")
+                Finding::new("CONFIG-SCOPE", message)
                     .field("authorize.scope")
                     .evidence("openid profile email", a.scope.clone().unwrap_or_default())
-                    .why("without the email claim Mastodon creates the account with a temporary change@me-… address and sends the user to /auth/setup")
+                    .why(why)
                     .fix("OIDC_SCOPE=openid,profile,email"),
-            );
-        }
-        if !scopes.contains(&"profile") && ctx.exp.uid_field == "preferred_username" {
-            out.push(
-                Finding::new(
-                    "CONFIG-SCOPE",
-                    "scope lacks profile, which carries preferred_username (OIDC_UID_FIELD)",
-                )
-                .field("authorize.scope")
-                .evidence("openid profile email", a.scope.clone().unwrap_or_default())
-                .why("without preferred_username Mastodon falls back to sub and creates a hex username")
-                .fix("OIDC_SCOPE=openid,profile,email"),
             );
         }
     }

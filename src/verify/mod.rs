@@ -67,10 +67,6 @@ impl KeyStore {
         self.sets.insert(url.to_owned(), keys.to_vec());
     }
 
-    pub fn knows(&self, url: &str) -> bool {
-        self.sets.contains_key(url)
-    }
-
     /// Whether `url` has a key with this kid (or any key when the token has no kid).
     pub fn has_kid(&self, url: &str, kid: Option<&str>) -> bool {
         match (self.sets.get(url), kid) {
