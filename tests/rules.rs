@@ -530,7 +530,7 @@ async fn rotated_keys_are_refetched_and_verify() {
     let sig_findings: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Finding(f) if f.rule.starts_with("IDT-") && f.severity >= Severity::Warning => {
+            Event::Finding(f) if f.rule.as_str().starts_with("IDT-") && f.severity >= Severity::Warning => {
                 Some(f.rule)
             }
             _ => None,
@@ -781,9 +781,24 @@ async fn flow_incomplete_when_authentik_denies_in_the_flow() {
     assert!(f.why.contains("no code came back"));
 }
 
+/// The README's rule table is the catalogue, byte for byte (`UPDATE_README=1 cargo test
+/// readme_rule_table` rewrites it).
 #[test]
-fn every_catalogue_rule_is_in_the_readme_table() {
-    let readme = include_str!("../README.md");
+fn readme_rule_table_is_the_catalogue() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let start = readme.find("| rule | severity |").expect("README has the rule table");
+    let end = start + readme[start..].find("\n\n").expect("table ends with a blank line") + 1;
+    let table = oidc_tap::rules::catalogue::markdown_table();
+    if std::env::var_os("UPDATE_README").is_some() {
+        std::fs::write(path, format!("{}{table}{}", &readme[..start], &readme[end..])).unwrap();
+        return;
+    }
+    assert_eq!(
+        &readme[start..end],
+        table,
+        "README rule table differs from the catalogue: run UPDATE_README=1 cargo test readme_rule_table"
+    );
     for e in oidc_tap::rules::catalogue::CATALOGUE {
         assert!(readme.contains(&format!("| `{}` |", e.id)), "README lacks {}", e.id);
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::capture::Exchange;
 use crate::expect::Expectations;
 use crate::oidc::{Decoded, EndpointBook, ExchangeKind, decode_exchange};
-use crate::rules::{Ctx, Finding, NotChecked, UidHistory};
+use crate::rules::{Ctx, Finding, NotChecked, RuleId, UidHistory};
 use crate::verify::{KeyStore, SigOutcome, is_hmac, verify_hmac};
 use flow::{Flow, FlowLimits, FlowTracker};
 
@@ -310,7 +310,7 @@ fn passed_checks(
     findings: &[Finding],
 ) -> Vec<String> {
     use crate::redact::fp_of;
-    let failed = |prefix: &str| findings.iter().any(|f| f.rule.starts_with(prefix));
+    let failed = |rules: &[RuleId]| findings.iter().any(|f| rules.contains(&f.rule));
     let mut v = vec![];
     let authorize =
         d.authorize.as_ref().or_else(|| flow.and_then(|f| f.authorize.as_ref().map(|s| &s.value)));
@@ -341,13 +341,13 @@ fn passed_checks(
         {
             v.push("nonce ✓".into());
         }
-        if j.claim_str("iss").is_some() && !failed("IDT-ISS") && !failed("CONFIG-ISSUER") {
+        if j.claim_str("iss").is_some() && !failed(&[RuleId::IdtIssMismatch, RuleId::ConfigIssuerMismatch]) {
             v.push("iss ✓".into());
         }
-        if !j.audiences().is_empty() && !failed("IDT-AUD") {
+        if !j.audiences().is_empty() && !failed(&[RuleId::IdtAudMismatch]) {
             v.push("aud ✓".into());
         }
-        if j.claim_time("exp").is_some() && !failed("IDT-EXPIRED") {
+        if j.claim_time("exp").is_some() && !failed(&[RuleId::IdtExpired]) {
             v.push("exp ✓".into());
         }
     }

@@ -102,7 +102,8 @@ impl Console {
             Severity::Warning => ("!", Style::yellow),
             Severity::Info => ("·", Style::dim),
         };
-        let mut s = format!("   {} {}  {}", paint(&self.style, mark), paint(&self.style, f.rule), f.message);
+        let mut s =
+            format!("   {} {}  {}", paint(&self.style, mark), paint(&self.style, f.rule.as_str()), f.message);
         let pad = "              ";
         if f.severity == Severity::Info {
             return s;

@@ -1,7 +1,7 @@
 //! Authorization request and response checks (RFC 6749 §4.1, OIDC Core §3.1.2, RFC 7636,
 //! RFC 9207) and the provider's refusal pages.
 
-use super::{Ctx, Finding, Severity, not_checked};
+use super::{Ctx, Finding, RuleId, Severity, not_checked};
 use crate::oidc::ExchangeKind;
 use crate::oidc::messages::ResponseVia;
 use crate::redact::{fp_of, short};
@@ -44,7 +44,7 @@ fn request(ctx: &Ctx, out: &mut Vec<Finding>) {
                 _ => "set OIDC_SCOPE=openid,profile,email",
             };
             out.push(
-                Finding::new("AUTHZ-MISSING-PARAM", format!("the authorize request has no {p}"))
+                Finding::new(RuleId::AuthzMissingParam, format!("the authorize request has no {p}"))
                     .field(format!("authorize.{p}"))
                     .why("the provider cannot process an authorization request without it (authentik answers its error page)")
                     .fix(fix),
@@ -55,94 +55,38 @@ fn request(ctx: &Ctx, out: &mut Vec<Finding>) {
     // AUTHZ-NO-OPENID-SCOPE — Core §3.1.2.1.
     if a.scope.is_some() && !scopes.contains(&"openid") {
         out.push(
-            Finding::new("AUTHZ-NO-OPENID-SCOPE", "scope lacks openid")
+            Finding::new(RuleId::AuthzNoOpenidScope, "scope lacks openid")
                 .field("authorize.scope")
                 .evidence("openid …", a.scope.clone().unwrap_or_default())
                 .why("without openid this is plain OAuth 2.0: no ID token, and authentik's userinfo refuses the token")
-                .fix("OIDC_SCOPE must include openid (Mastodon adds it unless something rewrites the request)"),
         );
-    }
-    // CONFIG-SCOPE — what Mastodon needs from the claims.
-    let needed = [
-        (
-            "email",
-            "scope lacks email",
-            true,
-            "without the email claim Mastodon creates the account with a temporary change@me-… address and sends the user to /auth/setup",
-        ),
-        (
-            "profile",
-            "scope lacks profile, which carries preferred_username (OIDC_UID_FIELD)",
-            ctx.exp.uid_field == "preferred_username",
-            "without preferred_username Mastodon falls back to sub and creates a hex username",
-        ),
-    ];
-    for (scope, message, applies, why) in needed {
-        if !scopes.is_empty() && applies && !scopes.contains(&scope) {
-            out.push(
-                Finding::new("CONFIG-SCOPE", message)
-                    .field("authorize.scope")
-                    .evidence("openid profile email", a.scope.clone().unwrap_or_default())
-                    .why(why)
-                    .fix("OIDC_SCOPE=openid,profile,email"),
-            );
-        }
     }
     // AUTHZ-NO-STATE — RFC 6749 §10.12.
     if a.state.as_deref().is_none_or(str::is_empty) {
         out.push(
-            Finding::new("AUTHZ-NO-STATE", "the authorize request has no state")
+            Finding::new(RuleId::AuthzNoState, "the authorize request has no state")
                 .field("authorize.state")
-                .why("without state the callback cannot be tied to the browser that started the login (CSRF)")
-                .fix("Mastodon always sends state; check what builds this request"),
+                .why(
+                    "without state the callback cannot be tied to the browser that started the login (CSRF)",
+                ),
         );
     }
     // AUTHZ-NO-NONCE — Core §3.1.2.1, §15.5.2.
     if a.nonce.as_deref().is_none_or(str::is_empty) {
         out.push(
-            Finding::new("AUTHZ-NO-NONCE", "the authorize request has no nonce")
+            Finding::new(RuleId::AuthzNoNonce, "the authorize request has no nonce")
                 .field("authorize.nonce")
-                .why("the ID token cannot be bound to this login, so a replayed token would be accepted")
-                .fix("OIDC_SEND_NONCE=true (the default); remove OIDC_SEND_NONCE=false"),
+                .why("the ID token cannot be bound to this login, so a replayed token would be accepted"),
         );
     }
     // AUTHZ-PKCE-PLAIN — RFC 7636 §4.2, §7.2.
     if a.code_challenge.is_some() && a.code_challenge_method.as_deref().is_none_or(|m| m != "S256") {
         out.push(
-            Finding::new("AUTHZ-PKCE-PLAIN", "PKCE uses the plain method")
+            Finding::new(RuleId::AuthzPkcePlain, "PKCE uses the plain method")
                 .field("authorize.code_challenge_method")
                 .evidence("S256", a.code_challenge_method.clone().unwrap_or_else(|| "(absent: plain)".into()))
                 .why("with plain the challenge is the verifier: anyone who sees the authorize URL can redeem the code")
-                .fix("use S256 (Mastodon's OIDC_USE_PKCE=true sends S256)"),
         );
-    }
-    // CONFIG-CLIENT-ID-MISMATCH / CONFIG-REDIRECT-URI-MISMATCH — against .env.production.
-    match (&ctx.exp.client_id, &a.client_id) {
-        (Some(want), Some(got)) if want != got => out.push(
-            Finding::new("CONFIG-CLIENT-ID-MISMATCH", "the client_id sent is not OIDC_CLIENT_ID")
-                .field("authorize.client_id")
-                .evidence(want.clone(), got.clone())
-                .why("the running Mastodon uses another client id than the configuration you gave")
-                .fix("restart Mastodon after editing .env.production, or fix OIDC_CLIENT_ID"),
-        ),
-        (None, Some(got)) => out.push(not_checked(
-            "CONFIG-CLIENT-ID-MISMATCH",
-            "pass --expect-client-id or --mastodon-env",
-            Some(got),
-        )),
-        _ => {}
-    }
-    let want_redirect = ctx.exp.redirect_uri.clone().or_else(|| ctx.exp.canonical_redirect_uri());
-    match (want_redirect, &a.redirect_uri) {
-        (Some(want), Some(got)) if &want != got => out.push(
-            Finding::new("CONFIG-REDIRECT-URI-MISMATCH", "the redirect_uri Mastodon sends is not the configured callback")
-                .field("authorize.redirect_uri")
-                .evidence(want.clone(), got.clone())
-                .why("Mastodon's callback is https://<WEB_DOMAIN>/auth/auth/openid_connect/callback; anything else either fails at authentik or lands where no session cookie exists")
-                .fix(format!("OIDC_REDIRECT_URI={want}, and register exactly that in authentik's provider Redirect URIs")),
-        ),
-        (None, Some(got)) => out.push(not_checked("CONFIG-REDIRECT-URI-MISMATCH", "pass --expect-redirect-uri or --mastodon-env", Some(got))),
-        _ => {}
     }
 }
 
@@ -154,7 +98,7 @@ fn refusal(ctx: &Ctx, out: &mut Vec<Finding>) {
         "redirect_uri" => {
             let sent = a.and_then(|a| a.redirect_uri.clone()).unwrap_or_else(|| "(none sent)".into());
             let want = ctx.exp.redirect_uri.clone().or_else(|| ctx.exp.canonical_redirect_uri());
-            let mut f = Finding::new("AUTHZ-REDIRECT-URI-REJECTED", format!("the provider refused the redirect_uri: “{}”", p.title))
+            let mut f = Finding::new(RuleId::AuthzRedirectUriRejected, format!("the provider refused the redirect_uri: “{}”", p.title))
                 .field("authorize.redirect_uri")
                 .why("authentik compares redirect_uri with the provider's Redirect URIs (strict: exact string) before anything else and shows its error page; the browser never comes back to Mastodon")
                 .mastodon("nothing: the user stays on authentik's error page and Mastodon logs nothing");
@@ -167,12 +111,11 @@ fn refusal(ctx: &Ctx, out: &mut Vec<Finding>) {
         "client_id" => {
             let sent = a.and_then(|a| a.client_id.clone()).unwrap_or_else(|| "(none sent)".into());
             let mut f = Finding::new(
-                "AUTHZ-CLIENT-REJECTED",
+                RuleId::AuthzClientRejected,
                 format!("the provider does not know the client_id: “{}”", p.title),
             )
             .field("authorize.client_id")
             .why("no provider has this Client ID (copy-paste error, or the provider was recreated)")
-            .fix("OIDC_CLIENT_ID = the Client ID on authentik's provider page")
             .mastodon("nothing: the user stays on authentik's error page");
             f = match &ctx.exp.client_id {
                 Some(w) if w != &sent => f.evidence(w.clone(), sent),
@@ -220,7 +163,7 @@ fn response(ctx: &Ctx, out: &mut Vec<Finding>) {
             let (cause, fix) = likely_cause(e);
             out.push(
                 Finding::new(
-                    "AUTHZ-ERROR",
+                    RuleId::AuthzError,
                     format!(
                         "the provider answered error={e}{}",
                         r.error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
@@ -241,16 +184,15 @@ fn response(ctx: &Ctx, out: &mut Vec<Finding>) {
         && fp_of(sent) != fp_of(got)
     {
         out.push(
-            Finding::new("AUTHZ-STATE-MISMATCH", if at_callback { "the callback's state is not the state this login sent" } else { "the provider returned another state than it was sent" })
+            Finding::new(RuleId::AuthzStateMismatch, if at_callback { "the callback's state is not the state this login sent" } else { "the provider returned another state than it was sent" })
                 .field(if at_callback { "callback.state" } else { "authorization_response.state" })
                 .evidence(short(sent), short(got))
                 .why("the state ties the callback to the browser session that started the login; a different one means another tab, a lost cookie, or a reload")
-                .fix("one login at a time per browser; make LOCAL_DOMAIN/WEB_DOMAIN and the redirect URI host the same so the session cookie comes back")
                 .mastodon("“Invalid 'state' parameter” (csrf_detected)"),
         );
     } else if sent.is_some() && r.state.is_none() {
         out.push(
-            Finding::new("AUTHZ-STATE-MISMATCH", "the response carries no state although one was sent")
+            Finding::new(RuleId::AuthzStateMismatch, "the response carries no state although one was sent")
                 .field("authorization_response.state")
                 .evidence(short(sent.unwrap_or("")), "(none)")
                 .why("RFC 6749 requires the provider to return the state it got")
@@ -261,14 +203,13 @@ fn response(ctx: &Ctx, out: &mut Vec<Finding>) {
     if let Some(iss) = &r.iss {
         match ctx.discovered_issuer() {
             Some(want) if want != iss => out.push(
-                Finding::new("AUTHZ-ISS-MISMATCH", "the iss parameter of the authorization response is not the discovered issuer")
+                Finding::new(RuleId::AuthzIssMismatch, "the iss parameter of the authorization response is not the discovered issuer")
                     .field("authorization_response.iss")
                     .evidence(want, iss.clone())
                     .why("RFC 9207 lets a client detect a mix-up between providers; Mastodon does not check it, stricter clients reject the response")
-                    .fix("check which provider the browser was sent to; the code comes from another issuer")
                     .severity(Severity::Warning),
             ),
-            None => out.push(not_checked("AUTHZ-ISS-MISMATCH", "no discovery seen for this login", Some(iss))),
+            None => out.push(not_checked(RuleId::AuthzIssMismatch, "no discovery seen for this login", Some(iss))),
             _ => {}
         }
     }

@@ -1,429 +1,366 @@
-//! The rule catalogue: every rule id with its default severity, what it means, the usual fix
-//! and the reference. The README's table is checked against this list by a test.
+//! The rule catalogue: the one source of every rule's id, default severity, title, generic fix
+//! and reference. Findings take severity, title and fix from here (a rule adds only what is
+//! specific to the case), and the README's rule table is generated from it and compared byte
+//! for byte by a test (`cargo test readme_rule_table`; `UPDATE_README=1` rewrites it).
+//!
+//! Rule ids are a closed set: a rule names a [`RuleId`] variant, so an id that is not in the
+//! catalogue cannot compile, and every match over them is exhaustive.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
 
 use super::finding::Severity::{self, Error, Info, Warning};
 
+/// What the catalogue says about one rule.
+#[derive(Debug)]
 pub struct Entry {
-    pub id: &'static str,
+    pub id: RuleId,
     pub severity: Severity,
-    pub meaning: &'static str,
+    /// What the rule means, in one line (the README's "what it means").
+    pub title: &'static str,
+    /// The generic fix; a finding may replace it with one naming the exact value to set.
     pub fix: &'static str,
+    /// Spec section or source the rule rests on.
     pub reference: &'static str,
 }
 
-const fn e(
-    id: &'static str,
-    severity: Severity,
-    meaning: &'static str,
-    fix: &'static str,
-    reference: &'static str,
-) -> Entry {
-    Entry { id, severity, meaning, fix, reference }
+macro_rules! catalogue {
+    ($($variant:ident = $id:literal, $sev:ident, title: $title:literal, fix: $fix:literal, reference: $reference:literal;)*) => {
+        /// A stable rule id (`IDT-ISS-MISMATCH`): the contract scripts and users depend on.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum RuleId {
+            $($variant,)*
+        }
+
+        /// Every rule, in catalogue order.
+        pub const CATALOGUE: &[Entry] = &[
+            $(Entry { id: RuleId::$variant, severity: $sev, title: $title, fix: $fix, reference: $reference },)*
+        ];
+
+        impl RuleId {
+            /// The id as written in findings, the journal and the README.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(RuleId::$variant => $id,)*
+                }
+            }
+
+            /// Parses an id as written (`IDT-ISS-MISMATCH`).
+            pub fn parse(s: &str) -> Option<RuleId> {
+                match s {
+                    $($id => Some(RuleId::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-pub const CATALOGUE: &[Entry] = &[
-    e(
-        "DISC-FETCH-FAILED",
-        Error,
-        "discovery answered non-2xx or not JSON (often OIDC_ISSUER set to the discovery URL or an endpoint)",
-        "OIDC_ISSUER = the provider's issuer (authentik: provider page, 'OpenID Configuration Issuer')",
-        "OIDC Discovery §4; openid_connect discovery/provider/config/resource.rb",
-    ),
-    e(
-        "DISC-ISSUER-MISMATCH",
-        Error,
-        "discovered issuer ≠ the URL discovery was fetched from",
-        "authentik: provider Issuer mode 'Each provider has a different issuer'; OIDC_ISSUER = discovered issuer",
-        "OIDC Discovery §4.3; openid_connect response.rb#validate_issuer_matching",
-    ),
-    e(
-        "DISC-INSECURE-ENDPOINT",
-        Error,
-        "http:// issuer or endpoint although discovery came over TLS",
-        "send X-Forwarded-Proto: https from the proxy in front of authentik, or add it to AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS",
-        "OIDC Discovery §3; authentik models.py#get_issuer (build_absolute_uri)",
-    ),
-    e(
-        "DISC-MISSING-FIELD",
-        Error,
-        "a discovery field Mastodon requires is missing",
-        "fix the provider (authentik serves all of them) or the proxy rewriting the document",
-        "OIDC Discovery §3; openid_connect config/response.rb",
-    ),
-    e(
-        "DISC-ENDPOINT-AUTHORITY",
-        Warning,
-        "an endpoint is on another host or port than the issuer",
-        "authentik builds endpoints from the request Host: make every hop forward the same Host",
-        "OIDC Discovery §3",
-    ),
-    e(
-        "CONFIG-ISSUER-MISMATCH",
-        Error,
-        "OIDC_ISSUER ≠ the discovered issuer (byte for byte)",
-        "OIDC_ISSUER = the discovered issuer, trailing slash included",
-        "openid_connect response.rb#validate_issuer_matching",
-    ),
-    e(
-        "CONFIG-REDIRECT-URI-MISMATCH",
-        Error,
-        "the redirect_uri Mastodon sends ≠ OIDC_REDIRECT_URI / https://WEB_DOMAIN/auth/auth/openid_connect/callback",
-        "OIDC_REDIRECT_URI=https://<WEB_DOMAIN>/auth/auth/openid_connect/callback",
-        "RFC 6749 §3.1.2; Mastodon config/omniauth.yml",
-    ),
-    e(
-        "CONFIG-CLIENT-ID-MISMATCH",
-        Error,
-        "the client_id sent ≠ OIDC_CLIENT_ID",
-        "OIDC_CLIENT_ID = authentik provider 'Client ID'",
-        "RFC 6749 §2.2",
-    ),
-    e(
-        "CONFIG-SCOPE",
-        Warning,
-        "requested scopes lack what Mastodon needs (email, profile for preferred_username)",
-        "OIDC_SCOPE=openid,profile,email",
-        "OIDC Core §5.4; Mastodon omniauthable.rb",
-    ),
-    e(
-        "AUTHZ-MISSING-PARAM",
-        Error,
-        "authorize request without client_id, response_type or redirect_uri",
-        "set OIDC_CLIENT_ID / OIDC_REDIRECT_URI / OIDC_RESPONSE_TYPE",
-        "RFC 6749 §4.1.1; OIDC Core §3.1.2.1",
-    ),
-    e(
-        "AUTHZ-NO-OPENID-SCOPE",
-        Error,
-        "scope lacks openid: this is plain OAuth, no ID token",
-        "OIDC_SCOPE must include openid",
-        "OIDC Core §3.1.2.1",
-    ),
-    e(
-        "AUTHZ-NO-STATE",
-        Warning,
-        "authorize request without state (no CSRF protection)",
-        "Mastodon always sends state: check what builds this request",
-        "RFC 6749 §10.12",
-    ),
-    e(
-        "AUTHZ-NO-NONCE",
-        Warning,
-        "authorize request without nonce (ID token replay not detectable)",
-        "OIDC_SEND_NONCE=true (the default)",
-        "OIDC Core §3.1.2.1, §15.5.2",
-    ),
-    e(
-        "AUTHZ-PKCE-PLAIN",
-        Warning,
-        "PKCE with the plain method",
-        "use S256 (Mastodon's OIDC_USE_PKCE=true sends S256)",
-        "RFC 7636 §4.2, §7.2",
-    ),
-    e(
-        "AUTHZ-REDIRECT-URI-REJECTED",
-        Error,
-        "the provider refused the redirect_uri (authentik 'Redirect URI Error' page)",
-        "authentik provider → Redirect URIs: add the URI sent (strict), or fix OIDC_REDIRECT_URI",
-        "RFC 6749 §4.1.2.1; authentik authorize.py#check_redirect_uri",
-    ),
-    e(
-        "AUTHZ-CLIENT-REJECTED",
-        Error,
-        "the provider does not know the client_id (authentik 'Client ID Error' page)",
-        "OIDC_CLIENT_ID = authentik provider 'Client ID'",
-        "RFC 6749 §4.1.2.1; authentik errors.py#ClientIdError",
-    ),
-    e(
-        "AUTHZ-ERROR",
-        Error,
-        "the authorization response carries error=",
-        "depends on the code: access_denied → authentik policy/binding; invalid_scope → scope mappings",
-        "RFC 6749 §4.1.2.1",
-    ),
-    e(
-        "AUTHZ-STATE-MISMATCH",
-        Error,
-        "state returned ≠ state sent",
-        "one login per browser tab; LOCAL_DOMAIN/WEB_DOMAIN so the callback host keeps the session cookie",
-        "RFC 6749 §10.12; omniauth_openid_connect #callback_phase",
-    ),
-    e(
-        "AUTHZ-ISS-MISMATCH",
-        Warning,
-        "the RFC 9207 iss parameter ≠ the discovered issuer",
-        "the code came from another issuer (mix-up): check the provider the browser was sent to",
-        "RFC 9207 §2.4",
-    ),
-    e(
-        "TOKEN-ERROR",
-        Error,
-        "the token endpoint answered an error (decoded, with the likely cause)",
-        "invalid_client → OIDC_CLIENT_SECRET / redirect URI list; invalid_grant → code expired, reused or PKCE",
-        "RFC 6749 §5.2; authentik views/token.py",
-    ),
-    e(
-        "TOKEN-REDIRECT-URI-CHANGED",
-        Error,
-        "token request redirect_uri ≠ the authorize request's",
-        "send the same OIDC_REDIRECT_URI in both (no redirect_uri parameter on the callback URL)",
-        "RFC 6749 §4.1.3",
-    ),
-    e(
-        "TOKEN-PKCE-MISMATCH",
-        Error,
-        "code_verifier missing, unexpected, or not matching the challenge",
-        "keep the session (cookie) between request and callback phase; OIDC_USE_PKCE consistent",
-        "RFC 7636 §4.5, §4.6",
-    ),
-    e(
-        "TOKEN-CODE-REUSED",
-        Error,
-        "the same authorization code was redeemed twice",
-        "a reload/prefetch of the callback, or a replaying intermediary",
-        "RFC 6749 §4.1.2, §10.5",
-    ),
-    e(
-        "TOKEN-CODE-SLOW",
-        Error,
-        "the code was redeemed later than its lifetime (authentik: 60 s)",
-        "find what delays Mastodon's callback (Sidekiq/web overload, a proxy holding the request)",
-        "authentik models.py#access_code_validity",
-    ),
-    e(
-        "TOKEN-NO-ID-TOKEN",
-        Error,
-        "token response without id_token",
-        "request the openid scope; authentik always returns id_token for it",
-        "OIDC Core §3.1.3.3",
-    ),
-    e(
-        "TOKEN-TYPE",
-        Error,
-        "token_type is not Bearer",
-        "the provider must answer token_type Bearer",
-        "RFC 6750 §4; rack-oauth2 (Unexpected Token Type)",
-    ),
-    e(
-        "TOKEN-SCOPE-DROPPED",
-        Warning,
-        "granted scope lacks a requested scope (missing openid ⇒ userinfo 403)",
-        "authentik provider → Scopes: select the mappings for every requested scope",
-        "RFC 6749 §3.3, §5.1; authentik token.py",
-    ),
-    e(
-        "BACKCHANNEL-REDIRECT",
-        Error,
-        "3xx on a discovery/token/JWKS/userinfo call (Mastodon's client does not follow it)",
-        "endpoint URLs with https and the trailing slash; no login wall in front of authentik's API",
-        "rack-oauth2 client.rb (no follow_redirects)",
-    ),
-    e(
-        "IDT-MALFORMED",
-        Error,
-        "the id_token is not a decodable JWT",
-        "check what rewrites the token response",
-        "RFC 7519 §7.2",
-    ),
-    e(
-        "IDT-ENCRYPTED",
-        Error,
-        "the id_token is a JWE: Mastodon cannot decrypt it",
-        "authentik provider → Encryption Key: clear it",
-        "RFC 7516; omniauth_openid_connect PR#209",
-    ),
-    e(
-        "IDT-ALG-NONE",
-        Error,
-        "unsigned id_token (alg none)",
-        "authentik provider → Signing Key: select a certificate",
-        "OIDC Core §3.1.3.7 step 7",
-    ),
-    e(
-        "IDT-ALG-UNADVERTISED",
-        Warning,
-        "id_token alg not in id_token_signing_alg_values_supported",
-        "the provider's signing key changed: refresh its configuration",
-        "OIDC Discovery §3; Core §3.1.3.7 step 7",
-    ),
-    e(
-        "IDT-SYMMETRIC-ALG",
-        Warning,
-        "HS256: no signing key selected; the MAC key is the client secret",
-        "authentik provider → Signing Key: select a certificate (RS256), as the Mastodon guide says",
-        "OIDC Core §10.1; authentik models.py#jwt_key",
-    ),
-    e(
-        "IDT-KID-UNKNOWN",
-        Error,
-        "the id_token's kid is not in the provider's JWKS",
-        "OIDC_JWKS_URI / slug of another application, or a stale JWKS cache",
-        "RFC 7515 §4.1.4; json-jwt KidNotFound",
-    ),
-    e(
-        "IDT-KID-AMBIGUOUS",
-        Warning,
-        "several JWKS keys fit the token and nothing tells them apart",
-        "give every key a distinct kid; sign with a kid",
-        "OIDC Core §10.1",
-    ),
-    e(
-        "IDT-SIGNATURE-INVALID",
-        Error,
-        "the id_token signature does not verify",
-        "JWKS of another provider, key mismatch, or a rewriting intermediary",
-        "OIDC Core §3.1.3.7 step 6; RFC 7515 §5.2",
-    ),
-    e(
-        "IDT-UNVERIFIABLE",
-        Warning,
-        "the signature could not be checked (unsupported alg, no keys, secret or signature redacted)",
-        "see the reason; e.g. pass --client-secret for HS256 traces",
-        "OIDC Core §3.1.3.7",
-    ),
-    e(
-        "IDT-MISSING-CLAIM",
-        Error,
-        "a required ID token claim is missing (iss, sub, aud, exp, iat)",
-        "check authentik scope mappings that override claims",
-        "OIDC Core §2",
-    ),
-    e(
-        "IDT-ISS-MISMATCH",
-        Error,
-        "id_token iss ≠ OIDC_ISSUER / the discovered issuer",
-        "authentik builds iss from the token request: X-Forwarded-Proto and Host on Mastodon's back channel",
-        "OIDC Core §3.1.3.7 step 2; openid_connect id_token.rb#verify!",
-    ),
-    e(
-        "IDT-AUD-MISMATCH",
-        Error,
-        "aud does not contain the client_id",
-        "OIDC_CLIENT_ID, or a scope mapping overriding aud",
-        "OIDC Core §3.1.3.7 step 3",
-    ),
-    e(
-        "IDT-AZP-MISMATCH",
-        Warning,
-        "azp ≠ client_id (or several audiences without azp)",
-        "a scope mapping sets azp/aud",
-        "OIDC Core §3.1.3.7 steps 4–5",
-    ),
-    e(
-        "IDT-EXPIRED",
-        Error,
-        "exp is not after now (Mastodon allows no leeway)",
-        "fix the clocks (NTP) or authentik's Access token validity",
-        "OIDC Core §3.1.3.7 step 9; openid_connect id_token.rb",
-    ),
-    e(
-        "IDT-IAT-FUTURE",
-        Warning,
-        "iat is in the future: the provider's clock runs ahead",
-        "NTP on the authentik host",
-        "OIDC Core §3.1.3.7 step 10",
-    ),
-    e("IDT-NBF-FUTURE", Warning, "nbf is in the future", "NTP on the authentik host", "RFC 7519 §4.1.5"),
-    e(
-        "IDT-NONCE-MISSING",
-        Error,
-        "authorize sent a nonce, the ID token has none",
-        "a scope mapping removing nonce, or a code from another request",
-        "OIDC Core §3.1.3.7 step 11",
-    ),
-    e(
-        "IDT-NONCE-MISMATCH",
-        Error,
-        "ID token nonce ≠ the nonce sent",
-        "one login per session; no scope mapping emitting nonce",
-        "OIDC Core §3.1.3.7 step 11",
-    ),
-    e(
-        "IDT-AT-HASH-MISMATCH",
-        Warning,
-        "at_hash does not match the access token",
-        "a rewriting intermediary, or a provider bug",
-        "OIDC Core §3.2.2.9, §3.1.3.8",
-    ),
-    e(
-        "CLOCK-SKEW",
-        Warning,
-        "the provider's Date header differs from the gateway clock",
-        "NTP on the authentik and Mastodon hosts",
-        "RFC 9110 §6.6.1; OIDC Core §3.1.3.7",
-    ),
-    e(
-        "USERINFO-ERROR",
-        Error,
-        "userinfo answered 401/403/400 (WWW-Authenticate decoded)",
-        "insufficient_scope → authentik provider → Scopes: add the 'openid' mapping",
-        "RFC 6750 §3.1; authentik utils.py#protected_resource_view",
-    ),
-    e(
-        "USERINFO-SUB-MISMATCH",
-        Error,
-        "userinfo sub ≠ ID token sub",
-        "a scope mapping overriding sub",
-        "OIDC Core §5.3.2",
-    ),
-    e(
-        "USERINFO-CLAIM-CONFLICT",
-        Warning,
-        "a claim differs between userinfo and the ID token (Mastodon lets the ID token win)",
-        "make the scope mappings consistent",
-        "omniauth_openid_connect #user_info (merge)",
-    ),
-    e(
-        "MASTODON-UID-CLAIM-MISSING",
-        Warning,
-        "the claim named by OIDC_UID_FIELD is absent: Mastodon falls back to sub (hex username)",
-        "OIDC_UID_FIELD=preferred_username and the profile scope",
-        "omniauth_openid_connect #uid",
-    ),
-    e(
-        "MASTODON-UID-CHANGED",
-        Warning,
-        "same user, different uid value than in an earlier flow: a new account or 'email taken'",
-        "keep OIDC_UID_FIELD and authentik's subject mode stable",
-        "Mastodon omniauthable.rb#find_for_omniauth; mastodon#21296",
-    ),
-    e(
-        "MASTODON-EMAIL-UNVERIFIED",
-        Warning,
-        "email_verified missing/false without OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED: unconfirmed account",
-        "OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED=true, or map email_verified true in authentik",
-        "Mastodon omniauthable.rb; authentik 2025.10 email mapping",
-    ),
-    e(
-        "MASTODON-EMAIL-MISSING",
-        Warning,
-        "email absent or empty",
-        "email scope, and an email on the authentik user",
-        "Mastodon omniauthable.rb#email_from_auth",
-    ),
-    e(
-        "MASTODON-USERNAME",
-        Info,
-        "the username Mastodon will derive (warning when empty or reserved)",
-        "choose OIDC_UID_FIELD giving ASCII usernames",
-        "Mastodon omniauthable.rb#ensure_valid_username",
-    ),
-    e(
-        "FLOW-ABANDONED",
-        Warning,
-        "discovery fetched, then nothing: Mastodon gave up before redirecting",
-        "first check OIDC_ISSUER against the discovered issuer",
-        "openid_connect discovery; Mastodon content_security_policy.rb",
-    ),
-    e(
-        "FLOW-INCOMPLETE",
-        Warning,
-        "the login stopped half-way",
-        "see the stage it stopped at",
-        "OIDC Core §3.1",
-    ),
-];
+impl RuleId {
+    /// This rule's catalogue entry.
+    pub fn entry(self) -> &'static Entry {
+        // CATALOGUE lists the variants in declaration order.
+        &CATALOGUE[self as usize]
+    }
+}
 
-pub fn entry(id: &str) -> Option<&'static Entry> {
-    CATALOGUE.iter().find(|e| e.id == id)
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RuleId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RuleId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RuleId, D::Error> {
+        let s = String::deserialize(d)?;
+        RuleId::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown rule id {s:?}")))
+    }
+}
+
+impl PartialEq<&str> for RuleId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for RuleId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// The README's rule table, rendered from the catalogue.
+pub fn markdown_table() -> String {
+    let mut s =
+        String::from("| rule | severity | what it means | fix | reference |\n|---|---|---|---|---|\n");
+    for e in CATALOGUE {
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            e.id,
+            e.severity.as_str(),
+            e.title.replace('|', "\\|"),
+            e.fix.replace('|', "\\|"),
+            e.reference.replace('|', "\\|")
+        ));
+    }
+    s
+}
+
+catalogue! {
+    DiscFetchFailed = "DISC-FETCH-FAILED", Error,
+        title: "discovery answered non-2xx or not JSON (often OIDC_ISSUER set to the discovery URL or an endpoint)",
+        fix: "set OIDC_ISSUER to the provider's issuer, e.g. https://authentik.company/application/o/<application-slug>/ (authentik shows it as 'OpenID Configuration Issuer' on the provider page); the slug is the application's, not the provider's",
+        reference: "OIDC Discovery §4; openid_connect discovery/provider/config/resource.rb";
+    DiscIssuerMismatch = "DISC-ISSUER-MISMATCH", Error,
+        title: "discovered issuer ≠ the URL discovery was fetched from",
+        fix: "authentik: provider Issuer mode 'Each provider has a different issuer'; OIDC_ISSUER = discovered issuer",
+        reference: "OIDC Discovery §4.3; openid_connect response.rb#validate_issuer_matching";
+    DiscInsecureEndpoint = "DISC-INSECURE-ENDPOINT", Error,
+        title: "http:// issuer or endpoint although discovery came over TLS",
+        fix: "make the proxy in front of authentik send X-Forwarded-Proto: https, and add its address to AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS",
+        reference: "OIDC Discovery §3; authentik models.py#get_issuer (build_absolute_uri)";
+    DiscMissingField = "DISC-MISSING-FIELD", Error,
+        title: "a discovery field Mastodon requires is missing",
+        fix: "authentik always serves this field: look for a proxy or cache rewriting /.well-known/openid-configuration",
+        reference: "OIDC Discovery §3; openid_connect config/response.rb";
+    DiscEndpointAuthority = "DISC-ENDPOINT-AUTHORITY", Warning,
+        title: "an endpoint is on another host or port than the issuer",
+        fix: "forward the original Host on every proxy in front of authentik (and set AUTHENTIK_HOST only to the public name)",
+        reference: "OIDC Discovery §3";
+    ConfigIssuerMismatch = "CONFIG-ISSUER-MISMATCH", Error,
+        title: "OIDC_ISSUER ≠ the discovered issuer (byte for byte)",
+        fix: "OIDC_ISSUER = the discovered issuer, trailing slash included",
+        reference: "openid_connect response.rb#validate_issuer_matching";
+    ConfigRedirectUriMismatch = "CONFIG-REDIRECT-URI-MISMATCH", Error,
+        title: "the redirect_uri Mastodon sends ≠ OIDC_REDIRECT_URI / https://WEB_DOMAIN/auth/auth/openid_connect/callback",
+        fix: "OIDC_REDIRECT_URI=https://<WEB_DOMAIN>/auth/auth/openid_connect/callback",
+        reference: "RFC 6749 §3.1.2; Mastodon config/omniauth.yml";
+    ConfigClientIdMismatch = "CONFIG-CLIENT-ID-MISMATCH", Error,
+        title: "the client_id sent ≠ OIDC_CLIENT_ID",
+        fix: "restart Mastodon after editing .env.production, or fix OIDC_CLIENT_ID",
+        reference: "RFC 6749 §2.2";
+    ConfigScope = "CONFIG-SCOPE", Warning,
+        title: "requested scopes lack what Mastodon needs (email, profile for preferred_username)",
+        fix: "OIDC_SCOPE=openid,profile,email",
+        reference: "OIDC Core §5.4; Mastodon omniauthable.rb";
+    AuthzMissingParam = "AUTHZ-MISSING-PARAM", Error,
+        title: "authorize request without client_id, response_type or redirect_uri",
+        fix: "set OIDC_CLIENT_ID / OIDC_REDIRECT_URI / OIDC_RESPONSE_TYPE",
+        reference: "RFC 6749 §4.1.1; OIDC Core §3.1.2.1";
+    AuthzNoOpenidScope = "AUTHZ-NO-OPENID-SCOPE", Error,
+        title: "scope lacks openid: this is plain OAuth, no ID token",
+        fix: "OIDC_SCOPE must include openid (Mastodon adds it unless something rewrites the request)",
+        reference: "OIDC Core §3.1.2.1";
+    AuthzNoState = "AUTHZ-NO-STATE", Warning,
+        title: "authorize request without state (no CSRF protection)",
+        fix: "Mastodon always sends state; check what builds this request",
+        reference: "RFC 6749 §10.12";
+    AuthzNoNonce = "AUTHZ-NO-NONCE", Warning,
+        title: "authorize request without nonce (ID token replay not detectable)",
+        fix: "OIDC_SEND_NONCE=true (the default); remove OIDC_SEND_NONCE=false",
+        reference: "OIDC Core §3.1.2.1, §15.5.2";
+    AuthzPkcePlain = "AUTHZ-PKCE-PLAIN", Warning,
+        title: "PKCE with the plain method",
+        fix: "use S256 (Mastodon's OIDC_USE_PKCE=true sends S256)",
+        reference: "RFC 7636 §4.2, §7.2";
+    AuthzRedirectUriRejected = "AUTHZ-REDIRECT-URI-REJECTED", Error,
+        title: "the provider refused the redirect_uri (authentik 'Redirect URI Error' page)",
+        fix: "authentik provider → Redirect URIs: add the URI sent (strict), or fix OIDC_REDIRECT_URI",
+        reference: "RFC 6749 §4.1.2.1; authentik authorize.py#check_redirect_uri";
+    AuthzClientRejected = "AUTHZ-CLIENT-REJECTED", Error,
+        title: "the provider does not know the client_id (authentik 'Client ID Error' page)",
+        fix: "OIDC_CLIENT_ID = the Client ID on authentik's provider page",
+        reference: "RFC 6749 §4.1.2.1; authentik errors.py#ClientIdError";
+    AuthzError = "AUTHZ-ERROR", Error,
+        title: "the authorization response carries error=",
+        fix: "depends on the code: access_denied → authentik policy/binding; invalid_scope → scope mappings",
+        reference: "RFC 6749 §4.1.2.1";
+    AuthzStateMismatch = "AUTHZ-STATE-MISMATCH", Error,
+        title: "state returned ≠ state sent",
+        fix: "one login at a time per browser; make LOCAL_DOMAIN/WEB_DOMAIN and the redirect URI host the same so the session cookie comes back",
+        reference: "RFC 6749 §10.12; omniauth_openid_connect #callback_phase";
+    AuthzIssMismatch = "AUTHZ-ISS-MISMATCH", Warning,
+        title: "the RFC 9207 iss parameter ≠ the discovered issuer",
+        fix: "check which provider the browser was sent to; the code comes from another issuer",
+        reference: "RFC 9207 §2.4";
+    TokenError = "TOKEN-ERROR", Error,
+        title: "the token endpoint answered an error (decoded, with the likely cause)",
+        fix: "invalid_client → OIDC_CLIENT_SECRET / redirect URI list; invalid_grant → code expired, reused or PKCE",
+        reference: "RFC 6749 §5.2; authentik views/token.py";
+    TokenRedirectUriChanged = "TOKEN-REDIRECT-URI-CHANGED", Error,
+        title: "token request redirect_uri ≠ the authorize request's",
+        fix: "the callback URL must not carry its own redirect_uri parameter (the strategy then appends it); keep OIDC_REDIRECT_URI unchanged between phases",
+        reference: "RFC 6749 §4.1.3";
+    TokenPkceMismatch = "TOKEN-PKCE-MISMATCH", Error,
+        title: "code_verifier missing, unexpected, or not matching the challenge",
+        fix: "keep the session (cookie) between request and callback phase; OIDC_USE_PKCE consistent",
+        reference: "RFC 7636 §4.5, §4.6";
+    TokenCodeReused = "TOKEN-CODE-REUSED", Error,
+        title: "the same authorization code was redeemed twice",
+        fix: "look for a reload or prefetch of Mastodon's callback URL, or an intermediary replaying requests",
+        reference: "RFC 6749 §4.1.2, §10.5";
+    TokenCodeSlow = "TOKEN-CODE-SLOW", Error,
+        title: "the code was redeemed later than its lifetime (authentik: 60 s)",
+        fix: "find what delays Mastodon's callback (web/Sidekiq overload, a proxy buffering the request); or raise authentik's provider 'Access code validity'",
+        reference: "authentik models.py#access_code_validity";
+    TokenNoIdToken = "TOKEN-NO-ID-TOKEN", Error,
+        title: "token response without id_token",
+        fix: "request the openid scope (OIDC_SCOPE) and check the provider is an OAuth2/OpenID provider",
+        reference: "OIDC Core §3.1.3.3";
+    TokenType = "TOKEN-TYPE", Error,
+        title: "token_type is not Bearer",
+        fix: "the provider must answer token_type Bearer (authentik does; check intermediaries)",
+        reference: "RFC 6750 §4; rack-oauth2 (Unexpected Token Type)";
+    TokenScopeDropped = "TOKEN-SCOPE-DROPPED", Warning,
+        title: "granted scope lacks a requested scope (missing openid ⇒ userinfo 403)",
+        fix: "authentik provider → Scopes: select the mappings for every requested scope",
+        reference: "RFC 6749 §3.3, §5.1; authentik token.py";
+    BackchannelRedirect = "BACKCHANNEL-REDIRECT", Error,
+        title: "3xx on a discovery/token/JWKS/userinfo call (Mastodon's client does not follow it)",
+        fix: "endpoint URLs with https and the trailing slash; no login wall in front of authentik's API",
+        reference: "rack-oauth2 client.rb (no follow_redirects)";
+    IdtMalformed = "IDT-MALFORMED", Error,
+        title: "the id_token is not a decodable JWT",
+        fix: "look for something rewriting the token response between authentik and Mastodon",
+        reference: "RFC 7519 §7.2";
+    IdtEncrypted = "IDT-ENCRYPTED", Error,
+        title: "the id_token is a JWE: Mastodon cannot decrypt it",
+        fix: "authentik → provider → Encryption Key: clear it (keep the Signing Key)",
+        reference: "RFC 7516; omniauth_openid_connect PR#209";
+    IdtAlgNone = "IDT-ALG-NONE", Error,
+        title: "unsigned id_token (alg none)",
+        fix: "authentik → provider → Signing Key: select a certificate",
+        reference: "OIDC Core §3.1.3.7 step 7";
+    IdtAlgUnadvertised = "IDT-ALG-UNADVERTISED", Warning,
+        title: "id_token alg not in id_token_signing_alg_values_supported",
+        fix: "reload authentik's provider configuration; clear caches in front of /.well-known/openid-configuration",
+        reference: "OIDC Discovery §3; Core §3.1.3.7 step 7";
+    IdtSymmetricAlg = "IDT-SYMMETRIC-ALG", Warning,
+        title: "HS256: no signing key selected; the MAC key is the client secret",
+        fix: "authentik → provider → Signing Key: select a certificate (the Mastodon integration guide's setup)",
+        reference: "OIDC Core §10.1; authentik models.py#jwt_key";
+    IdtKidUnknown = "IDT-KID-UNKNOWN", Error,
+        title: "the id_token's kid is not in the provider's JWKS",
+        fix: "with OIDC_DISCOVERY=true leave OIDC_JWKS_URI alone; otherwise set it to https://<authentik>/application/o/<application-slug>/jwks/",
+        reference: "RFC 7515 §4.1.4; json-jwt KidNotFound";
+    IdtKidAmbiguous = "IDT-KID-AMBIGUOUS", Warning,
+        title: "several JWKS keys fit the token and nothing tells them apart",
+        fix: "give every JWKS key a distinct kid and sign with a kid header",
+        reference: "OIDC Core §10.1";
+    IdtSignatureInvalid = "IDT-SIGNATURE-INVALID", Error,
+        title: "the id_token signature does not verify",
+        fix: "JWKS of another provider, key mismatch, or a rewriting intermediary",
+        reference: "OIDC Core §3.1.3.7 step 6; RFC 7515 §5.2";
+    IdtUnverifiable = "IDT-UNVERIFIABLE", Warning,
+        title: "the signature could not be checked (unsupported alg, no keys, secret or signature redacted)",
+        fix: "see the reason; e.g. pass --client-secret for HS256 traces",
+        reference: "OIDC Core §3.1.3.7";
+    IdtMissingClaim = "IDT-MISSING-CLAIM", Error,
+        title: "a required ID token claim is missing (iss, sub, aud, exp, iat)",
+        fix: "check authentik scope mappings that override or remove claims",
+        reference: "OIDC Core §2";
+    IdtIssMismatch = "IDT-ISS-MISMATCH", Error,
+        title: "id_token iss ≠ OIDC_ISSUER / the discovered issuer",
+        fix: "send Mastodon's back-channel requests to authentik with the public Host and X-Forwarded-Proto: https (and from an address in AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS); OIDC_ISSUER must be the discovered issuer",
+        reference: "OIDC Core §3.1.3.7 step 2; openid_connect id_token.rb#verify!";
+    IdtAudMismatch = "IDT-AUD-MISMATCH", Error,
+        title: "aud does not contain the client_id",
+        fix: "OIDC_CLIENT_ID = authentik's Client ID; remove mappings that set aud",
+        reference: "OIDC Core §3.1.3.7 step 3";
+    IdtAzpMismatch = "IDT-AZP-MISMATCH", Warning,
+        title: "azp ≠ client_id (or several audiences without azp)",
+        fix: "a scope mapping sets azp/aud",
+        reference: "OIDC Core §3.1.3.7 steps 4–5";
+    IdtExpired = "IDT-EXPIRED", Error,
+        title: "exp is not after now (Mastodon allows no leeway)",
+        fix: "NTP on the authentik and Mastodon hosts; authentik → provider → Access token validity (the ID token's exp) of minutes, not seconds",
+        reference: "OIDC Core §3.1.3.7 step 9; openid_connect id_token.rb";
+    IdtIatFuture = "IDT-IAT-FUTURE", Warning,
+        title: "iat is in the future: the provider's clock runs ahead",
+        fix: "NTP on the authentik host",
+        reference: "OIDC Core §3.1.3.7 step 10";
+    IdtNbfFuture = "IDT-NBF-FUTURE", Warning,
+        title: "nbf is in the future",
+        fix: "NTP on the authentik host",
+        reference: "RFC 7519 §4.1.5";
+    IdtNonceMissing = "IDT-NONCE-MISSING", Error,
+        title: "authorize sent a nonce, the ID token has none",
+        fix: "check authentik scope mappings that remove claims; a code from another request",
+        reference: "OIDC Core §3.1.3.7 step 11";
+    IdtNonceMismatch = "IDT-NONCE-MISMATCH", Error,
+        title: "ID token nonce ≠ the nonce sent",
+        fix: "one login at a time per browser; remove scope mappings that set nonce",
+        reference: "OIDC Core §3.1.3.7 step 11";
+    IdtAtHashMismatch = "IDT-AT-HASH-MISMATCH", Warning,
+        title: "at_hash does not match the access token",
+        fix: "look for something rewriting the token response",
+        reference: "OIDC Core §3.2.2.9, §3.1.3.8";
+    ClockSkew = "CLOCK-SKEW", Warning,
+        title: "the provider's Date header differs from the gateway clock",
+        fix: "run NTP (chrony/systemd-timesyncd) on the authentik and Mastodon hosts",
+        reference: "RFC 9110 §6.6.1; OIDC Core §3.1.3.7";
+    UserinfoError = "USERINFO-ERROR", Error,
+        title: "userinfo answered 401/403/400 (WWW-Authenticate decoded)",
+        fix: "insufficient_scope → authentik provider → Scopes: add the 'openid' mapping",
+        reference: "RFC 6750 §3.1; authentik utils.py#protected_resource_view";
+    UserinfoSubMismatch = "USERINFO-SUB-MISMATCH", Error,
+        title: "userinfo sub ≠ ID token sub",
+        fix: "remove scope mappings that override sub; authentik's Subject mode must be the same for both",
+        reference: "OIDC Core §5.3.2";
+    UserinfoClaimConflict = "USERINFO-CLAIM-CONFLICT", Warning,
+        title: "a claim differs between userinfo and the ID token (Mastodon lets the ID token win)",
+        fix: "make the scope mappings give the same value in both (authentik: include claims in id_token)",
+        reference: "omniauth_openid_connect #user_info (merge)";
+    MastodonUidClaimMissing = "MASTODON-UID-CLAIM-MISSING", Warning,
+        title: "the claim named by OIDC_UID_FIELD is absent: Mastodon falls back to sub (hex username)",
+        fix: "OIDC_UID_FIELD=preferred_username and the profile scope",
+        reference: "omniauth_openid_connect #uid";
+    MastodonUidChanged = "MASTODON-UID-CHANGED", Warning,
+        title: "same user, different uid value than in an earlier flow: a new account or 'email taken'",
+        fix: "keep OIDC_UID_FIELD and authentik's Subject mode stable; a user renamed in authentik keeps the old uid only with OIDC_UID_FIELD=sub",
+        reference: "Mastodon omniauthable.rb#find_for_omniauth; mastodon#21296";
+    MastodonEmailUnverified = "MASTODON-EMAIL-UNVERIFIED", Warning,
+        title: "email_verified missing/false without OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED: unconfirmed account",
+        fix: "OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED=true in .env.production, or an authentik email scope mapping returning email_verified true",
+        reference: "Mastodon omniauthable.rb; authentik 2025.10 email mapping";
+    MastodonEmailMissing = "MASTODON-EMAIL-MISSING", Warning,
+        title: "email absent or empty",
+        fix: "email scope, and an email on the authentik user",
+        reference: "Mastodon omniauthable.rb#email_from_auth";
+    MastodonUsername = "MASTODON-USERNAME", Info,
+        title: "the username Mastodon will derive (warning when empty or reserved)",
+        fix: "choose OIDC_UID_FIELD whose values are ASCII usernames (preferred_username)",
+        reference: "Mastodon omniauthable.rb#ensure_valid_username";
+    FlowAbandoned = "FLOW-ABANDONED", Warning,
+        title: "discovery fetched, then nothing: Mastodon gave up before redirecting",
+        fix: "first check OIDC_ISSUER against the discovered issuer",
+        reference: "openid_connect discovery; Mastodon content_security_policy.rb";
+    FlowIncomplete = "FLOW-INCOMPLETE", Warning,
+        title: "the login stopped half-way",
+        fix: "see the findings of this flow and the last exchange",
+        reference: "OIDC Core §3.1";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_in_declaration_order_and_ids_round_trip() {
+        for (i, e) in CATALOGUE.iter().enumerate() {
+            assert_eq!(e.id as usize, i);
+            assert_eq!(RuleId::parse(e.id.as_str()), Some(e.id));
+            assert_eq!(e.id.entry().id, e.id);
+            assert!(!e.fix.is_empty() && !e.title.is_empty(), "{}", e.id);
+        }
+        assert_eq!(RuleId::parse("NOPE"), None);
+        assert_eq!(serde_json::to_string(&RuleId::IdtIssMismatch).unwrap(), "\"IDT-ISS-MISMATCH\"");
+    }
 }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::catalogue::entry;
+use super::catalogue::RuleId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -26,8 +26,14 @@ impl Severity {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Finding {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub severity: Severity,
+    /// The rule could not decide (an expectation or a value is missing): the finding says
+    /// what was not checked and why, instead of guessing. Always severity info.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_checked: bool,
+    /// The catalogue's title of the rule.
+    pub title: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,7 +55,8 @@ pub struct Finding {
     /// One sentence: why this breaks (or will break) the login.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub why: String,
-    /// The setting to change: Mastodon `.env.production` variable or authentik field.
+    /// The setting to change: Mastodon `.env.production` variable or authentik field (the
+    /// catalogue's fix unless the rule names the exact value for this case).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub fix: String,
     /// What Mastodon will do or say because of it.
@@ -60,12 +67,14 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding for `rule` with the catalogue's severity and reference.
-    pub fn new(rule: &'static str, message: impl Into<String>) -> Finding {
-        let e = entry(rule);
+    /// A finding for `rule` with the catalogue's severity, title, fix and reference.
+    pub fn new(rule: RuleId, message: impl Into<String>) -> Finding {
+        let e = rule.entry();
         Finding {
             rule,
-            severity: e.map(|e| e.severity).unwrap_or(Severity::Warning),
+            severity: e.severity,
+            not_checked: false,
+            title: e.title,
             flow: None,
             exchange: None,
             message: message.into(),
@@ -75,10 +84,19 @@ impl Finding {
             hint: None,
             diff_at: None,
             why: String::new(),
-            fix: String::new(),
+            fix: e.fix.to_owned(),
             mastodon: None,
-            reference: e.map(|e| e.reference).unwrap_or(""),
+            reference: e.reference,
         }
+    }
+
+    /// "not checked: …": `rule` lacks an expectation or a value to decide; says so once.
+    pub fn not_checked(rule: RuleId, what: &str, seen: Option<&str>) -> Finding {
+        let mut f = Finding::new(rule, format!("not checked: {what}")).severity(Severity::Info);
+        f.not_checked = true;
+        f.fix = String::new();
+        f.seen = seen.map(str::to_owned);
+        f
     }
 
     pub fn severity(mut self, s: Severity) -> Self {
@@ -114,6 +132,7 @@ impl Finding {
         self.why = w.into();
         self
     }
+    /// Replaces the catalogue's generic fix with one specific to this case.
     pub fn fix(mut self, f: impl Into<String>) -> Self {
         self.fix = f.into();
         self

@@ -1,6 +1,6 @@
 //! Rules over a whole login, run when it ends without completing.
 
-use super::{Finding, Severity};
+use super::{Finding, RuleId, Severity};
 use crate::analysis::flow::{Flow, Stage};
 use crate::expect::Expectations;
 
@@ -36,7 +36,7 @@ pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
             causes.push("Content-Security-Policy form-action (OMNIAUTH_ONLY + ONE_CLICK_SSO_LOGIN) blocking the redirect in Chromium".into());
             causes.push("Mastodon not trusting the gateway's certificate for a later call, or a discovery field it requires missing".into());
             let mut finding = base(
-                "FLOW-ABANDONED",
+                RuleId::FlowAbandoned,
                 "discovery was fetched, then nothing: Mastodon gave up before redirecting to authentik"
                     .into(),
             )
@@ -84,10 +84,9 @@ pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
                 _ => ("discovery", "nothing followed"),
             };
             Some(
-                base("FLOW-INCOMPLETE", format!("the login stopped after {at}"))
+                base(RuleId::FlowIncomplete, format!("the login stopped after {at}"))
                     .seen(format!("{:?}", f.stage).to_lowercase())
-                    .why(cause)
-                    .fix("see the findings of this flow and the last exchange"),
+                    .why(cause),
             )
         }
         _ => None,

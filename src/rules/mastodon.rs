@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Ctx, Finding, Severity};
+use super::{Ctx, Finding, RuleId, Severity};
 
 /// Mastodon's default reserved usernames (`Setting.reserved_usernames`).
 const RESERVED: &[&str] =
@@ -39,7 +39,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         other => {
             out.push(
-                Finding::new("MASTODON-UID-CLAIM-MISSING", format!("the claim OIDC_UID_FIELD={field} is {}", if other.is_none() { "absent" } else { "empty or not a string" }))
+                Finding::new(RuleId::MastodonUidClaimMissing, format!("the claim OIDC_UID_FIELD={field} is {}", if other.is_none() { "absent" } else { "empty or not a string" }))
                     .field(format!("claims.{field}"))
                     .evidence(format!("a non-empty {field}"), other.map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into()))
                     .why(format!("Mastodon silently falls back to sub ({}) as the account key and username", crate::output::console::abbreviate(sub)))
@@ -62,11 +62,10 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             && Some(*flow) != ctx.flow_id
         {
             out.push(
-                Finding::new("MASTODON-UID-CHANGED", format!("this user logged in with uid {old:?} in flow {flow}, now {uid:?}"))
+                Finding::new(RuleId::MastodonUidChanged, format!("this user logged in with uid {old:?} in flow {flow}, now {uid:?}"))
                     .field(format!("claims.{field}"))
                     .evidence(old.clone(), uid.clone())
                     .why("Mastodon keys the account on the uid: a new value means a new account, or “Email has already been taken”")
-                    .fix("keep OIDC_UID_FIELD and authentik's Subject mode stable; a user renamed in authentik keeps the old uid only with OIDC_UID_FIELD=sub")
                     .mastodon("creates a second account or fails creating it"),
             );
             break;
@@ -75,14 +74,14 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     // MASTODON-EMAIL-MISSING / -UNVERIFIED.
     match claims.get("email") {
         None => out.push(
-            Finding::new("MASTODON-EMAIL-MISSING", "no email claim")
+            Finding::new(RuleId::MastodonEmailMissing, "no email claim")
                 .field("claims.email")
                 .why("Mastodon creates the account with a temporary change@me-… address and sends the user to /auth/setup")
                 .fix("request the email scope (OIDC_SCOPE=openid,profile,email) and keep authentik's email mapping")
                 .mastodon("redirects to /auth/setup?missing_email=1"),
         ),
         Some(Value::String(e)) if e.is_empty() => out.push(
-            Finding::new("MASTODON-EMAIL-MISSING", "the email claim is empty")
+            Finding::new(RuleId::MastodonEmailMissing, "the email claim is empty")
                 .severity(Severity::Error)
                 .field("claims.email")
                 .evidence("an address", "\"\"")
@@ -95,11 +94,10 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             let verified = verified && claims.get("email_verified") != Some(&Value::String("false".into()));
             if !verified && !ctx.exp.assume_email_verified {
                 out.push(
-                    Finding::new("MASTODON-EMAIL-UNVERIFIED", format!("email_verified is {} and OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED is not set", claims.get("email_verified").map(|v| v.to_string()).unwrap_or_else(|| "absent".into())))
+                    Finding::new(RuleId::MastodonEmailUnverified, format!("email_verified is {} and OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED is not set", claims.get("email_verified").map(|v| v.to_string()).unwrap_or_else(|| "absent".into())))
                         .field("claims.email_verified")
                         .evidence("true", claims.get("email_verified").map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into()))
                         .why("new accounts stay unconfirmed and get a confirmation mail (authentik ≥ 2025.10 sends email_verified false by default)")
-                        .fix("OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED=true in .env.production, or an authentik email scope mapping returning email_verified true")
                         .mastodon("creates an unconfirmed account"),
                 );
             }
@@ -109,7 +107,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     let name = derive_username(&uid);
     let reserved = RESERVED.contains(&name.to_ascii_lowercase().as_str());
     let mut f = Finding::new(
-        "MASTODON-USERNAME",
+        RuleId::MastodonUsername,
         if name.is_empty() {
             format!("uid {uid:?} gives an empty Mastodon username")
         } else {
@@ -127,7 +125,6 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             } else {
                 "Mastodon keeps only ASCII letters, digits and _"
             })
-            .fix("choose OIDC_UID_FIELD whose values are ASCII usernames (preferred_username)")
             .mastodon("fails creating the account");
     }
     out.push(f);

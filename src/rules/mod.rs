@@ -3,7 +3,10 @@
 //! expectations and the signature verdict, and returns findings. Nothing here does I/O.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod catalogue;
+pub mod clock;
+pub mod config;
 pub mod diff;
 pub mod discovery;
 pub mod finding;
@@ -15,6 +18,7 @@ pub mod userinfo;
 
 use std::collections::{HashMap, HashSet};
 
+pub use catalogue::RuleId;
 pub use finding::{Finding, Severity};
 
 use crate::analysis::flow::Flow;
@@ -83,9 +87,12 @@ impl<'a> Ctx<'a> {
 /// Runs every rule that applies to one exchange.
 pub fn evaluate(ctx: &Ctx) -> Vec<Finding> {
     let mut out = vec![];
+    backchannel::check(ctx, &mut out);
     discovery::check(ctx, &mut out);
+    config::check(ctx, &mut out);
     authorize::check(ctx, &mut out);
     token::check(ctx, &mut out);
+    clock::check(ctx, &mut out);
     id_token::check(ctx, &mut out);
     userinfo::check(ctx, &mut out);
     mastodon::check(ctx, &mut out);
@@ -95,20 +102,13 @@ pub fn evaluate(ctx: &Ctx) -> Vec<Finding> {
 /// Remembers which "not checked" notes were already given, so each is said once.
 #[derive(Debug, Default)]
 pub struct NotChecked {
-    said: HashSet<&'static str>,
+    said: HashSet<RuleId>,
 }
 
 impl NotChecked {
     /// Keeps a "not checked" info finding only the first time its rule says it.
     pub fn filter(&mut self, findings: Vec<Finding>) -> Vec<Finding> {
-        findings
-            .into_iter()
-            .filter(|f| {
-                f.severity != Severity::Info
-                    || !f.message.starts_with("not checked")
-                    || self.said.insert(f.rule)
-            })
-            .collect()
+        findings.into_iter().filter(|f| !f.not_checked || self.said.insert(f.rule)).collect()
     }
 }
 
@@ -131,10 +131,6 @@ pub fn issuer_fix(mastodon_side: &str, discovered: &str) -> String {
 }
 
 /// "not checked: pass …" for a rule lacking an expectation.
-pub fn not_checked(rule: &'static str, what: &str, seen: Option<&str>) -> Finding {
-    let mut f = Finding::new(rule, format!("not checked: {what}")).severity(Severity::Info);
-    if let Some(s) = seen {
-        f = f.seen(s);
-    }
-    f
+pub fn not_checked(rule: RuleId, what: &str, seen: Option<&str>) -> Finding {
+    Finding::not_checked(rule, what, seen)
 }

@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use super::{Ctx, Finding, Severity};
+use super::{Ctx, Finding, RuleId, Severity};
 use crate::redact::{fingerprint, is_masked, short};
 
 pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
@@ -19,11 +19,10 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         && t.code.is_some()
     {
         out.push(
-            Finding::new("TOKEN-CODE-REUSED", "this authorization code was already redeemed in this login")
+            Finding::new(RuleId::TokenCodeReused, "this authorization code was already redeemed in this login")
                 .field("token_request.code")
                 .seen(t.code.as_deref().map(short).unwrap_or_default())
                 .why("codes are single-use; authentik deletes them on first use and answers invalid_grant to the second")
-                .fix("look for a reload or prefetch of Mastodon's callback URL, or an intermediary replaying requests")
                 .mastodon("“Invalid grant”"),
         );
     }
@@ -35,12 +34,11 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         if age_ms > lifetime_ms || age_ms > lifetime_ms / 2 {
             let late = age_ms > lifetime_ms;
             out.push(
-                Finding::new("TOKEN-CODE-SLOW", format!("the code was redeemed {:.1} s after it was issued (lifetime {} s)", age_ms as f64 / 1000.0, ctx.exp.code_lifetime_s))
+                Finding::new(RuleId::TokenCodeSlow, format!("the code was redeemed {:.1} s after it was issued (lifetime {} s)", age_ms as f64 / 1000.0, ctx.exp.code_lifetime_s))
                     .severity(if late { Severity::Error } else { Severity::Warning })
                     .field("token_request.code")
                     .evidence(format!("≤ {} s", ctx.exp.code_lifetime_s), format!("{:.1} s", age_ms as f64 / 1000.0))
                     .why("authentik expires codes after 'Access code validity' (60 s by default) and answers invalid_grant")
-                    .fix("find what delays Mastodon's callback (web/Sidekiq overload, a proxy buffering the request); or raise authentik's provider 'Access code validity'")
                     .mastodon(if late { "“Invalid grant”" } else { "works, but close to the limit" }),
             );
         }
@@ -52,11 +50,10 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         && a != sent
     {
         out.push(
-            Finding::new("TOKEN-REDIRECT-URI-CHANGED", "the token request's redirect_uri differs from the authorize request's")
+            Finding::new(RuleId::TokenRedirectUriChanged, "the token request's redirect_uri differs from the authorize request's")
                 .field("token_request.redirect_uri")
                 .evidence(a, sent)
                 .why("RFC 6749 requires the same redirect_uri; authentik rejects a token-request redirect_uri that is not registered with invalid_client")
-                .fix("the callback URL must not carry its own redirect_uri parameter (the strategy then appends it); keep OIDC_REDIRECT_URI unchanged between phases")
                 .mastodon("“Invalid client” or “Invalid grant”"),
         );
     }
@@ -67,14 +64,14 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     });
     match (challenge, t.code_verifier.as_deref()) {
         (Some(_), None) => out.push(
-            Finding::new("TOKEN-PKCE-MISMATCH", "the authorize request had a code_challenge, the token request has no code_verifier")
+            Finding::new(RuleId::TokenPkceMismatch, "the authorize request had a code_challenge, the token request has no code_verifier")
                 .field("token_request.code_verifier")
                 .why("authentik requires the verifier for a code issued with a challenge")
                 .fix("the PKCE verifier lives in Mastodon's session: keep the session cookie between the two phases; keep OIDC_USE_PKCE consistent")
                 .mastodon("“Invalid grant”"),
         ),
         (None, Some(_)) if authorize.is_some() => out.push(
-            Finding::new("TOKEN-PKCE-MISMATCH", "a code_verifier was sent for a code issued without a code_challenge")
+            Finding::new(RuleId::TokenPkceMismatch, "a code_verifier was sent for a code issued without a code_challenge")
                 .field("token_request.code_verifier")
                 .why("authentik treats this as a downgrade attack and answers invalid_grant")
                 .fix("keep OIDC_USE_PKCE the same for both phases (restart all Mastodon processes after changing it)")
@@ -91,7 +88,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             };
             if !ok {
                 out.push(
-                    Finding::new("TOKEN-PKCE-MISMATCH", "the code_verifier does not match the code_challenge")
+                    Finding::new(RuleId::TokenPkceMismatch, "the code_verifier does not match the code_challenge")
                         .field("token_request.code_verifier")
                         .evidence(format!("{method}(verifier) = {c}"), if is_masked(v) { v.to_owned() } else { fingerprint(v) })
                         .why("the verifier belongs to another login (session overwritten by a second tab)")
@@ -142,7 +139,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         };
         out.push(
             Finding::new(
-                "TOKEN-ERROR",
+                RuleId::TokenError,
                 format!(
                     "token endpoint answered {error}{}",
                     r.error_description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
@@ -159,21 +156,19 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     // TOKEN-TYPE — RFC 6750, rack-oauth2.
     if !r.token_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("bearer")) {
         out.push(
-            Finding::new("TOKEN-TYPE", "token_type is not Bearer")
+            Finding::new(RuleId::TokenType, "token_type is not Bearer")
                 .field("token_response.token_type")
                 .evidence("Bearer", r.token_type.clone().unwrap_or_else(|| "(absent)".into()))
                 .why("Mastodon's client only accepts bearer tokens")
-                .fix("the provider must answer token_type Bearer (authentik does; check intermediaries)")
                 .mastodon("“Unexpected token type”"),
         );
     }
     // TOKEN-NO-ID-TOKEN — Core §3.1.3.3.
     if r.id_token.is_none() {
         out.push(
-            Finding::new("TOKEN-NO-ID-TOKEN", "the token response has no id_token")
+            Finding::new(RuleId::TokenNoIdToken, "the token response has no id_token")
                 .field("token_response.id_token")
                 .why("an OpenID Connect code flow must return an ID token; without it Mastodon has nothing to verify")
-                .fix("request the openid scope (OIDC_SCOPE) and check the provider is an OAuth2/OpenID provider")
                 .mastodon("fails verifying the ID token"),
         );
     }
@@ -184,7 +179,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         if !dropped.is_empty() {
             let openid = dropped.contains(&"openid");
             out.push(
-                Finding::new("TOKEN-SCOPE-DROPPED", format!("granted scope lacks {}", dropped.join(", ")))
+                Finding::new(RuleId::TokenScopeDropped, format!("granted scope lacks {}", dropped.join(", ")))
                     .severity(if openid { Severity::Error } else { Severity::Warning })
                     .field("token_response.scope")
                     .evidence(a.scope.clone().unwrap_or_default(), r.scope.clone().unwrap_or_default())

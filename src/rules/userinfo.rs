@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Ctx, Finding};
+use super::{Ctx, Finding, RuleId};
 
 pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     let Some(u) = &ctx.d.userinfo_response else { return };
@@ -41,7 +41,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         };
         out.push(
             Finding::new(
-                "USERINFO-ERROR",
+                RuleId::UserinfoError,
                 format!(
                     "userinfo answered {}{}",
                     format!("{} {error}", u.status).trim_end(),
@@ -64,11 +64,10 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         && us != is
     {
         out.push(
-            Finding::new("USERINFO-SUB-MISMATCH", "userinfo sub differs from the ID token's sub")
+            Finding::new(RuleId::UserinfoSubMismatch, "userinfo sub differs from the ID token's sub")
                 .field("userinfo.sub")
                 .evidence(is, us)
                 .why("OpenID Connect requires them to be equal; the response may belong to another user (token substitution)")
-                .fix("remove scope mappings that override sub; authentik's Subject mode must be the same for both")
                 .mastodon("does not check it: the ID token's sub wins"),
         );
     }
@@ -96,12 +95,14 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             && iv != v
         {
             out.push(
-                Finding::new("USERINFO-CLAIM-CONFLICT", format!("{k} differs between userinfo and the ID token"))
-                    .field(format!("userinfo.{k}"))
-                    .evidence(compact(iv), compact(v))
-                    .why("Mastodon merges userinfo with the ID token claims and the ID token wins, silently")
-                    .fix("make the scope mappings give the same value in both (authentik: include claims in id_token)")
-                    .mastodon(format!("uses the ID token's {k} = {}", compact(iv))),
+                Finding::new(
+                    RuleId::UserinfoClaimConflict,
+                    format!("{k} differs between userinfo and the ID token"),
+                )
+                .field(format!("userinfo.{k}"))
+                .evidence(compact(iv), compact(v))
+                .why("Mastodon merges userinfo with the ID token claims and the ID token wins, silently")
+                .mastodon(format!("uses the ID token's {k} = {}", compact(iv))),
             );
         }
     }
