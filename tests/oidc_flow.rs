@@ -119,7 +119,7 @@ async fn a_clean_login_is_one_flow_with_every_key_joined() {
     assert_eq!(authz.state, resp.state);
     let token_req = xs[5].decoded.token_request.as_ref().unwrap();
     assert_eq!(token_req.code, resp.code);
-    assert_eq!(token_req.client_auth.method, "client_secret_basic");
+    assert_eq!(token_req.client_auth.method.as_str(), "client_secret_basic");
     let token_resp = xs[5].decoded.token_response.as_ref().unwrap();
     assert!(
         xs[5].passed.iter().any(|p| p.starts_with("signature ✓ RS256 kid demo-rsa-a")),
@@ -193,7 +193,10 @@ async fn executor_delivered_codes_join_the_flow_and_no_redact_keeps_secrets() {
     assert_eq!(authz.flow, resp.flow);
     let token = xs.iter().find(|x| x.kind.as_str() == "token").unwrap();
     assert_eq!(token.flow, resp.flow);
-    assert_eq!(token.decoded.token_request.as_ref().unwrap().client_auth.method, "client_secret_post");
+    assert_eq!(
+        token.decoded.token_request.as_ref().unwrap().client_auth.method.as_str(),
+        "client_secret_post"
+    );
     assert!(token.decoded.token_request.as_ref().unwrap().code_verifier.is_some());
     // --no-redact: the journal keeps the code in clear.
     assert!(journal.text().contains(ar.code.as_deref().unwrap()));

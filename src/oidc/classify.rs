@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::messages::Discovery;
+use super::messages::{Discovery, Endpoint};
+pub use super::url::{host_path, normalize_host};
 
 /// The `kind` field of the journal: a stable contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -75,25 +76,6 @@ impl ExchangeKind {
     }
 }
 
-/// `https://Host:443/p/` → (`host`, `/p/`), with the default port dropped and case folded,
-/// so endpoint URLs from discovery compare with what the gateway saw.
-pub fn host_path(url: &str) -> Option<(String, String)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let path = path.split(['?', '#']).next().unwrap_or("/");
-    Some((normalize_host(authority, scheme), path.to_owned()))
-}
-
-/// Lower-cases a host and drops the scheme's default port.
-pub fn normalize_host(authority: &str, scheme: &str) -> String {
-    let a = authority.to_ascii_lowercase();
-    let default = if scheme.eq_ignore_ascii_case("http") { ":80" } else { ":443" };
-    a.strip_suffix(default).map(str::to_owned).unwrap_or(a)
-}
-
 fn trim_slash(p: &str) -> &str {
     if p.len() > 1 { p.trim_end_matches('/') } else { p }
 }
@@ -116,17 +98,17 @@ impl EndpointBook {
         if let Some((h, _)) = host_path(&d.fetched_from) {
             self.hosts_with_discovery.insert(h);
         }
-        let fields = [
-            ("authorization_endpoint", ExchangeKind::Authorize),
-            ("token_endpoint", ExchangeKind::Token),
-            ("userinfo_endpoint", ExchangeKind::Userinfo),
-            ("jwks_uri", ExchangeKind::Jwks),
-            ("end_session_endpoint", ExchangeKind::EndSession),
-            ("introspection_endpoint", ExchangeKind::Introspection),
-            ("revocation_endpoint", ExchangeKind::Revocation),
-        ];
-        for (field, kind) in fields {
-            if let Some((h, p)) = d.endpoint(field).and_then(host_path) {
+        for e in Endpoint::ALL {
+            let kind = match e {
+                Endpoint::Authorization => ExchangeKind::Authorize,
+                Endpoint::Token => ExchangeKind::Token,
+                Endpoint::Userinfo => ExchangeKind::Userinfo,
+                Endpoint::Jwks => ExchangeKind::Jwks,
+                Endpoint::EndSession => ExchangeKind::EndSession,
+                Endpoint::Introspection => ExchangeKind::Introspection,
+                Endpoint::Revocation => ExchangeKind::Revocation,
+            };
+            if let Some((h, p)) = d.endpoint(e).and_then(host_path) {
                 self.hosts_with_discovery.insert(h.clone());
                 self.index.insert((h, trim_slash(&p).to_owned()), (kind, issuer.clone()));
             }
@@ -256,12 +238,5 @@ mod tests {
         // A path that merely looks like a default is not trusted on a host with discovery.
         assert_eq!(c("/token"), ExchangeKind::Other);
         assert_eq!(b.issuer_for_host("idp.test"), Some("https://idp.test/"));
-    }
-
-    #[test]
-    fn host_normalisation() {
-        assert_eq!(host_path("https://A.b:443/x?y"), Some(("a.b".into(), "/x".into())));
-        assert_eq!(host_path("http://a.b:8080"), Some(("a.b:8080".into(), "/".into())));
-        assert_eq!(normalize_host("a.b:80", "http"), "a.b");
     }
 }

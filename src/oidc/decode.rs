@@ -4,8 +4,10 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::caller::caller;
 use super::classify::{EndpointBook, ExchangeKind, classify_request, is_flow_executor, normalize_host};
 use super::messages::*;
+use super::url::{path_of, split_url};
 use crate::capture::{Exchange, HeaderLookup};
 
 /// What the relying party (Mastodon) did with the login, as far as the wire shows it.
@@ -61,13 +63,12 @@ pub struct Decoded {
 /// `/auth/sign_in` or omniauth's failure endpoint: Mastodon gave up on the login.
 fn rp_outcome(location: Option<&str>) -> Option<RpOutcome> {
     let loc = location?;
-    let (base, query, _) = split_url(loc);
-    let path =
-        base.split_once("://").map(|(_, r)| r.find('/').map(|i| &r[i..]).unwrap_or("/")).unwrap_or(base);
+    let query = split_url(loc).query;
+    let path = path_of(loc);
     let failed =
         path.trim_end_matches('/') == "/auth/sign_in" || path.contains("/auth/auth/openid_connect/failure");
     let message =
-        query.and_then(|q| parse_pairs(q).into_iter().find(|(k, _)| k == "message").map(|(_, v)| v));
+        query.and_then(|q| parse_pairs(&q).into_iter().find(|(k, _)| k == "message").map(|(_, v)| v));
     Some(RpOutcome { redirect_to: Some(loc.to_owned()), failed, message })
 }
 
@@ -97,7 +98,7 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
     };
     let resp = ex.response.as_ref();
     let location = resp.and_then(|r| r.header("location"));
-    let url_no_query = split_url(&url).0.to_owned();
+    let url_no_query = split_url(&url).base;
     match kind {
         ExchangeKind::Discovery => {
             if let Some(r) = resp {
@@ -140,8 +141,7 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
             }
         }
         ExchangeKind::EndSession | ExchangeKind::Introspection | ExchangeKind::Revocation => {
-            let (_, q, _) = split_url(&req.path);
-            d.params = parse_pairs(q.unwrap_or(""));
+            d.params = parse_pairs(&split_url(&req.path).query.unwrap_or_default());
             if req.method == "POST" {
                 d.params.extend(parse_pairs(req.body.text().unwrap_or("")));
             }

@@ -9,6 +9,7 @@ use crate::analysis::{Event, ExchangeEvent, FlowEvent};
 use crate::capture::HeaderLookup;
 use crate::oidc::ExchangeKind;
 use crate::oidc::jwt::DecodedJwt;
+use crate::oidc::messages::TokenSource;
 use crate::redact::short;
 use crate::rules::{Finding, Severity};
 use crate::timefmt::{clock_ms, relative};
@@ -307,10 +308,12 @@ impl Console {
             }
         }
         if let Some(u) = &d.userinfo_request {
-            let mut s = match u.token_source.as_str() {
-                "none" => "no access token sent".to_owned(),
-                "header" => format!("Bearer {}", opt_short(u.access_token.as_deref())),
-                src => format!("{src} access_token {}", opt_short(u.access_token.as_deref())),
+            let token = opt_short(u.access_token.as_deref());
+            let mut s = match u.token_source {
+                TokenSource::None => "no access token sent".to_owned(),
+                TokenSource::Header => format!("Bearer {token}"),
+                TokenSource::Form => format!("form access_token {token}"),
+                TokenSource::Query => format!("query access_token {token}"),
             };
             if let Some(r) = &d.userinfo_response {
                 if let Some(c) = &r.claims {

@@ -3,7 +3,7 @@
 
 use super::{Ctx, Finding, RuleId, Severity, not_checked};
 use crate::oidc::ExchangeKind;
-use crate::oidc::messages::ResponseVia;
+use crate::oidc::messages::{RefusalKind, ResponseVia};
 use crate::redact::{fp_of, short};
 
 pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
@@ -94,8 +94,8 @@ fn request(ctx: &Ctx, out: &mut Vec<Finding>) {
 fn refusal(ctx: &Ctx, out: &mut Vec<Finding>) {
     let Some(p) = &ctx.d.provider_error else { return };
     let a = ctx.authorize();
-    match p.kind.as_str() {
-        "redirect_uri" => {
+    match p.kind {
+        RefusalKind::RedirectUri => {
             let sent = a.and_then(|a| a.redirect_uri.clone()).unwrap_or_else(|| "(none sent)".into());
             let want = ctx.exp.redirect_uri.clone().or_else(|| ctx.exp.canonical_redirect_uri());
             let mut f = Finding::new(RuleId::AuthzRedirectUriRejected, format!("the provider refused the redirect_uri: “{}”", p.title))
@@ -108,7 +108,7 @@ fn refusal(ctx: &Ctx, out: &mut Vec<Finding>) {
             };
             out.push(f);
         }
-        "client_id" => {
+        RefusalKind::ClientId => {
             let sent = a.and_then(|a| a.client_id.clone()).unwrap_or_else(|| "(none sent)".into());
             let mut f = Finding::new(
                 RuleId::AuthzClientRejected,
@@ -123,7 +123,6 @@ fn refusal(ctx: &Ctx, out: &mut Vec<Finding>) {
             };
             out.push(f);
         }
-        _ => {}
     }
 }
 

@@ -4,7 +4,7 @@
 use super::{Ctx, Finding, RuleId, Severity};
 use crate::oidc::ExchangeKind;
 use crate::oidc::classify::host_path;
-use crate::oidc::messages::ENDPOINT_FIELDS;
+use crate::oidc::messages::Endpoint;
 
 /// Fields Mastodon's client refuses to go without (`config/response.rb` validations).
 pub const MASTODON_REQUIRED: &[&str] = &[
@@ -117,9 +117,9 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         if let Some(i) = issuer.filter(|i| i.starts_with("http://")) {
             insecure.push(("issuer".into(), i.to_owned()));
         }
-        for field in ENDPOINT_FIELDS {
-            if let Some(u) = disc.endpoint(field).filter(|u| u.starts_with("http://")) {
-                insecure.push(((*field).into(), u.to_owned()));
+        for e in Endpoint::ALL {
+            if let Some(u) = disc.endpoint(e).filter(|u| u.starts_with("http://")) {
+                insecure.push((e.field().into(), u.to_owned()));
             }
         }
         if let Some((field, url)) = insecure.first() {
@@ -135,8 +135,9 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
 
     // DISC-ENDPOINT-AUTHORITY — endpoints elsewhere than the issuer.
     if let Some((ih, _)) = issuer.and_then(host_path) {
-        for field in ENDPOINT_FIELDS {
-            if let Some(u) = disc.endpoint(field)
+        for e in Endpoint::ALL {
+            let field = e.field();
+            if let Some(u) = disc.endpoint(e)
                 && let Some((h, _)) = host_path(u)
                 && h != ih
             {

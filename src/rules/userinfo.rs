@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::{Ctx, Finding, RuleId};
+use crate::oidc::messages::TokenSource;
 
 pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     let Some(u) = &ctx.d.userinfo_response else { return };
@@ -15,7 +16,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         let (body_err, body_desc) = u.body_error.clone().map(|(e, d)| (Some(e), d)).unwrap_or((None, None));
         let error = w.error.clone().or(body_err).unwrap_or_default();
         let description = w.error_description.clone().or(body_desc);
-        let token_source = ctx.d.userinfo_request.as_ref().map(|r| r.token_source.as_str()).unwrap_or("none");
+        let token_source = ctx.d.userinfo_request.as_ref().map(|r| r.token_source).unwrap_or_default();
         // What Mastodon's openid_connect gem says depends on the status alone.
         let says = match u.status {
             400 => "API access failed",
@@ -28,7 +29,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 "the access token lacks the openid scope: authentik dropped it because the provider has no 'openid' scope mapping (common since 2024.2)".to_owned(),
                 "authentik → provider → Advanced protocol settings → Scopes: add “authentik default OAuth Mapping: OpenID 'openid'”",
             ),
-            (_, _) if token_source == "none" => (
+            (_, _) if token_source == TokenSource::None => (
                 "the request carried no access token: a proxy stripped the Authorization header".into(),
                 "pass the Authorization header through every proxy in front of authentik",
             ),
