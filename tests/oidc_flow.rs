@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use oidc_tap::analysis::{Analyzer, AnalyzerConfig, Event};
+use oidc_tap::analysis::{Analyzer, AnalyzerConfig, Event, FlowEventKind};
 use oidc_tap::demo::mastodon::Verdict;
 use oidc_tap::demo::rig::{Rig, Scenario};
 use oidc_tap::output::console::{Console, Style};
@@ -91,15 +91,15 @@ async fn a_clean_login_is_one_flow_with_every_key_joined() {
         })
         .collect();
     assert_eq!(flow_events.len(), 2, "{flow_events:?}");
-    assert_eq!((flow_events[0].event, flow_events[0].flow), ("opened", 1));
-    assert_eq!(flow_events[1].event, "closed");
-    assert_eq!(flow_events[1].outcome, Some("complete"));
+    assert_eq!((flow_events[0].event, flow_events[0].flow), (FlowEventKind::Opened, 1));
+    assert_eq!(flow_events[1].event, FlowEventKind::Closed);
+    assert_eq!(flow_events[1].outcome.map(|o| o.as_str()), Some("complete"));
     assert_eq!(flow_events[1].issuer.as_deref(), Some("https://authentik.test/application/o/mastodon/"));
     assert_eq!(flow_events[1].client_id.as_deref(), Some("demoMastodonClientID0123456789abcdefghijk"));
 
     // The first JWKS is the gateway's own fetch (the ID token's key was not seen yet).
-    assert_eq!(xs[4].decoded.caller, Some("oidc-tap"));
-    assert_eq!(xs[6].decoded.caller, Some("Mastodon, openid_connect"));
+    assert_eq!(xs[4].decoded.caller.map(|c| c.as_str()), Some("oidc-tap"));
+    assert_eq!(xs[6].decoded.caller.map(|c| c.as_str()), Some("Mastodon, openid_connect"));
     // A correct login: no error, no warning.
     let bad: Vec<_> = events
         .iter()
@@ -135,7 +135,7 @@ async fn a_clean_login_is_one_flow_with_every_key_joined() {
     assert_eq!(idt.claim_str("nonce"), authz.nonce.as_deref());
     let ui = xs[7].decoded.userinfo_request.as_ref().unwrap();
     assert_eq!(ui.access_token, token_resp.access_token);
-    assert_eq!(xs[0].decoded.caller, Some("Mastodon, SWD"));
+    assert_eq!(xs[0].decoded.caller.map(|c| c.as_str()), Some("Mastodon, SWD"));
 
     // Console: one line per exchange tagged with the flow; no secret in clear.
     let text = console.text();

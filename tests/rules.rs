@@ -539,7 +539,9 @@ async fn rotated_keys_are_refetched_and_verify() {
     assert!(sig_findings.is_empty(), "{sig_findings:?}");
     let gateway_fetches = events
         .iter()
-        .filter(|e| matches!(e, Event::Exchange(x) if x.decoded.caller == Some("oidc-tap")))
+        .filter(
+            |e| matches!(e, Event::Exchange(x) if x.decoded.caller.map(|c| c.as_str()) == Some("oidc-tap")),
+        )
         .count();
     assert_eq!(gateway_fetches, 2, "one fetch per unknown key");
 }

@@ -2,16 +2,17 @@
 //! no clock reads: an exchange's own end time is "now" for everything it triggers, so the live
 //! proxy, an offline replay of its trace and the tests get identical results.
 
-pub mod flow;
+pub mod correlate;
 
 use serde::Serialize;
 
 use crate::capture::Exchange;
 use crate::expect::Expectations;
+use crate::oidc::flow::{Flow, Outcome};
 use crate::oidc::{Decoded, EndpointBook, ExchangeKind, decode_exchange};
 use crate::rules::{Ctx, Finding, NotChecked, RuleId, UidHistory};
 use crate::verify::{KeyStore, SigOutcome, is_hmac, verify_hmac};
-use flow::{Flow, FlowLimits, FlowTracker};
+use correlate::{FlowLimits, FlowTracker};
 
 /// Settings of the core.
 #[derive(Debug, Clone, Default)]
@@ -34,15 +35,22 @@ pub struct ExchangeEvent {
     pub exchange: Exchange,
 }
 
+/// Whether a flow event opens or closes the flow.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowEventKind {
+    Opened,
+    Closed,
+}
+
 /// A flow starting or ending.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct FlowEvent {
     pub flow: u64,
-    /// `opened` or `closed`.
-    pub event: &'static str,
+    pub event: FlowEventKind,
     pub ts: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<&'static str>,
+    pub outcome: Option<Outcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,7 +66,7 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl FlowEvent {
-    fn of(f: &Flow, event: &'static str, ts: u64) -> FlowEvent {
+    fn of(f: &Flow, event: FlowEventKind, ts: u64) -> FlowEvent {
         FlowEvent {
             flow: f.id,
             event,
@@ -179,7 +187,7 @@ impl Analyzer {
         if a.opened
             && let Some(f) = a.flow.and_then(|id| self.flows.get(id))
         {
-            out.push(Event::Flow(FlowEvent::of(f, "opened", now)));
+            out.push(Event::Flow(FlowEvent::of(f, FlowEventKind::Opened, now)));
         }
         let sig = self.verify(&d);
         let before = a.flow.and_then(|id| self.flows.get(id)).cloned();
@@ -243,7 +251,7 @@ impl Analyzer {
     }
 
     fn closed_events(&self, f: &Flow, now: u64, out: &mut Vec<Event>) {
-        out.push(Event::Flow(FlowEvent::of(f, "closed", now)));
+        out.push(Event::Flow(FlowEvent::of(f, FlowEventKind::Closed, now)));
         if let Some(finding) = crate::rules::flow::check(f, &self.exp) {
             out.push(Event::Finding(Box::new(finding)));
         }
@@ -422,7 +430,7 @@ pub(crate) mod tests {
             r#"{"access_token":"a","token_type":"Bearer","id_token":"x.y"}"#,
         ));
         let x = ev.iter().find_map(|e| if let Event::Exchange(x) = e { Some(x) } else { None }).unwrap();
-        assert_eq!(x.decoded.problems[0].at, "id_token");
+        assert_eq!(x.decoded.problems[0].at, crate::oidc::messages::ProblemAt::IdToken);
     }
 
     fn findings(events: &[Event]) -> Vec<&Finding> {
@@ -470,7 +478,8 @@ pub(crate) mod tests {
             .filter_map(|e| if let Event::Exchange(x) = e { Some(x.flow) } else { None })
             .collect();
         assert_eq!(flows, vec![Some(1); 3], "joined by code");
-        let json = serde_json::to_value(FlowEvent::of(a.flows.get(1).unwrap(), "closed", 0)).unwrap();
+        let json =
+            serde_json::to_value(FlowEvent::of(a.flows.get(1).unwrap(), FlowEventKind::Closed, 0)).unwrap();
         assert_eq!(json["exchanges"].as_array().unwrap().len(), 2);
         assert_eq!(json["exchanges_not_listed"], 1);
     }

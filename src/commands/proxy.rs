@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::analysis::flow::FlowLimits;
+use crate::analysis::correlate::FlowLimits;
 use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::capture::Exchange;
 use crate::cli::{ExpectArgs, OutputArgs, ProxyArgs};

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::caller::caller;
+use super::caller::{Caller, caller};
 use super::classify::{EndpointBook, ExchangeKind, classify_request, is_flow_executor, normalize_host};
 use super::messages::*;
 use super::url::{path_of, split_url};
@@ -32,7 +32,7 @@ pub struct Decoded {
     #[serde(skip)]
     pub host: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub caller: Option<&'static str>,
+    pub caller: Option<Caller>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery: Option<Discovery>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,8 +148,7 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
         }
         ExchangeKind::RpLogin => {
             if req.method != "POST" {
-                d.problems.push(Problem::new(
-                    "rp_login.method",
+                d.problems.push(Problem::new(ProblemAt::RpLoginMethod,
                     format!("{} on the OmniAuth request path: OmniAuth 2 only accepts POST (404 \"Authentication passthru\")", req.method),
                 ));
             }

@@ -8,11 +8,20 @@ use serde_json::{Map, Value};
 
 use crate::redact;
 
+/// Which JOSE serialization a token is (RFC 7516 §9 tells them apart by segment count).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JwtForm {
+    /// Compact JWS: header.payload.signature.
+    Jws,
+    /// Compact JWE: five segments, claims unreadable without the key.
+    Jwe,
+}
+
 /// A decoded compact JWS (3 segments) or a detected JWE (5 segments).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DecodedJwt {
-    /// `jws` or `jwe`.
-    pub form: &'static str,
+    pub form: JwtForm,
     pub header: Map<String, Value>,
     /// Claims of a JWS (empty for a JWE: it cannot be read without the key).
     pub claims: Map<String, Value>,
@@ -77,7 +86,7 @@ impl DecodedJwt {
                         .map_err(|e| JwtError::Base64("signature", e.to_string()))?
                 };
                 Ok(DecodedJwt {
-                    form: "jws",
+                    form: JwtForm::Jws,
                     header,
                     claims,
                     signing_input: format!("{}.{}", parts[0], parts[1]),
@@ -86,7 +95,7 @@ impl DecodedJwt {
                 })
             }
             5 => Ok(DecodedJwt {
-                form: "jwe",
+                form: JwtForm::Jwe,
                 header: b64_json(parts[0], "header")?,
                 claims: Map::new(),
                 signing_input: String::new(),
@@ -98,7 +107,7 @@ impl DecodedJwt {
     }
 
     pub fn is_jwe(&self) -> bool {
-        self.form == "jwe"
+        self.form == JwtForm::Jwe
     }
 
     pub fn alg(&self) -> Option<&str> {
@@ -142,7 +151,7 @@ mod tests {
         let v: Value = serde_json::from_str(resp).unwrap();
         let t = v["response"]["body"]["id_token"].as_str().unwrap();
         let j = DecodedJwt::decode(t).unwrap();
-        assert_eq!(j.form, "jws");
+        assert_eq!(j.form, JwtForm::Jws);
         assert_eq!(j.alg(), Some("RS256"));
         assert!(j.kid().is_some());
         assert_eq!(j.claim_str("iss"), Some("https://authentik.company/application/o/mastodon/"));

@@ -4,6 +4,7 @@
 pub mod caller;
 pub mod classify;
 pub mod decode;
+pub mod flow;
 pub mod html;
 pub mod jwt;
 pub mod messages;

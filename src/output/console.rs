@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde_json::Value;
 
-use crate::analysis::{Event, ExchangeEvent, FlowEvent};
+use crate::analysis::{Event, ExchangeEvent, FlowEvent, FlowEventKind};
 use crate::capture::HeaderLookup;
 use crate::oidc::ExchangeKind;
 use crate::oidc::jwt::DecodedJwt;
@@ -133,10 +133,10 @@ impl Console {
     }
 
     fn flow(&self, f: &FlowEvent) -> Option<String> {
-        if f.event != "closed" {
+        if f.event != FlowEventKind::Closed {
             return None;
         }
-        let outcome = f.outcome.unwrap_or("closed");
+        let outcome = f.outcome.map(|o| o.as_str()).unwrap_or("closed");
         let painted = match outcome {
             "complete" => self.style.green(outcome),
             "failed" => self.style.red(outcome),
@@ -260,7 +260,7 @@ impl Console {
             )));
         }
         if let Some(r) = &d.authorization_response {
-            let via = format!("{:?}", r.via).to_lowercase();
+            let via = r.via.as_str();
             match &r.error {
                 Some(e) => v.push(self.style.red(&format!(
                     "via {via} → error={e}{} · state {}",

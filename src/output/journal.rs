@@ -108,7 +108,7 @@ fn exchange_line(x: &ExchangeEvent, redact: bool) -> Value {
     }
     m.insert("ms".into(), ex.total_ms.into());
     if let Some(c) = x.decoded.caller {
-        m.insert("caller".into(), c.into());
+        m.insert("caller".into(), c.as_str().into());
     }
     m.insert("decoded".into(), decoded);
     if !x.passed.is_empty() {

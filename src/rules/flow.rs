@@ -1,19 +1,21 @@
 //! Rules over a whole login, run when it ends without completing.
 
 use super::{Finding, RuleId, Severity};
-use crate::analysis::flow::{Flow, Stage};
 use crate::expect::Expectations;
+use crate::oidc::flow::{Flow, Outcome, Stage};
 
 /// FLOW-ABANDONED / FLOW-INCOMPLETE for a flow that just closed that way.
 pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
     let last = f.steps.last().map(|s| s.exchange);
     let base = |rule, msg: String| Finding { flow: Some(f.id), exchange: last, ..Finding::new(rule, msg) };
-    let request_phase_failure = f.outcome == Some("failed")
+    let request_phase_failure = f.outcome == Some(Outcome::Failed)
         && f.authorize.is_none()
         && f.discovery.is_some()
         && f.rp.as_ref().is_some_and(|r| r.value.failed);
     match f.outcome {
-        Some("abandoned") | Some("failed") if f.outcome == Some("abandoned") || request_phase_failure => {
+        Some(Outcome::Abandoned) | Some(Outcome::Failed)
+            if f.outcome == Some(Outcome::Abandoned) || request_phase_failure =>
+        {
             let discovered = f.discovery.as_ref().and_then(|d| d.value.issuer.clone());
             let fetched = f.discovery.as_ref().map(|d| d.value.fetched_from.clone());
             let derived = fetched
@@ -67,7 +69,7 @@ pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
             }
             Some(finding)
         }
-        Some("incomplete") => {
+        Some(Outcome::Incomplete) => {
             let (at, cause) = match f.stage {
                 Stage::Authorizing => (
                     "the authorize request",
@@ -85,7 +87,7 @@ pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
             };
             Some(
                 base(RuleId::FlowIncomplete, format!("the login stopped after {at}"))
-                    .seen(format!("{:?}", f.stage).to_lowercase())
+                    .seen(f.stage.as_str())
                     .why(cause),
             )
         }

@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use super::{Ctx, Finding, RuleId, not_checked};
+use crate::oidc::messages::ProblemAt;
 use crate::redact::{fp_of, is_masked, short};
 use crate::timefmt::{human_duration, utc_datetime};
 use crate::verify::SigOutcome;
@@ -15,8 +16,13 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     let Some(raw) = &r.id_token else { return };
     // IDT-MALFORMED — RFC 7519 §7.2.
     let Some(j) = &r.id_token_decoded else {
-        let why =
-            ctx.d.problems.iter().find(|p| p.at == "id_token").map(|p| p.message.clone()).unwrap_or_default();
+        let why = ctx
+            .d
+            .problems
+            .iter()
+            .find(|p| p.at == ProblemAt::IdToken)
+            .map(|p| p.message.clone())
+            .unwrap_or_default();
         out.push(
             Finding::new(RuleId::IdtMalformed, "the id_token is not a decodable JWT")
                 .field("token_response.id_token")

@@ -21,9 +21,9 @@ use std::collections::{HashMap, HashSet};
 pub use catalogue::RuleId;
 pub use finding::{Finding, Severity};
 
-use crate::analysis::flow::Flow;
 use crate::capture::Exchange;
 use crate::expect::Expectations;
+use crate::oidc::flow::Flow;
 use crate::oidc::messages::AuthorizeRequest;
 use crate::oidc::{Decoded, EndpointBook};
 use crate::verify::SigOutcome;

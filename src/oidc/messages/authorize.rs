@@ -82,6 +82,19 @@ pub enum ResponseVia {
     Callback,
 }
 
+impl ResponseVia {
+    /// The journal's and the console's name (`form_post`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ResponseVia::Location => "location",
+            ResponseVia::Fragment => "fragment",
+            ResponseVia::Executor => "executor",
+            ResponseVia::FormPost => "form_post",
+            ResponseVia::Callback => "callback",
+        }
+    }
+}
+
 /// RFC 6749 §4.1.2 / §4.1.2.1 authorization response (success or error), RFC 9207 `iss`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AuthorizationResponse {

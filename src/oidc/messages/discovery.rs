@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Problem, json_object, s};
+use super::{Problem, ProblemAt, json_object, s};
 use crate::capture::ResponseRecord;
 
 /// OpenID Connect Discovery 1.0 §3 provider metadata (the fields the checks use; the rest
@@ -94,7 +94,7 @@ impl Discovery {
         let m = match json_object(&resp.body) {
             Ok(m) => m,
             Err(e) => {
-                problems.push(Problem::new("discovery.body", e));
+                problems.push(Problem::new(ProblemAt::DiscoveryBody, e));
                 return d;
             }
         };

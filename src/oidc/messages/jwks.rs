@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Problem, json_object};
+use super::{Problem, ProblemAt, json_object};
 use crate::capture::ResponseRecord;
 
 /// One key of a JWKS, summarised.
@@ -44,7 +44,7 @@ impl Jwks {
         let m = match json_object(&resp.body) {
             Ok(m) => m,
             Err(e) => {
-                problems.push(Problem::new("jwks.body", e));
+                problems.push(Problem::new(ProblemAt::JwksBody, e));
                 return j;
             }
         };
@@ -53,7 +53,7 @@ impl Jwks {
             Some(Value::Array(keys)) => {
                 for k in keys {
                     if !k.is_object() {
-                        problems.push(Problem::new("jwks.keys", "a key is not a JSON object"));
+                        problems.push(Problem::new(ProblemAt::JwksKeys, "a key is not a JSON object"));
                         continue;
                     }
                     let g = |f: &str| k.get(f).and_then(Value::as_str).map(str::to_owned);
@@ -67,7 +67,7 @@ impl Jwks {
                     j.raw_keys.push(k.clone());
                 }
             }
-            Some(_) => problems.push(Problem::new("jwks.keys", "`keys` is not an array")),
+            Some(_) => problems.push(Problem::new(ProblemAt::JwksKeys, "`keys` is not an array")),
         }
         j
     }

@@ -26,17 +26,61 @@ use serde_json::{Map, Value};
 
 use crate::capture::CapturedBody;
 
+/// Where in a message a problem was found: a closed set, so rules match on it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemAt {
+    DiscoveryBody,
+    JwksBody,
+    JwksKeys,
+    /// The `Authorization` header of a token request.
+    Authorization,
+    TokenRequestContentType,
+    TokenResponseBody,
+    IdToken,
+    UserinfoResponseBody,
+    /// The method of Mastodon's OmniAuth request phase.
+    RpLoginMethod,
+}
+
+impl ProblemAt {
+    /// The dotted path the journal and the console show.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProblemAt::DiscoveryBody => "discovery.body",
+            ProblemAt::JwksBody => "jwks.body",
+            ProblemAt::JwksKeys => "jwks.keys",
+            ProblemAt::Authorization => "authorization",
+            ProblemAt::TokenRequestContentType => "token_request.content_type",
+            ProblemAt::TokenResponseBody => "token_response.body",
+            ProblemAt::IdToken => "id_token",
+            ProblemAt::UserinfoResponseBody => "userinfo_response.body",
+            ProblemAt::RpLoginMethod => "rp_login.method",
+        }
+    }
+}
+
+impl std::fmt::Display for ProblemAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ProblemAt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// Something in a message that could not be decoded.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
-    /// Where: `token_response.body`, `id_token`, `authorization`, ...
-    pub at: String,
+    pub at: ProblemAt,
     pub message: String,
 }
 
 impl Problem {
-    pub fn new(at: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem { at: at.into(), message: message.into() }
+    pub fn new(at: ProblemAt, message: impl Into<String>) -> Problem {
+        Problem { at, message: message.into() }
     }
 }
 

@@ -149,7 +149,7 @@ fn token_request_basic_and_post() {
     r.headers.retain(|h| h.name != "Authorization");
     r.headers.push(Header::new("Authorization", "Basic !!!"));
     TokenRequest::decode(&r, &mut p);
-    assert_eq!(p[0].at, "authorization");
+    assert_eq!(p[0].at, ProblemAt::Authorization);
 }
 
 #[test]
@@ -169,7 +169,7 @@ fn token_responses_rs256_hs256_errors_and_garbage() {
     garbage.body = CapturedBody { bytes: "<html>login</html>".into(), ..Default::default() };
     let g = TokenResponse::decode(&garbage, &mut p);
     assert!(g.not_json);
-    assert_eq!(p[0].at, "token_response.body");
+    assert_eq!(p[0].at, ProblemAt::TokenResponseBody);
 }
 
 #[test]

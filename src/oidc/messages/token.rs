@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 
-use super::{Problem, get, json_object, owned, parse_pairs, s};
+use super::{Problem, ProblemAt, get, json_object, owned, parse_pairs, s};
 use crate::capture::{HeaderLookup, RequestRecord, ResponseRecord};
 use crate::oidc::jwt::DecodedJwt;
 
@@ -80,7 +80,7 @@ impl TokenRequest {
         let ct = req.header("content-type").unwrap_or("");
         if !body.is_empty() && !ct.to_ascii_lowercase().contains("x-www-form-urlencoded") {
             problems.push(Problem::new(
-                "token_request.content_type",
+                ProblemAt::TokenRequestContentType,
                 format!(
                     "token requests must be application/x-www-form-urlencoded (RFC 6749 §4.1.3), got {ct:?}"
                 ),
@@ -111,8 +111,10 @@ impl TokenRequest {
                             Some(if crate::redact::is_masked(secret) { secret.into() } else { dec(secret) });
                         auth.secret_raw = Some(secret.to_owned());
                     }
-                    None => problems
-                        .push(Problem::new("authorization", "Basic credentials are not base64 of id:secret")),
+                    None => problems.push(Problem::new(
+                        ProblemAt::Authorization,
+                        "Basic credentials are not base64 of id:secret",
+                    )),
                 }
             }
         }
@@ -179,7 +181,7 @@ impl TokenResponse {
             Ok(m) => m,
             Err(e) => {
                 t.not_json = true;
-                problems.push(Problem::new("token_response.body", e));
+                problems.push(Problem::new(ProblemAt::TokenResponseBody, e));
                 return t;
             }
         };
@@ -194,7 +196,7 @@ impl TokenResponse {
         if let Some(raw) = &t.id_token {
             match DecodedJwt::decode(raw) {
                 Ok(j) => t.id_token_decoded = Some(j),
-                Err(e) => problems.push(Problem::new("id_token", e.to_string())),
+                Err(e) => problems.push(Problem::new(ProblemAt::IdToken, e.to_string())),
             }
         }
         t

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{Problem, get, json_object, parse_pairs, s};
+use super::{Problem, ProblemAt, get, json_object, parse_pairs, s};
 use crate::capture::{HeaderLookup, RequestRecord, ResponseRecord};
 use crate::oidc::jwt::DecodedJwt;
 use crate::oidc::url::split_url;
@@ -90,13 +90,13 @@ impl UserinfoResponse {
                     u.claims = Some(j.claims.clone());
                     u.jwt = Some(j);
                 }
-                Err(e) => problems.push(Problem::new("userinfo_response.body", e.to_string())),
+                Err(e) => problems.push(Problem::new(ProblemAt::UserinfoResponseBody, e.to_string())),
             }
             return u;
         }
         match json_object(&resp.body) {
             Ok(m) => u.claims = Some(m),
-            Err(e) => problems.push(Problem::new("userinfo_response.body", e)),
+            Err(e) => problems.push(Problem::new(ProblemAt::UserinfoResponseBody, e)),
         }
         u
     }

@@ -6,120 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use crate::oidc::jwt::DecodedJwt;
-use crate::oidc::messages::{
-    AuthorizationResponse, AuthorizeRequest, Discovery, TokenRequest, TokenResponse, UserinfoResponse,
-};
-use crate::oidc::{Decoded, ExchangeKind, RpOutcome};
+use crate::oidc::caller::Caller;
+use crate::oidc::flow::{Flow, Outcome, Seen, Stage, Step};
+use crate::oidc::{Decoded, ExchangeKind};
 use crate::redact::fp_of;
-
-/// How far a login got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    /// Discovery fetched, no authorize request yet.
-    Discovered,
-    Authorizing,
-    CodeIssued,
-    TokenIssued,
-    /// Userinfo answered: the provider side of the login succeeded.
-    Complete,
-    Failed,
-}
-
-/// One exchange of a flow.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Step {
-    pub exchange: u64,
-    pub kind: ExchangeKind,
-    pub ts: u64,
-}
-
-/// A message of the flow and the exchange it came in.
-#[derive(Debug, Clone)]
-pub struct Seen<T> {
-    pub exchange: u64,
-    pub ts: u64,
-    pub value: T,
-}
-
-impl<T> Seen<T> {
-    fn at(exchange: u64, ts: u64, value: T) -> Seen<T> {
-        Seen { exchange, ts, value }
-    }
-}
-
-/// One login attempt.
-#[derive(Debug, Clone)]
-pub struct Flow {
-    pub id: u64,
-    pub stage: Stage,
-    pub issuer: Option<String>,
-    pub client_id: Option<String>,
-    pub started_ms: u64,
-    pub last_ms: u64,
-    pub steps: Vec<Step>,
-    /// Steps not kept because of the per-flow cap.
-    pub steps_dropped: usize,
-    pub state_fp: Option<String>,
-    pub code_fp: Option<String>,
-    pub access_token_fp: Option<String>,
-    pub nonce: Option<String>,
-    pub discovery: Option<Seen<Discovery>>,
-    pub authorize: Option<Seen<AuthorizeRequest>>,
-    pub auth_response: Option<Seen<AuthorizationResponse>>,
-    pub token_request: Option<Seen<TokenRequest>>,
-    pub token_response: Option<Seen<TokenResponse>>,
-    /// How many token requests redeemed this flow's code.
-    pub code_redemptions: u32,
-    pub id_token: Option<Seen<DecodedJwt>>,
-    pub jwks_seen: bool,
-    pub userinfo: Option<Seen<UserinfoResponse>>,
-    pub rp: Option<Seen<RpOutcome>>,
-    /// Set once the flow ended (`complete`, `failed`, `abandoned`, `incomplete`).
-    pub outcome: Option<&'static str>,
-    /// The gateway also fronts Mastodon: the flow completes with Mastodon's callback answer.
-    pub rp_fronted: bool,
-    pub rp_callback_seen: bool,
-}
-
-impl Flow {
-    fn new(id: u64, ts: u64) -> Flow {
-        Flow {
-            id,
-            stage: Stage::Discovered,
-            issuer: None,
-            client_id: None,
-            started_ms: ts,
-            last_ms: ts,
-            steps: vec![],
-            steps_dropped: 0,
-            state_fp: None,
-            code_fp: None,
-            access_token_fp: None,
-            nonce: None,
-            discovery: None,
-            authorize: None,
-            auth_response: None,
-            token_request: None,
-            token_response: None,
-            code_redemptions: 0,
-            id_token: None,
-            jwks_seen: false,
-            userinfo: None,
-            rp: None,
-            outcome: None,
-            rp_fronted: false,
-            rp_callback_seen: false,
-        }
-    }
-
-    pub fn exchange_ids(&self) -> Vec<u64> {
-        self.steps.iter().map(|s| s.exchange).collect()
-    }
-}
 
 /// Limits of the tracker.
 #[derive(Debug, Clone)]
@@ -142,10 +32,10 @@ fn close(mut f: Flow) -> (Flow, bool) {
     let was_open = f.outcome.is_none();
     if was_open {
         f.outcome = Some(match f.stage {
-            Stage::Failed => "failed",
-            Stage::Complete => "complete",
-            Stage::Discovered if f.authorize.is_none() => "abandoned",
-            _ => "incomplete",
+            Stage::Failed => Outcome::Failed,
+            Stage::Complete => Outcome::Complete,
+            Stage::Discovered if f.authorize.is_none() => Outcome::Abandoned,
+            _ => Outcome::Incomplete,
         });
     }
     (f, was_open)
@@ -319,7 +209,7 @@ impl FlowTracker {
         exchange: u64,
         ts: u64,
         issuer: Option<&str>,
-    ) -> Option<&'static str> {
+    ) -> Option<Outcome> {
         let max_steps = self.limits.max_steps;
         let f = self.flows.get_mut(&id)?;
         f.last_ms = f.last_ms.max(ts);
@@ -402,7 +292,7 @@ impl FlowTracker {
             f.token_response = Some(Seen::at(exchange, ts, t.clone()));
         }
         // The gateway's own key fetch does not count: the relying party's fetch is still due.
-        if d.jwks.is_some() && d.caller != Some("oidc-tap") {
+        if d.jwks.is_some() && d.caller != Some(Caller::Gateway) {
             f.jwks_seen = true;
         }
         if let Some(u) = &d.userinfo_response {
@@ -434,8 +324,8 @@ impl FlowTracker {
             let awaiting_callback = f.rp_fronted && !f.rp_callback_seen && f.auth_response.is_some();
             let outcome = match f.stage {
                 _ if awaiting_callback => None,
-                Stage::Failed => Some("failed"),
-                Stage::Complete => Some("complete"),
+                Stage::Failed => Some(Outcome::Failed),
+                Stage::Complete => Some(Outcome::Complete),
                 _ => None,
             };
             f.outcome = outcome;
@@ -455,7 +345,7 @@ impl FlowTracker {
                 && f.authorize.is_none()
                 && now.saturating_sub(f.last_ms) >= limit
             {
-                f.outcome = Some("abandoned");
+                f.outcome = Some(Outcome::Abandoned);
                 out.push(f.id);
             }
         }
@@ -489,7 +379,7 @@ impl FlowTracker {
 mod tests {
     use super::*;
     use crate::oidc::EndpointBook;
-    use crate::oidc::messages::Discovery;
+    use crate::oidc::messages::{Discovery, TokenRequest};
 
     fn decoded(kind: ExchangeKind) -> Decoded {
         let mut d = crate::oidc::decode_exchange(
