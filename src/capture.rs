@@ -157,6 +157,21 @@ impl CapturedBody {
     }
 }
 
+pub fn version_str(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// A header map as plain records for the capture (lossy for non-UTF-8 values).
+pub fn header_records(headers: &http::HeaderMap) -> Vec<Header> {
+    headers.iter().map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes()))).collect()
+}
+
 impl Exchange {
     /// Removes Content-Encoding from both captured bodies (done by the consumer, off the
     /// forwarding path). `limit` caps the decoded size.

@@ -12,12 +12,10 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full, Limited};
 
-use crate::capture::{CapturedBody, Exchange, RequestRecord, ResponseRecord};
-use crate::proxy::forward::version_str;
-use crate::proxy::headers::to_records;
+use crate::capture::{CapturedBody, Exchange, RequestRecord, ResponseRecord, header_records, version_str};
+use crate::clock::now_ms;
 use crate::proxy::route::{ConnectTo, Router};
 use crate::proxy::upstream::{UpstreamClient, UpstreamFailure, build_client};
-use crate::session::now_ms;
 use crate::tls::{TlsError, UpstreamTrust};
 
 /// User-Agent of the gateway's own requests (the console shows them as `oidc-tap`).
@@ -96,7 +94,7 @@ impl KeyFetcher {
                 host: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
                 path: uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into()),
                 version: "HTTP/1.1".into(),
-                headers: to_records(req.headers()),
+                headers: header_records(req.headers()),
                 body: CapturedBody::default(),
             },
             response: None,
@@ -120,7 +118,7 @@ impl KeyFetcher {
                 ex.response = Some(ResponseRecord {
                     status: parts.status.as_u16(),
                     version: version_str(parts.version).into(),
-                    headers: to_records(&parts.headers),
+                    headers: header_records(&parts.headers),
                     body: CapturedBody {
                         wire_len: bytes.len() as u64,
                         bytes,

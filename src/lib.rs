@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod demo;
 pub mod expect;
@@ -17,6 +18,7 @@ pub mod proxy;
 pub mod redact;
 pub mod rules;
 pub mod session;
+pub mod text;
 pub mod timefmt;
 pub mod tls;
 pub mod verify;

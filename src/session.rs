@@ -2,18 +2,17 @@
 //! reports to the console and the journal. Shared by `proxy`, `demo` and the tests, so they
 //! all print and record the same way.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::analysis::{Analyzer, Event};
 use crate::capture::Exchange;
+use crate::clock::now_ms;
 use crate::keyfetch::KeyFetcher;
 use crate::output::console::Console;
 use crate::output::journal::Journal;
-
-/// Unix time in milliseconds from the system clock (only the I/O shell reads clocks).
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
 
 pub struct Session {
     pub analyzer: Analyzer,
@@ -97,4 +96,27 @@ impl Session {
         let events = self.analyzer.finish(now);
         self.emit(events);
     }
+}
+
+/// Feeds records to the session as they arrive and ticks its clock every second; returns the
+/// session when the gateway's record stream ends.
+pub fn spawn_session(mut rx: mpsc::Receiver<Exchange>, mut session: Session) -> JoinHandle<Session> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                rec = rx.recv() => match rec {
+                    Some(ex) => {
+                        tracing::debug!(target: "oidc_tap::exchange", "#{} {}", ex.id, ex.summary());
+                        session.exchange_fetching_keys(ex).await;
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => session.tick(now_ms()),
+            }
+        }
+        session.finish(now_ms());
+        session
+    })
 }

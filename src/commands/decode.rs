@@ -6,8 +6,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::cli::DecodeArgs;
+use crate::clock::now_ms;
 use crate::oidc::jwt::DecodedJwt;
-use crate::session::now_ms;
 use crate::timefmt::{relative, utc_datetime};
 
 pub fn run(args: &DecodeArgs) -> Result<()> {

@@ -6,12 +6,13 @@ use anyhow::Result;
 
 use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::cli::DemoArgs;
+use crate::clock::now_ms;
 use crate::demo::faults::{FAULTS, apply};
 use crate::demo::mastodon::Verdict;
 use crate::demo::rig::{Rig, Scenario};
 use crate::output::console::{Console, Style};
 use crate::output::journal::Journal;
-use crate::session::{Session, now_ms};
+use crate::session::Session;
 
 const DEFAULT: &[&str] = &["clean", "issuer-trailing-slash", "missing-openid-scope", "email-unverified"];
 

@@ -5,20 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::analysis::correlate::FlowLimits;
 use crate::analysis::{Analyzer, AnalyzerConfig};
-use crate::capture::Exchange;
 use crate::cli::{ExpectArgs, OutputArgs, ProxyArgs};
+use crate::clock::now_ms;
 use crate::expect::Expectations;
 use crate::keyfetch::KeyFetcher;
 use crate::output::console::{Console, Style};
 use crate::output::journal::Journal;
 use crate::proxy::route::{ConnectTo, Router, Upstream};
 use crate::proxy::{Gateway, Listen, ProxyConfig};
-use crate::session::{Session, now_ms};
+use crate::session::{Session, spawn_session};
 use crate::tls::{DevCa, ServerIdentity, UpstreamTrust, load_certs, load_key};
 
 /// Turns the flags into a gateway config (loading or creating certificates as needed).
@@ -117,29 +115,6 @@ pub fn build_session(out: &OutputArgs, expectations: Expectations, capture_limit
         None => None,
     };
     Ok(Session::new(analyzer, Some(console), journal, capture_limit))
-}
-
-/// Feeds records to the session as they arrive and ticks its clock every second; returns the
-/// session when the gateway's record stream ends.
-pub fn spawn_session(mut rx: mpsc::Receiver<Exchange>, mut session: Session) -> JoinHandle<Session> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                rec = rx.recv() => match rec {
-                    Some(ex) => {
-                        tracing::debug!(target: "oidc_tap::exchange", "#{} {}", ex.id, ex.summary());
-                        session.exchange_fetching_keys(ex).await;
-                    }
-                    None => break,
-                },
-                _ = tick.tick() => session.tick(now_ms()),
-            }
-        }
-        session.finish(now_ms());
-        session
-    })
 }
 
 pub async fn run(args: ProxyArgs) -> Result<()> {

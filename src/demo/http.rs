@@ -157,8 +157,7 @@ pub fn random_hex() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let t = crate::clock::now_ms();
     let d = Sha256::digest(format!("{n}:{t}:{:p}", &COUNTER).as_bytes());
     d[..16].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -362,10 +362,7 @@ impl Inner {
         if !ok {
             return Err("JSON::JWS::VerificationFailed".into());
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = crate::clock::now_s() as i64;
         if j.claim_time("exp").is_none_or(|exp| exp <= now) {
             return Err("Invalid ID token: Expired token".into());
         }

@@ -2,10 +2,10 @@
 //! userinfo behaviour as authentik's OAuth2 provider (see tests/fixtures/authentik), with a
 //! switch for each failure mode the rules must catch. Used by `oidc-tap demo` and the tests.
 
+use crate::clock::now_s;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -363,10 +363,6 @@ pub struct Provider {
     pub addr: SocketAddr,
 }
 
-fn now_s() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 fn html_error(title: &str, message: &str) -> Response<Body> {
     respond(
         400,
@@ -415,9 +411,8 @@ impl Provider {
     fn handle(&self, req: Req) -> Response<Body> {
         let skew = self.lock().cfg.faults.date_skew_s;
         let mut resp = self.route(&req);
-        let date = SystemTime::now()
-            .checked_add(std::time::Duration::from_secs(skew.max(0) as u64))
-            .and_then(|t| t.checked_sub(std::time::Duration::from_secs((-skew).max(0) as u64)));
+        let at = crate::clock::now_s().saturating_add_signed(skew);
+        let date = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(at));
         if let Some(d) = date
             && let Ok(v) = httpdate::fmt_http_date(d).parse()
         {

@@ -118,7 +118,7 @@ impl Rig {
         let gateway_addr = gateway.listening[0].addr;
         let records = gateway.take_records().ok_or_else(|| anyhow::anyhow!("records"))?;
         session.fetcher = Some(crate::keyfetch::KeyFetcher::new(&trust, connect_to, router)?);
-        let session = crate::commands::proxy::spawn_session(records, session);
+        let session = crate::session::spawn_session(records, session);
 
         let back_channel = client_via(gateway_addr, &[AUTHENTIK, INTERNAL], &trust)?;
         let mastodon = Mastodon::start_on(scenario.rp, back_channel, m_listener).await?;

@@ -12,6 +12,7 @@ use crate::oidc::jwt::DecodedJwt;
 use crate::oidc::messages::TokenSource;
 use crate::redact::short;
 use crate::rules::{Finding, Severity};
+use crate::text::abbreviate;
 use crate::timefmt::{clock_ms, relative};
 
 /// ANSI styling, or none.
@@ -56,17 +57,6 @@ pub struct Console {
 }
 
 const INDENT: &str = "              ";
-
-/// `27f8…78fa` for long opaque identifiers (subjects), unchanged when short.
-pub fn abbreviate(s: &str) -> String {
-    if s.chars().count() > 16 {
-        let head: String = s.chars().take(4).collect();
-        let tail: String = s.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-        format!("{head}…{tail}")
-    } else {
-        s.to_owned()
-    }
-}
 
 fn opt_short(v: Option<&str>) -> String {
     match v {

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, Version, header};
@@ -15,11 +15,12 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::headers::{add_forwarded, is_upgrade_request, join_cookies, strip_hop_by_hop, to_records};
+use super::headers::{add_forwarded, is_upgrade_request, join_cookies, strip_hop_by_hop};
 use super::route::Router;
 use super::tap::{CaptureSink, Recorder, Side, TapBody};
 use super::upstream::{UpstreamClient, UpstreamFailure};
 use crate::capture::{CapturedBody, Exchange, RequestRecord};
+use crate::capture::{header_records, version_str};
 
 /// The body type the gateway answers with.
 pub type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
@@ -42,16 +43,6 @@ pub struct ConnInfo {
     pub sni: Option<String>,
 }
 
-pub fn version_str(v: Version) -> &'static str {
-    match v {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_2 => "HTTP/2.0",
-        Version::HTTP_3 => "HTTP/3.0",
-        _ => "HTTP/1.1",
-    }
-}
-
 fn text_response(status: StatusCode, msg: String) -> Response<ProxyBody> {
     let mut resp =
         Response::new(Full::new(Bytes::from(msg + "\n")).map_err(|never| match never {}).boxed_unsync());
@@ -68,7 +59,7 @@ pub async fn handle(
     mut req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
-    let started_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let started_ms = crate::clock::now_ms();
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     let host = req
         .headers()
@@ -97,7 +88,7 @@ pub async fn handle(
             host: host.clone(),
             path: path.clone(),
             version: version_str(client_version).into(),
-            headers: to_records(req.headers()),
+            headers: header_records(req.headers()),
             body: CapturedBody::default(),
         },
         response: None,
@@ -112,7 +103,7 @@ pub async fn handle(
         tracing::error!("{method} {host}{path}: {msg}");
         rec.error(msg.clone());
         let resp = text_response(status, format!("oidc-tap: {msg}"));
-        rec.response_head(resp.status().as_u16(), version_str(reply_version), to_records(resp.headers()));
+        rec.response_head(resp.status().as_u16(), version_str(reply_version), header_records(resp.headers()));
         resp
     };
 
@@ -159,7 +150,7 @@ pub async fn handle(
         Ok(Ok(r)) => r,
     };
 
-    rec.response_head(resp.status().as_u16(), version_str(resp.version()), to_records(resp.headers()));
+    rec.response_head(resp.status().as_u16(), version_str(resp.version()), header_records(resp.headers()));
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client_upgrade) = client_upgrade

@@ -6,8 +6,6 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use crate::capture::Header;
-
 /// Headers that describe one connection, never the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: &[&str] =
     &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
@@ -79,11 +77,6 @@ pub fn add_forwarded(headers: &mut HeaderMap, client_ip: IpAddr, terminated_tls:
     if terminated_tls && !headers.contains_key(&xfp) {
         headers.insert(xfp, HeaderValue::from_static("https"));
     }
-}
-
-/// A header map as plain records for the capture (lossy for non-UTF-8 values).
-pub fn to_records(headers: &HeaderMap) -> Vec<Header> {
-    headers.iter().map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes()))).collect()
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 Finding::new(RuleId::MastodonUidClaimMissing, format!("the claim OIDC_UID_FIELD={field} is {}", if other.is_none() { "absent" } else { "empty or not a string" }))
                     .field(format!("claims.{field}"))
                     .evidence(format!("a non-empty {field}"), other.map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into()))
-                    .why(format!("Mastodon silently falls back to sub ({}) as the account key and username", crate::output::console::abbreviate(sub)))
+                    .why(format!("Mastodon silently falls back to sub ({}) as the account key and username", crate::text::abbreviate(sub)))
                     .fix(if field == "preferred_username" { "request the profile scope (OIDC_SCOPE=openid,profile,email) and keep authentik's profile mapping".to_owned() } else { format!("OIDC_UID_FIELD=preferred_username (authentik never sends {field:?})") })
                     .mastodon(format!("creates @{} (from sub)", derive_username(sub))),
             );

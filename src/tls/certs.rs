@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
@@ -51,7 +50,7 @@ fn ca_params() -> CertificateParams {
 
 /// The current year minus one and plus one, from the system clock.
 fn validity_years() -> (i32, i32) {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = crate::clock::now_s();
     let year = 1970 + (secs / 31_556_952) as i32;
     (year - 1, year + 1)
 }
