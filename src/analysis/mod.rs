@@ -10,7 +10,8 @@ use crate::capture::Exchange;
 use crate::expect::Expectations;
 use crate::oidc::flow::{Flow, Outcome};
 use crate::oidc::{Decoded, EndpointBook, ExchangeKind, decode_exchange};
-use crate::rules::{Ctx, Finding, NotChecked, RuleId, UidHistory};
+use crate::rules::passed::Check;
+use crate::rules::{Ctx, Finding, NotChecked, UidHistory};
 use crate::verify::{KeyStore, SigOutcome, is_hmac, verify_hmac};
 use correlate::{FlowLimits, FlowTracker};
 
@@ -31,7 +32,7 @@ pub struct ExchangeEvent {
     pub kind: ExchangeKind,
     pub decoded: Decoded,
     /// Checks that passed on this exchange ("state ✓", "signature ✓ …"): they rule causes out.
-    pub passed: Vec<String>,
+    pub passed: Vec<Check>,
     pub exchange: Exchange,
 }
 
@@ -204,7 +205,7 @@ impl Analyzer {
             history: &self.history,
         });
         let findings = self.not_checked.filter(findings);
-        let passed = passed_checks(&d, before.as_ref(), sig.as_ref(), now, &findings);
+        let passed = crate::rules::passed::passed_checks(&d, before.as_ref(), sig.as_ref(), now, &findings);
         let closed = a.flow.and_then(|id| self.flows.record(id, &d, ex.id, now, issuer.as_deref()));
         self.remember_uid(&d, a.flow);
         out.push(Event::Exchange(Box::new(ExchangeEvent {
@@ -307,65 +308,6 @@ impl Analyzer {
             _ => self.book.issuer_for_host(&d.host).map(str::to_owned),
         }
     }
-}
-
-/// The checks that passed, for the console's second line (only those no finding contradicts).
-fn passed_checks(
-    d: &Decoded,
-    flow: Option<&Flow>,
-    sig: Option<&SigOutcome>,
-    now: u64,
-    findings: &[Finding],
-) -> Vec<String> {
-    use crate::redact::fp_of;
-    let failed = |rules: &[RuleId]| findings.iter().any(|f| rules.contains(&f.rule));
-    let mut v = vec![];
-    let authorize =
-        d.authorize.as_ref().or_else(|| flow.and_then(|f| f.authorize.as_ref().map(|s| &s.value)));
-    if let (Some(r), Some(a)) = (&d.authorization_response, authorize)
-        && let (Some(s1), Some(s2)) = (&r.state, &a.state)
-        && fp_of(s1) == fp_of(s2)
-    {
-        v.push("state ✓".to_owned());
-    }
-    if d.token_request.is_some()
-        && let Some(issued) = flow.and_then(|f| f.auth_response.as_ref()).map(|s| s.ts)
-    {
-        v.push(format!("code redeemed {:.2} s after issue", now.saturating_sub(issued) as f64 / 1000.0));
-    }
-    match sig {
-        Some(SigOutcome::Verified { alg, kid, key_from }) => v.push(format!(
-            "signature ✓ {alg}{} (keys from {key_from})",
-            kid.as_deref().map(|k| format!(" kid {k}")).unwrap_or_default()
-        )),
-        Some(SigOutcome::VerifiedWithSecret { alg, secret_from }) => {
-            v.push(format!("{alg} MAC ✓ (client secret from {secret_from})"))
-        }
-        _ => {}
-    }
-    if let Some(j) = d.token_response.as_ref().and_then(|t| t.id_token_decoded.as_ref()) {
-        if let (Some(n), Some(a)) = (j.claim_str("nonce"), authorize.and_then(|a| a.nonce.as_deref()))
-            && fp_of(n) == fp_of(a)
-        {
-            v.push("nonce ✓".into());
-        }
-        if j.claim_str("iss").is_some() && !failed(&[RuleId::IdtIssMismatch, RuleId::ConfigIssuerMismatch]) {
-            v.push("iss ✓".into());
-        }
-        if !j.audiences().is_empty() && !failed(&[RuleId::IdtAudMismatch]) {
-            v.push("aud ✓".into());
-        }
-        if j.claim_time("exp").is_some() && !failed(&[RuleId::IdtExpired]) {
-            v.push("exp ✓".into());
-        }
-    }
-    if let (Some(c), Some(idt)) =
-        (d.userinfo_response.as_ref().and_then(|u| u.claims.as_ref()), flow.and_then(|f| f.id_token.as_ref()))
-        && c.get("sub").and_then(|s| s.as_str()).is_some_and(|s| Some(s) == idt.value.claim_str("sub"))
-    {
-        v.push("sub ✓ = ID token".into());
-    }
-    v
 }
 
 #[cfg(test)]

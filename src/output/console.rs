@@ -164,7 +164,10 @@ impl Console {
             line.push_str(&detail);
         }
         if !x.passed.is_empty() {
-            line.push_str(&format!("\n{INDENT}{}", self.style.green(&x.passed.join(" · "))));
+            line.push_str(&format!(
+                "\n{INDENT}{}",
+                self.style.green(&x.passed.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" · "))
+            ));
         }
         for p in &x.decoded.problems {
             line.push_str(&format!("\n{INDENT}{} {}: {}", self.style.yellow("?"), p.at, p.message));

@@ -112,7 +112,7 @@ fn exchange_line(x: &ExchangeEvent, redact: bool) -> Value {
     }
     m.insert("decoded".into(), decoded);
     if !x.passed.is_empty() {
-        m.insert("passed".into(), x.passed.clone().into());
+        m.insert("passed".into(), serde_json::to_value(&x.passed).unwrap_or_default());
     }
     m.insert("exchange".into(), serde_json::to_value(&ex).unwrap_or(Value::Null));
     Value::Object(m)

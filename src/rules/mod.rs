@@ -13,6 +13,7 @@ pub mod finding;
 pub mod flow;
 pub mod id_token;
 pub mod mastodon;
+pub mod passed;
 pub mod token;
 pub mod userinfo;
 

@@ -30,11 +30,64 @@ pub enum SigOutcome {
     /// Several keys fit and nothing tells them apart.
     Ambiguous { kid: Option<String>, candidates: usize },
     /// The token cannot be checked; `why` says what is missing.
-    Unverifiable { alg: String, why: String },
+    Unverifiable { alg: String, why: Unverifiable },
     /// `alg: none`.
     Unsigned,
     /// A JWE: not a signature to check.
     Encrypted,
+}
+
+/// Why a signature could not be checked: a closed set, so tests and rules match it exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Unverifiable {
+    /// The trace was written redacted: the signature is not in it.
+    SignatureRedacted,
+    /// `alg` names no algorithm this tool knows.
+    UnknownAlgorithm { alg: String },
+    /// A known algorithm the verification library cannot check (ES512).
+    UnsupportedAlgorithm { alg: String },
+    /// No JWKS was seen for the issuer and none could be fetched.
+    NoJwks { url: Option<String> },
+    /// The JWKS has no key of the token's type (and the token names no kid).
+    NoKeyOfType { kty: &'static str, key_from: String },
+    /// The selected JWK could not be turned into a key.
+    BadJwk,
+    /// The verifier itself failed.
+    VerifierFailed { error: String },
+    /// HS*: no client secret known.
+    NoClientSecret,
+    /// HS*: the client secret in the trace is redacted.
+    ClientSecretRedacted,
+    /// An HS-named alg the library does not take as HMAC.
+    NotHmac,
+}
+
+impl std::fmt::Display for Unverifiable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unverifiable::SignatureRedacted => f.write_str(
+                "the signature was redacted when the trace was written (record with --no-redact to re-check it offline)",
+            ),
+            Unverifiable::UnknownAlgorithm { alg } => write!(f, "unknown signing algorithm {alg:?}"),
+            Unverifiable::UnsupportedAlgorithm { alg } => {
+                write!(f, "{alg} is not supported by the verification library")
+            }
+            Unverifiable::NoJwks { url } => {
+                write!(f, "no JWKS seen for {} and none could be fetched", url.as_deref().unwrap_or("this issuer"))
+            }
+            Unverifiable::NoKeyOfType { kty, key_from } => write!(f, "no {kty} signing key in {key_from}"),
+            Unverifiable::BadJwk => f.write_str("the matching JWK could not be turned into a key"),
+            Unverifiable::VerifierFailed { error } => write!(f, "verification failed to run: {error}"),
+            Unverifiable::NoClientSecret => {
+                f.write_str("no client secret known: pass --client-secret (or --mastodon-env)")
+            }
+            Unverifiable::ClientSecretRedacted => {
+                f.write_str("the client secret is redacted in this trace: pass --client-secret")
+            }
+            Unverifiable::NotHmac => f.write_str("not an HMAC algorithm"),
+        }
+    }
 }
 
 /// Keys learned per JWKS URL.
@@ -87,12 +140,12 @@ impl KeyStore {
             return SigOutcome::Unsigned;
         }
         if jwt.signature_redacted {
-            return SigOutcome::Unverifiable { alg, why: "the signature was redacted when the trace was written (record with --no-redact to re-check it offline)".into() };
+            return SigOutcome::Unverifiable { alg, why: Unverifiable::SignatureRedacted };
         }
         let Some(kty) = family_kty(&alg) else {
             return SigOutcome::Unverifiable {
                 alg: alg.clone(),
-                why: format!("unknown signing algorithm {alg:?}"),
+                why: Unverifiable::UnknownAlgorithm { alg: alg.clone() },
             };
         };
         let (keys, key_from): (Vec<&Value>, String) = match url.and_then(|u| self.sets.get(u).map(|k| (u, k)))
@@ -104,10 +157,7 @@ impl KeyStore {
             None => {
                 return SigOutcome::Unverifiable {
                     alg,
-                    why: format!(
-                        "no JWKS seen for {} and none could be fetched",
-                        url.unwrap_or("this issuer")
-                    ),
+                    why: Unverifiable::NoJwks { url: url.map(str::to_owned) },
                 };
             }
         };
@@ -139,7 +189,7 @@ impl KeyStore {
                 return match &kid {
                     Some(k) => SigOutcome::KidUnknown { kid: k.clone(), known: vec![] },
                     None => {
-                        SigOutcome::Unverifiable { alg, why: format!("no {kty} signing key in {key_from}") }
+                        SigOutcome::Unverifiable { alg, why: Unverifiable::NoKeyOfType { kty, key_from } }
                     }
                 };
             }
@@ -149,7 +199,7 @@ impl KeyStore {
         let Ok(algorithm) = alg.parse::<Algorithm>() else {
             return SigOutcome::Unverifiable {
                 alg: alg.clone(),
-                why: format!("{alg} is not supported by the verification library"),
+                why: Unverifiable::UnsupportedAlgorithm { alg: alg.clone() },
             };
         };
         let key = match serde_json::from_value::<jsonwebtoken::jwk::Jwk>(eligible[0].clone())
@@ -158,17 +208,16 @@ impl KeyStore {
         {
             Some(k) => k,
             None => {
-                return SigOutcome::Unverifiable {
-                    alg,
-                    why: "the matching JWK could not be turned into a key".into(),
-                };
+                return SigOutcome::Unverifiable { alg, why: Unverifiable::BadJwk };
             }
         };
         let sig = redact_safe_signature(jwt);
         match jsonwebtoken::crypto::verify(&sig, jwt.signing_input.as_bytes(), &key, algorithm) {
             Ok(true) => SigOutcome::Verified { alg, kid, key_from },
             Ok(false) => SigOutcome::Invalid { alg, kid, key_from },
-            Err(e) => SigOutcome::Unverifiable { alg, why: format!("verification failed to run: {e}") },
+            Err(e) => {
+                SigOutcome::Unverifiable { alg, why: Unverifiable::VerifierFailed { error: e.to_string() } }
+            }
         }
     }
 }
@@ -183,25 +232,16 @@ fn redact_safe_signature(jwt: &DecodedJwt) -> String {
 pub fn verify_hmac(jwt: &DecodedJwt, secret: Option<(&str, &str)>) -> SigOutcome {
     let alg = jwt.alg().unwrap_or("").to_owned();
     if jwt.signature_redacted {
-        return SigOutcome::Unverifiable {
-            alg,
-            why: "the signature was redacted when the trace was written".into(),
-        };
+        return SigOutcome::Unverifiable { alg, why: Unverifiable::SignatureRedacted };
     }
     let Some((secret, from)) = secret else {
-        return SigOutcome::Unverifiable {
-            alg,
-            why: "no client secret known: pass --client-secret (or --mastodon-env)".into(),
-        };
+        return SigOutcome::Unverifiable { alg, why: Unverifiable::NoClientSecret };
     };
     if redact::is_masked(secret) {
-        return SigOutcome::Unverifiable {
-            alg,
-            why: "the client secret is redacted in this trace: pass --client-secret".into(),
-        };
+        return SigOutcome::Unverifiable { alg, why: Unverifiable::ClientSecretRedacted };
     }
     let Ok(algorithm) = alg.parse::<Algorithm>() else {
-        return SigOutcome::Unverifiable { alg: alg.clone(), why: format!("{alg} is not an HMAC algorithm") };
+        return SigOutcome::Unverifiable { alg, why: Unverifiable::NotHmac };
     };
     match jsonwebtoken::crypto::verify(
         &redact_safe_signature(jwt),
@@ -211,7 +251,9 @@ pub fn verify_hmac(jwt: &DecodedJwt, secret: Option<(&str, &str)>) -> SigOutcome
     ) {
         Ok(true) => SigOutcome::VerifiedWithSecret { alg, secret_from: from.into() },
         Ok(false) => SigOutcome::InvalidWithSecret { alg, secret_from: from.into() },
-        Err(e) => SigOutcome::Unverifiable { alg, why: format!("verification failed to run: {e}") },
+        Err(e) => {
+            SigOutcome::Unverifiable { alg, why: Unverifiable::VerifierFailed { error: e.to_string() } }
+        }
     }
 }
 
