@@ -111,7 +111,7 @@ pub struct ExpectArgs {
     pub expect_redirect_uri: Option<String>,
     /// The client secret, only to verify HS256 ID tokens; never printed.
     #[arg(long, value_name = "SECRET", env = "OIDC_TAP_CLIENT_SECRET", hide_env_values = true)]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<crate::redact::Secret>,
     /// The claim Mastodon keys accounts on (OIDC_UID_FIELD).
     #[arg(long, value_name = "CLAIM", env = "OIDC_TAP_UID_FIELD")]
     pub uid_field: Option<String>,

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::path::Path;
 
+use crate::redact::Secret;
+
 /// A `.env.production` that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ExpectError {
@@ -22,7 +24,7 @@ pub struct Expectations {
     pub redirect_uri: Option<String>,
     /// `OIDC_CLIENT_SECRET`: used for HS* verification and to compare with what is sent
     /// (by fingerprint). Never printed.
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
     /// `OIDC_UID_FIELD` (the integration guide's `preferred_username` by default).
     pub uid_field: String,
     /// `OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED`.
@@ -60,7 +62,7 @@ impl fmt::Debug for Expectations {
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .field("redirect_uri", &self.redirect_uri)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "<set>"))
+            .field("client_secret", &self.client_secret)
             .field("uid_field", &self.uid_field)
             .field("assume_email_verified", &self.assume_email_verified)
             .field("web_domain", &self.web_domain)
@@ -84,7 +86,7 @@ impl Expectations {
             match k.as_str() {
                 "OIDC_ISSUER" => e.issuer = Some(v),
                 "OIDC_CLIENT_ID" => e.client_id = Some(v),
-                "OIDC_CLIENT_SECRET" => e.client_secret = Some(v),
+                "OIDC_CLIENT_SECRET" => e.client_secret = Some(Secret::new(v)),
                 "OIDC_REDIRECT_URI" => e.redirect_uri = Some(v),
                 "OIDC_UID_FIELD" => e.uid_field = v,
                 "OIDC_SCOPE" => e.scope = Some(v),
@@ -123,7 +125,7 @@ mod tests {
         .unwrap();
         let e = Expectations::from_env_file(&p).unwrap();
         assert_eq!(e.issuer.as_deref(), Some("https://authentik.company/application/o/mastodon/"));
-        assert_eq!(e.client_secret.as_deref(), Some("quoted secret"));
+        assert_eq!(e.client_secret.as_ref().map(Secret::expose), Some("quoted secret"));
         assert_eq!(e.uid_field, "sub");
         assert!(e.assume_email_verified);
         assert_eq!(

@@ -13,6 +13,42 @@ use sha2::{Digest, Sha256};
 
 use crate::capture::{Exchange, Header};
 
+/// A secret held in memory (client secret, decoded client credentials). Debug and Display
+/// never print the value, only its short fingerprint, so a `{:?}` in a log line or a panic
+/// message cannot leak it; the value is reached only through [`Secret::expose`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for comparing, verifying and fingerprinting: never for printing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({})", short(&self.0))
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", short(&self.0))
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret::new(s))
+    }
+}
+
 /// Prefix of every redaction marker.
 pub const MARK: &str = "~redacted~";
 
@@ -283,6 +319,22 @@ pub fn redact_exchange(ex: &Exchange) -> Exchange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_never_print_their_value() {
+        let s = Secret::new("hunter2-client-secret");
+        assert_eq!(format!("{s:?}"), format!("Secret({})", short("hunter2-client-secret")));
+        assert!(!format!("{s} {s:?} {s:#?}").contains("hunter2"));
+        let exp = crate::expect::Expectations { client_secret: Some(s.clone()), ..Default::default() };
+        assert!(!format!("{exp:?}").contains("hunter2"));
+        let auth = crate::oidc::messages::ClientAuth {
+            secret: Some(s.clone()),
+            secret_raw: Some(s),
+            ..Default::default()
+        };
+        assert!(!format!("{auth:?}").contains("hunter2"));
+        assert_eq!("x".parse::<Secret>().unwrap().expose(), "x");
+    }
 
     #[test]
     fn markers_are_stable_and_idempotent() {

@@ -355,7 +355,7 @@ async fn token_error_invalid_client() {
     let mut sc = Scenario::clean();
     sc.rp.client_secret = "wrong-secret".into();
     let mut exp = sc.expectations();
-    exp.client_secret = Some(sc.provider.client_secret.clone()); // what .env.production should say
+    exp.client_secret = Some(oidc_tap::redact::Secret::new(sc.provider.client_secret.clone())); // what .env.production should say
     let r = run_with(sc, Some(exp), 1).await;
     let f = r.get("TOKEN-ERROR");
     assert_eq!(f.severity, Severity::Error);

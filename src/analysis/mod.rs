@@ -157,10 +157,10 @@ impl Analyzer {
             let from_request = d
                 .token_request
                 .as_ref()
-                .and_then(|r| r.client_auth.secret.as_deref())
+                .and_then(|r| r.client_auth.secret.as_ref().map(|s| s.expose()))
                 .filter(|s| !crate::redact::is_masked(s));
             let secret = from_request.map(|s| (s, "the token request")).or_else(|| {
-                self.exp.client_secret.as_deref().map(|s| (s, "--client-secret / OIDC_CLIENT_SECRET"))
+                self.exp.client_secret.as_ref().map(|s| (s.expose(), "--client-secret / OIDC_CLIENT_SECRET"))
             });
             return Some(verify_hmac(j, secret));
         }

@@ -57,7 +57,7 @@ impl Scenario {
             issuer: Some(self.rp.issuer.clone()),
             client_id: Some(self.rp.client_id.clone()),
             redirect_uri: Some(self.rp.redirect_uri.clone()),
-            client_secret: Some(self.rp.client_secret.clone()),
+            client_secret: Some(crate::redact::Secret::new(self.rp.client_secret.clone())),
             uid_field: self.rp.uid_field.clone(),
             web_domain: Some(MASTODON.into()),
             scope: Some(self.rp.scope.join(",")),

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use super::{Ctx, Finding, RuleId, Severity};
-use crate::redact::{fingerprint, is_masked, short};
+use crate::redact::{Secret, fingerprint, is_masked, short};
 
 pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     let Some(t) = &ctx.d.token_request else { return };
@@ -113,7 +113,10 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         let (why, fix) = match error.as_str() {
             "invalid_client" => {
                 let mut why = "authentik answers invalid_client for an unknown client_id, a wrong secret, and also for a token-request redirect_uri that is not in the provider's Redirect URIs".to_owned();
-                if let (Some(want), Some(got)) = (&ctx.exp.client_secret, &t.client_auth.secret) {
+                if let (Some(want), Some(got)) = (
+                    ctx.exp.client_secret.as_ref().map(Secret::expose),
+                    t.client_auth.secret.as_ref().map(Secret::expose),
+                ) {
                     if is_masked(got) || fingerprint(want) != fingerprint(got) {
                         if !is_masked(got) {
                             why = format!("the secret sent (fingerprint {}) is not OIDC_CLIENT_SECRET (fingerprint {}){}", short(got), short(want), if got.trim() != got || got.starts_with('"') { "; it has whitespace or quotes around it" } else { "" });

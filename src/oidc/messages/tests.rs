@@ -138,7 +138,7 @@ fn token_request_basic_and_post() {
     let b = TokenRequest::decode(&req_of(&fixture("token-request-basic.json")), &mut p);
     assert_eq!(b.client_auth.method, ClientAuthMethod::ClientSecretBasic);
     assert_eq!(b.client_auth.client_id.as_deref(), Some("FAKEmastodonClientID0123456789abcdefghij"));
-    assert!(b.client_auth.secret.as_deref().unwrap().starts_with("FAKEsecretDoNotUse"));
+    assert!(b.client_auth.secret.as_ref().unwrap().expose().starts_with("FAKEsecretDoNotUse"));
     assert_eq!(b.grant_type.as_deref(), Some("authorization_code"));
     assert_eq!(b.scope.as_deref(), Some("openid profile email"));
     let post = TokenRequest::decode(&req_of(&fixture("token-request-post.json")), &mut p);

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::{Problem, ProblemAt, get, json_object, owned, parse_pairs, s};
 use crate::capture::{HeaderLookup, RequestRecord, ResponseRecord};
 use crate::oidc::jwt::DecodedJwt;
+use crate::redact::Secret;
 
 /// How the client authenticated at the token endpoint (RFC 6749 §2.3.1, OIDC Core §9).
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -49,10 +50,10 @@ pub struct ClientAuth {
     pub client_id: Option<String>,
     /// The secret as the provider will compare it (after rack-oauth2's form-encoding is undone).
     #[serde(skip)]
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// The secret as it sits inside the Basic header (authentik before 2026.2.2 compares this).
     #[serde(skip)]
-    pub secret_raw: Option<String>,
+    pub secret_raw: Option<Secret>,
     /// Basic credentials contained `%xx` escapes (rack-oauth2 form-encodes id and secret).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub basic_percent_encoded: bool,
@@ -107,9 +108,12 @@ impl TokenRequest {
                         auth.method = ClientAuthMethod::ClientSecretBasic;
                         auth.basic_percent_encoded = id.contains('%') || secret.contains('%');
                         auth.client_id = Some(dec(id));
-                        auth.secret =
-                            Some(if crate::redact::is_masked(secret) { secret.into() } else { dec(secret) });
-                        auth.secret_raw = Some(secret.to_owned());
+                        auth.secret = Some(Secret::new(if crate::redact::is_masked(secret) {
+                            secret.into()
+                        } else {
+                            dec(secret)
+                        }));
+                        auth.secret_raw = Some(Secret::new(secret));
                     }
                     None => problems.push(Problem::new(
                         ProblemAt::Authorization,
@@ -121,8 +125,8 @@ impl TokenRequest {
         if auth.method == ClientAuthMethod::None {
             if let Some(s) = owned(&p, "client_secret") {
                 auth.method = ClientAuthMethod::ClientSecretPost;
-                auth.secret_raw = Some(s.clone());
-                auth.secret = Some(s);
+                auth.secret_raw = Some(Secret::new(s.clone()));
+                auth.secret = Some(Secret::new(s));
             } else if get(&p, "client_assertion").is_some() {
                 auth.method = ClientAuthMethod::PrivateKeyJwt;
             }
