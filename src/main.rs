@@ -19,14 +19,14 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(oidc_tap::commands::exit::ExitKind::Internal.code());
         }
     };
     match runtime.block_on(oidc_tap::commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(oidc_tap::commands::exit::classify(&e).code())
         }
     }
 }

@@ -30,30 +30,73 @@ fn certs_init_writes_ca_and_leaf_and_explains_trust() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("kept existing dev CA"));
 }
 
+/// Runs the binary and returns (exit status, stdout, stderr).
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = bin().args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
-fn bad_flags_fail_with_a_clear_message() {
-    let out = bin().args(["proxy", "--upstream", "ftp://x"]).output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an http:// or https:// URL"));
+fn bad_flags_fail_with_a_clear_message_and_the_usage_exit_code() {
+    for (args, stderr) in [
+        (
+            &["proxy"][..],
+            "error: no upstream: pass --upstream https://authentik.company (or --route HOST=URL)\n",
+        ),
+        (
+            &["proxy", "--upstream", "ftp://x"][..],
+            "error: upstream \"ftp://x\" is not an http:// or https:// URL with a host\n",
+        ),
+        (
+            &["proxy", "--upstream", "https://a", "--connect-to", "a=b"][..],
+            "error: --connect-to \"a=b\" is not HOST:PORT=ADDR:PORT\n",
+        ),
+        (&["proxy", "--upstream", "https://a", "--route", "x"][..], "error: route \"x\" is not HOST=URL\n"),
+    ] {
+        assert_eq!(run(args), (Some(2), String::new(), stderr.to_owned()), "{args:?}");
+    }
+    let (code, _, stderr) = run(&["proxy", "--bogus"]);
+    assert_eq!(code, Some(2), "clap's usage errors exit 2 too");
+    assert!(stderr.starts_with("error: unexpected argument '--bogus' found"), "{stderr}");
+}
 
-    let out = bin().args(["proxy"]).output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no upstream"));
-
-    let out = bin().args(["proxy", "--upstream", "https://a", "--connect-to", "a=b"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("HOST:PORT=ADDR:PORT"));
-
+#[test]
+fn unusable_certificates_exit_with_the_tls_code_and_missing_files_with_the_io_code() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.pem"), "not a cert").unwrap();
-    let out = bin()
-        .args(["proxy", "--upstream", "https://a", "--listen", "https://127.0.0.1:0", "--cert"])
-        .arg(dir.path().join("bad.pem"))
-        .arg("--key")
-        .arg(dir.path().join("bad.pem"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.pem"));
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a cert").unwrap();
+    let bad = bad.to_str().unwrap();
+    let (code, stdout, stderr) = run(&[
+        "proxy",
+        "--upstream",
+        "https://a",
+        "--listen",
+        "https://127.0.0.1:0",
+        "--cert",
+        bad,
+        "--key",
+        bad,
+    ]);
+    assert_eq!((code, stdout.as_str()), (Some(4), ""));
+    assert!(stderr.starts_with(&format!("error: {bad} is not usable PEM")), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let (code, _, stderr) = run(&[
+        "proxy",
+        "--upstream",
+        "https://a",
+        "--listen",
+        "https://127.0.0.1:0",
+        "--cert",
+        "/nonexistent/cert.pem",
+        "--key",
+        "/nonexistent/key.pem",
+    ]);
+    assert_eq!(code, Some(3));
+    assert!(stderr.starts_with("error: cannot read /nonexistent/cert.pem"), "{stderr}");
 }
 
 #[test]
@@ -68,9 +111,10 @@ fn demo_runs_and_shows_traffic() {
     assert!(text.contains("because “Issuer mismatch”"), "{text}");
     assert!(text.contains("✗ USERINFO-ERROR"), "{text}");
     assert!(text.contains("! MASTODON-EMAIL-UNVERIFIED"), "{text}");
-    let out = bin().args(["demo", "--fault", "nope"]).output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown demo fault"));
+    let (code, stdout, stderr) = run(&["demo", "--fault", "nope"]);
+    assert_eq!((code, stdout.as_str()), (Some(2), ""));
+    assert!(stderr.starts_with("error: unknown demo fault \"nope\"; known: clean, "), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::cli::DecodeArgs;
@@ -38,7 +38,9 @@ pub fn render(text: &str, now: i64) -> Result<String> {
         _ => vec![("token".into(), trimmed.trim_start_matches("Bearer ").to_owned())],
     };
     if tokens.is_empty() {
-        bail!("no JWT found (expected a token, or JSON with id_token / access_token)");
+        return Err(super::exit::usage(
+            "no JWT found (expected a token, or JSON with id_token / access_token)",
+        ));
     }
     let mut out = String::new();
     for (name, tok) in tokens {

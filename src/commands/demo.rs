@@ -29,7 +29,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         args.faults.clone()
     };
     for n in &names {
-        apply(n, &mut Scenario::clean()).map_err(anyhow::Error::msg)?;
+        apply(n, &mut Scenario::clean()).map_err(super::exit::usage)?;
     }
     let style = Style::detect();
     println!("{}", style.bold("oidc-tap demo"));
@@ -38,7 +38,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     println!("`oidc-tap proxy` prints in front of a real deployment. `--fault list` shows every fault.\n");
     for name in names {
         let mut sc = Scenario::clean();
-        apply(&name, &mut sc).map_err(anyhow::Error::msg)?;
+        apply(&name, &mut sc).map_err(super::exit::usage)?;
         let what = FAULTS.iter().find(|(n, _)| *n == name).map(|(_, w)| *w).unwrap_or("");
         println!("{}", style.bold(&format!("── demo fault: {name} — {what}")));
         let journal = match &args.trace {

@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod decode;
 pub mod demo;
+pub mod exit;
 pub mod proxy;
 
 use crate::cli::{Cli, Command};

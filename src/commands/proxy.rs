@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::analysis::correlate::FlowLimits;
 use crate::analysis::{Analyzer, AnalyzerConfig};
@@ -23,7 +23,7 @@ use crate::tls::{DevCa, ServerIdentity, UpstreamTrust, load_certs, load_key};
 pub fn build_config(args: &ProxyArgs) -> Result<ProxyConfig> {
     let listeners = args.listen.iter().map(|l| Listen::parse(l)).collect::<Result<Vec<_>, _>>()?;
     if listeners.is_empty() {
-        bail!("nothing to listen on: pass --listen https://ADDR:PORT");
+        return Err(super::exit::usage("nothing to listen on: pass --listen https://ADDR:PORT"));
     }
     let default = args.upstream.as_deref().map(Upstream::parse).transpose()?;
     let routes = args.routes.iter().map(|r| Router::parse_route(r)).collect::<Result<Vec<_>, _>>()?;
@@ -31,7 +31,9 @@ pub fn build_config(args: &ProxyArgs) -> Result<ProxyConfig> {
         args.connect_to.iter().map(|c| ConnectTo::parse_one(c)).collect::<Result<Vec<_>, _>>()?;
     let router = Router::new(default, routes);
     if router.is_empty() {
-        bail!("no upstream: pass --upstream https://authentik.company (or --route HOST=URL)");
+        return Err(super::exit::usage(
+            "no upstream: pass --upstream https://authentik.company (or --route HOST=URL)",
+        ));
     }
     let mut cfg = ProxyConfig::new(listeners, router);
     cfg.connect_to = ConnectTo::new(connect_to);
