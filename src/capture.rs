@@ -172,7 +172,49 @@ pub fn header_records(headers: &http::HeaderMap) -> Vec<Header> {
     headers.iter().map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes()))).collect()
 }
 
+impl RequestRecord {
+    /// A request head as received; its body is captured as it streams.
+    pub fn new(
+        method: impl Into<String>,
+        scheme: impl Into<String>,
+        host: impl Into<String>,
+        path: impl Into<String>,
+        version: impl Into<String>,
+        headers: Vec<Header>,
+    ) -> RequestRecord {
+        RequestRecord {
+            method: method.into(),
+            scheme: scheme.into(),
+            host: host.into(),
+            path: path.into(),
+            version: version.into(),
+            headers,
+            body: CapturedBody::default(),
+        }
+    }
+}
+
 impl Exchange {
+    /// The record of a request that just arrived: no response yet, nothing measured. The one
+    /// constructor, so every producer (the proxy, the key fetch, tests) fills the same fields.
+    pub fn begin(id: u64, request: RequestRecord, started_ms: u64) -> Exchange {
+        Exchange {
+            id,
+            conn: 0,
+            client_addr: String::new(),
+            tls: request.scheme == "https",
+            sni: None,
+            upstream: String::new(),
+            started_ms,
+            response_ms: None,
+            total_ms: 0,
+            request,
+            response: None,
+            error: None,
+            upgraded: false,
+        }
+    }
+
     /// Removes Content-Encoding from both captured bodies (done by the consumer, off the
     /// forwarding path). `limit` caps the decoded size.
     pub fn decode_bodies(&mut self, limit: usize) {

@@ -75,31 +75,22 @@ impl KeyFetcher {
             builder = builder.header("x-forwarded-proto", "https");
         }
         let req = builder.body(Full::new(Bytes::new())).ok()?;
+        let scheme = uri.scheme_str().unwrap_or("https");
+        let request = RequestRecord::new(
+            "GET",
+            scheme,
+            authority.as_str(),
+            path.as_str(),
+            "HTTP/1.1",
+            header_records(req.headers()),
+        );
         let mut ex = Exchange {
-            id: self.next_id,
-            conn: 0,
             client_addr: "oidc-tap".into(),
-            tls: uri.scheme_str() == Some("https"),
-            sni: None,
             upstream: upstream
                 .as_ref()
                 .map(|u| u.to_string())
-                .unwrap_or_else(|| format!("{}://{authority}", uri.scheme_str().unwrap_or("https"))),
-            started_ms,
-            response_ms: None,
-            total_ms: 0,
-            request: RequestRecord {
-                method: "GET".into(),
-                scheme: uri.scheme_str().unwrap_or("https").into(),
-                host: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
-                path: uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into()),
-                version: "HTTP/1.1".into(),
-                headers: header_records(req.headers()),
-                body: CapturedBody::default(),
-            },
-            response: None,
-            error: None,
-            upgraded: false,
+                .unwrap_or_else(|| format!("{scheme}://{authority}")),
+            ..Exchange::begin(self.next_id, request, started_ms)
         };
         match tokio::time::timeout(self.timeout, self.client.request(req)).await {
             Err(_) => {

@@ -179,3 +179,35 @@ fn insecure_upstream_warns_on_start() {
     let text = seen.join("\n");
     assert!(text.contains("--insecure-upstream: upstream certificates are NOT verified"), "{text}");
 }
+
+/// Log lines written while an exchange is handled carry `exchange{id=N}`: the journal's id.
+#[test]
+fn log_lines_carry_the_exchange_id() {
+    use std::io::{Read, Write};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = bin()
+        .args(["proxy", "--listen", &format!("http://127.0.0.1:{port}"), "--upstream", "http://127.0.0.1:1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut conn = None;
+    for _ in 0..100 {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(c) => {
+                conn = Some(c);
+                break;
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    let mut c = conn.expect("the proxy listens");
+    c.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ERROR exchange{id=1}: oidc_tap::proxy::forward: GET a/x: upstream"), "{stderr}");
+}

@@ -318,24 +318,11 @@ pub(crate) mod tests {
     /// A minimal exchange for core tests.
     pub(crate) fn exchange(method: &str, path: &str, status: u16, body: &str) -> Exchange {
         Exchange {
-            id: 1,
             conn: 1,
             client_addr: "127.0.0.1:1".into(),
-            tls: true,
-            sni: None,
             upstream: "https://a".into(),
-            started_ms: 1000,
             response_ms: Some(1),
             total_ms: 1,
-            request: RequestRecord {
-                method: method.into(),
-                scheme: "https".into(),
-                host: "a".into(),
-                path: path.into(),
-                version: "HTTP/1.1".into(),
-                headers: vec![],
-                body: CapturedBody::default(),
-            },
             response: Some(ResponseRecord {
                 status,
                 version: "HTTP/1.1".into(),
@@ -346,8 +333,7 @@ pub(crate) mod tests {
                     ..Default::default()
                 },
             }),
-            error: None,
-            upgraded: false,
+            ..Exchange::begin(1, RequestRecord::new(method, "https", "a", path, "HTTP/1.1", vec![]), 1000)
         }
     }
 

@@ -14,12 +14,13 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use tracing::Instrument;
 
 use super::headers::{add_forwarded, is_upgrade_request, join_cookies, strip_hop_by_hop};
 use super::route::Router;
 use super::tap::{CaptureSink, Recorder, Side, TapBody};
 use super::upstream::{UpstreamClient, UpstreamFailure};
-use crate::capture::{CapturedBody, Exchange, RequestRecord};
+use crate::capture::{Exchange, RequestRecord};
 use crate::capture::{header_records, version_str};
 
 /// The body type the gateway answers with.
@@ -52,15 +53,25 @@ fn text_response(status: StatusCode, msg: String) -> Response<ProxyBody> {
     resp
 }
 
-/// Serves one request; never fails (failures become 502/504 responses).
+/// Serves one request; never fails (failures become 502/504 responses). Everything logged
+/// while it runs carries the span `exchange{id=N}`, N being the record's id in the journal.
 pub async fn handle(
     shared: Arc<Shared>,
     conn: ConnInfo,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    forward(shared, conn, req, id).instrument(tracing::info_span!("exchange", id)).await
+}
+
+async fn forward(
+    shared: Arc<Shared>,
+    conn: ConnInfo,
     mut req: Request<Incoming>,
+    id: u64,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
     let started_ms = crate::clock::now_ms();
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
     let host = req
         .headers()
         .get(header::HOST)
@@ -72,28 +83,21 @@ pub async fn handle(
     let client_version = req.version();
     let upstream = shared.router.pick(&host, conn.sni.as_deref()).cloned();
 
+    let request = RequestRecord::new(
+        req.method().as_str(),
+        if conn.tls { "https" } else { "http" },
+        host.clone(),
+        path.clone(),
+        version_str(client_version),
+        header_records(req.headers()),
+    );
     let exchange = Exchange {
-        id,
         conn: conn.id,
         client_addr: conn.peer.to_string(),
         tls: conn.tls,
         sni: conn.sni.clone(),
         upstream: upstream.as_ref().map(|u| u.to_string()).unwrap_or_default(),
-        started_ms,
-        response_ms: None,
-        total_ms: 0,
-        request: RequestRecord {
-            method: req.method().as_str().to_owned(),
-            scheme: if conn.tls { "https" } else { "http" }.into(),
-            host: host.clone(),
-            path: path.clone(),
-            version: version_str(client_version).into(),
-            headers: header_records(req.headers()),
-            body: CapturedBody::default(),
-        },
-        response: None,
-        error: None,
-        upgraded: false,
+        ..Exchange::begin(id, request, started_ms)
     };
     let rec = Recorder::start(&shared.sink, exchange, started);
     let reply_version = if client_version == Version::HTTP_2 { Version::HTTP_2 } else { Version::HTTP_11 };
