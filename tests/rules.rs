@@ -402,7 +402,7 @@ async fn token_code_reused() {
 #[tokio::test]
 async fn token_code_slow() {
     let mut sc = Scenario::clean();
-    sc.provider.faults.code_lifetime_s = 1;
+    sc.provider.faults.code_lifetime_s = Some(1);
     sc.rp.quirks.token_delay_ms = 2100;
     let mut exp = sc.expectations();
     exp.code_lifetime_s = 1;
@@ -611,7 +611,7 @@ async fn idt_azp_mismatch() {
 
 #[tokio::test]
 async fn idt_expired() {
-    let r = run(|s| s.provider.faults.exp_offset_s = -120).await;
+    let r = run(|s| s.provider.faults.exp_offset_s = Some(-120)).await;
     let f = r.get("IDT-EXPIRED");
     assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("id_token.exp")));
     assert!(f.message.contains("expired 2m"), "{}", f.message);

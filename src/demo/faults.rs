@@ -44,7 +44,7 @@ pub fn apply(name: &str, sc: &mut Scenario) -> Result<(), String> {
             f.claims.insert("email_verified".into(), json!(false));
         }
         "uid-claim-missing" => sc.rp.uid_field = "username".into(),
-        "expired-id-token" => f.exp_offset_s = -120,
+        "expired-id-token" => f.exp_offset_s = Some(-120),
         "tampered-signature" => f.tamper_signature = true,
         other => {
             let names: Vec<&str> = FAULTS.iter().map(|(n, _)| *n).collect();

@@ -1,0 +1,91 @@
+//! The demo provider's failure switches: one field per way a real authentik (or something in
+//! front of it) breaks a login. The default is a correctly configured authentik.
+
+use serde_json::{Map, Value};
+
+use super::signing::Signing;
+
+/// How the ID token's nonce is set.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum NonceMode {
+    #[default]
+    Echo,
+    Omit,
+    Wrong,
+}
+
+/// Failure switches. The default is a correctly configured authentik.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    pub signing: Signing,
+    /// Discovery's `issuer` is this instead of the real one.
+    pub discovery_issuer: Option<String>,
+    /// Build every URL with `http://` (authentik behind a proxy without X-Forwarded-Proto).
+    pub http_urls: bool,
+    /// Discovery answers this status (e.g. 404) with an HTML page.
+    pub discovery_status: Option<u16>,
+    /// Fields removed from the discovery document.
+    pub discovery_drop: Vec<String>,
+    /// Host used in endpoint URLs instead of the request's Host.
+    pub endpoint_host: Option<String>,
+    /// Token endpoint advertised without its trailing slash (Django answers 301).
+    pub token_endpoint_no_slash: bool,
+    /// Algorithms advertised in discovery instead of the signing key's.
+    pub advertised_algs: Option<Vec<String>>,
+    /// Deliver the code through the flow executor JSON instead of a 302.
+    pub executor: bool,
+    /// Answer the authorize request with `error=…` on the redirect.
+    pub authorize_error: Option<String>,
+    /// Return this state instead of the one sent.
+    pub state_override: Option<String>,
+    /// RFC 9207 `iss` parameter on the authorization response.
+    pub iss_param: Option<String>,
+    /// Token endpoint answers 400 with this error code.
+    pub token_error: Option<String>,
+    pub token_type: Option<String>,
+    pub omit_id_token: bool,
+    /// Scopes removed from the granted scope (authentik drops scopes without a mapping).
+    pub scope_drop: Vec<String>,
+    /// Seconds a code stays valid; `None`: authentik's default, 60.
+    pub code_lifetime_s: Option<u64>,
+    pub id_token_iss: Option<String>,
+    pub id_token_aud: Option<Value>,
+    pub id_token_azp: Option<String>,
+    pub id_token_kid: Option<String>,
+    pub no_kid: bool,
+    /// The JWKS lists the signing key twice under the same kid.
+    pub duplicate_kid: bool,
+    /// The ID token's exp − now; `None`: an hour, as authentik's default validity.
+    pub exp_offset_s: Option<i64>,
+    pub iat_offset_s: i64,
+    pub nbf_offset_s: Option<i64>,
+    pub nonce: NonceMode,
+    /// Add an `at_hash` that does not match the access token.
+    pub bad_at_hash: bool,
+    pub tamper_signature: bool,
+    /// Claims removed from the ID token and userinfo.
+    pub drop_claims: Vec<String>,
+    /// Claims set in both the ID token and userinfo.
+    pub claims: Map<String, Value>,
+    /// Claims set only in userinfo.
+    pub userinfo_claims: Map<String, Value>,
+    pub userinfo_status: Option<u16>,
+    /// Seconds added to the `Date` header (clock skew).
+    pub date_skew_s: i64,
+    /// The id_token string sent instead of a real token.
+    pub id_token_raw: Option<String>,
+    /// The authorization flow denies the user (no code is ever issued).
+    pub deny_in_flow: bool,
+}
+
+impl Faults {
+    /// Seconds a code stays valid.
+    pub fn code_lifetime(&self) -> u64 {
+        self.code_lifetime_s.unwrap_or(60)
+    }
+
+    /// The ID token's exp − now, in seconds.
+    pub fn exp_offset(&self) -> i64 {
+        self.exp_offset_s.unwrap_or(3600)
+    }
+}
