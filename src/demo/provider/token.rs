@@ -30,8 +30,8 @@ impl Provider {
         let form = req.form();
         let mut st = self.lock();
         let f = st.cfg.faults.clone();
-        if let Err(r) = authenticate(&st, req) {
-            return r;
+        if !authenticated(&st, req) {
+            return token_error("invalid_client", INVALID_CLIENT);
         }
         if let Some(e) = &f.token_error {
             return token_error(e, "The provider refused the request");
@@ -40,9 +40,8 @@ impl Provider {
         if !st.cfg.redirect_uris.iter().any(|u| Some(u.as_str()) == get(&form, "redirect_uri")) {
             return token_error("invalid_client", INVALID_CLIENT);
         }
-        let (nonce, requested) = match redeem(&mut st, &form, f.code_lifetime()) {
-            Ok(v) => v,
-            Err(r) => return r,
+        let Some((nonce, requested)) = redeem(&mut st, &form, f.code_lifetime()) else {
+            return token_error("invalid_grant", INVALID_GRANT);
         };
         let granted: Vec<&str> =
             requested.split_whitespace().filter(|s| !f.scope_drop.iter().any(|d| d == s)).collect();
@@ -119,29 +118,20 @@ const INVALID_CLIENT: &str = "Client authentication failed (e.g., unknown client
 const INVALID_GRANT: &str = "The provided authorization grant or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client";
 
 /// authentik's client check: the id and secret sent (Basic or body).
-fn authenticate(st: &State, req: &Req) -> Result<(), Response<Body>> {
+fn authenticated(st: &State, req: &Req) -> bool {
     let (id, secret) = Provider::client_auth(req);
-    if id.as_deref() != Some(st.cfg.client_id.as_str())
-        || secret.as_deref() != Some(st.cfg.client_secret.as_str())
-    {
-        return Err(token_error("invalid_client", INVALID_CLIENT));
-    }
-    Ok(())
+    id.as_deref() == Some(st.cfg.client_id.as_str())
+        && secret.as_deref() == Some(st.cfg.client_secret.as_str())
 }
 
 /// Redeems the code once, within its lifetime, with the PKCE verifier its challenge asks for.
-/// Returns the nonce and scope the authorize request carried.
-fn redeem(
-    st: &mut State,
-    form: &[(String, String)],
-    lifetime_s: u64,
-) -> Result<(Option<String>, String), Response<Body>> {
-    let invalid_grant = || token_error("invalid_grant", INVALID_GRANT);
+/// Returns the nonce and scope the authorize request carried; `None` is invalid_grant.
+fn redeem(st: &mut State, form: &[(String, String)], lifetime_s: u64) -> Option<(Option<String>, String)> {
     let code = get(form, "code").unwrap_or("").to_owned();
-    let Some(info) = st.codes.get_mut(&code) else { return Err(invalid_grant()) };
+    let info = st.codes.get_mut(&code)?;
     if info.used || now_s().saturating_sub(info.issued) > lifetime_s {
         info.used = true;
-        return Err(invalid_grant());
+        return None;
     }
     info.used = true;
     match (&info.challenge, get(form, "code_verifier")) {
@@ -149,11 +139,11 @@ fn redeem(
             let computed =
                 if m == "S256" { URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) } else { v.to_owned() };
             if &computed != c {
-                return Err(invalid_grant());
+                return None;
             }
         }
         (None, None) => {}
-        _ => return Err(invalid_grant()),
+        _ => return None,
     }
-    Ok((info.nonce.clone(), info.scope.clone()))
+    Some((info.nonce.clone(), info.scope.clone()))
 }
