@@ -327,7 +327,7 @@ mod tests {
         assert!(!format!("{s} {s:?} {s:#?}").contains("hunter2"));
         let exp = crate::expect::Expectations { client_secret: Some(s.clone()), ..Default::default() };
         assert!(!format!("{exp:?}").contains("hunter2"));
-        let auth = crate::oidc::messages::ClientAuth {
+        let auth = crate::oidc::messages::token::ClientAuth {
             secret: Some(s.clone()),
             secret_raw: Some(s),
             ..Default::default()

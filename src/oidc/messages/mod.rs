@@ -11,14 +11,14 @@ mod authorize;
 mod discovery;
 mod jwks;
 mod refusal;
-mod token;
+pub(crate) mod token;
 mod userinfo;
 
 pub use authorize::{AuthorizationResponse, AuthorizeRequest, ResponseVia};
 pub use discovery::{Discovery, Endpoint};
-pub use jwks::{Jwks, KeySummary};
+pub use jwks::Jwks;
 pub use refusal::{ProviderErrorPage, RefusalKind};
-pub use token::{ClientAuth, ClientAuthMethod, TokenRequest, TokenResponse};
+pub use token::{TokenRequest, TokenResponse};
 pub use userinfo::{TokenSource, UserinfoRequest, UserinfoResponse};
 
 use serde::Serialize;

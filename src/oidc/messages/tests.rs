@@ -1,5 +1,6 @@
 //! Decoders against authentik-shaped fixtures (tests/fixtures/authentik).
 
+use super::token::ClientAuthMethod;
 use super::*;
 use crate::capture::{Header, HeaderLookup, RequestRecord, ResponseRecord};
 use crate::oidc::www_authenticate::WwwAuthenticate;
