@@ -56,42 +56,8 @@ impl KeyFetcher {
         }
         self.last.insert(key, Instant::now());
         self.next_id += 1;
-        let uri: http::Uri = url.parse().ok()?;
         let started = Instant::now();
-        let started_ms = now_ms();
-        let authority = uri.authority()?.to_string();
-        let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into());
-        // Route like a request for that URL would be routed, keeping its Host.
-        let upstream = self.router.pick(&authority, None).cloned();
-        let target = match &upstream {
-            Some(u) => u.uri_for(&path).ok()?,
-            None => uri.clone(),
-        };
-        let mut builder = Request::get(target)
-            .header("host", authority.as_str())
-            .header("user-agent", USER_AGENT)
-            .header("accept", "application/json");
-        if upstream.is_some() && uri.scheme_str() == Some("https") {
-            builder = builder.header("x-forwarded-proto", "https");
-        }
-        let req = builder.body(Full::new(Bytes::new())).ok()?;
-        let scheme = uri.scheme_str().unwrap_or("https");
-        let request = RequestRecord::new(
-            "GET",
-            scheme,
-            authority.as_str(),
-            path.as_str(),
-            "HTTP/1.1",
-            header_records(req.headers()),
-        );
-        let mut ex = Exchange {
-            client_addr: "oidc-tap".into(),
-            upstream: upstream
-                .as_ref()
-                .map(|u| u.to_string())
-                .unwrap_or_else(|| format!("{scheme}://{authority}")),
-            ..Exchange::begin(self.next_id, request, started_ms)
-        };
+        let (req, mut ex) = prepare(&self.router, url, self.next_id, now_ms())?;
         match tokio::time::timeout(self.timeout, self.client.request(req)).await {
             Err(_) => {
                 ex.error =
@@ -121,5 +87,95 @@ impl KeyFetcher {
         }
         ex.total_ms = started.elapsed().as_millis() as u64;
         Some(ex)
+    }
+}
+
+/// The request the gateway sends for `url` and the record that will describe it: routed like
+/// a request for that URL (a `jwks_uri` on a name the gateway fronts goes to that name's
+/// upstream, Host kept, `X-Forwarded-Proto: https` as the gateway would add it), announcing
+/// itself as `oidc-tap`. Pure, so the record's shape is tested without a network.
+fn prepare(router: &Router, url: &str, id: u64, started_ms: u64) -> Option<(Request<Full<Bytes>>, Exchange)> {
+    let uri: http::Uri = url.parse().ok()?;
+    let authority = uri.authority()?.to_string();
+    let scheme = uri.scheme_str().unwrap_or("https");
+    let path = uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| "/".into());
+    let upstream = router.pick(&authority, None).cloned();
+    let target = match &upstream {
+        Some(u) => u.uri_for(&path).ok()?,
+        None => uri.clone(),
+    };
+    let mut builder = Request::get(target)
+        .header("host", authority.as_str())
+        .header("user-agent", USER_AGENT)
+        .header("accept", "application/json");
+    if upstream.is_some() && scheme == "https" {
+        builder = builder.header("x-forwarded-proto", "https");
+    }
+    let req = builder.body(Full::new(Bytes::new())).ok()?;
+    let request = RequestRecord::new(
+        "GET",
+        scheme,
+        authority.as_str(),
+        path.as_str(),
+        "HTTP/1.1",
+        header_records(req.headers()),
+    );
+    let ex = Exchange {
+        client_addr: "oidc-tap".into(),
+        upstream: upstream
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| format!("{scheme}://{authority}")),
+        ..Exchange::begin(id, request, started_ms)
+    };
+    Some((req, ex))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::HeaderLookup;
+    use crate::proxy::route::Upstream;
+
+    #[test]
+    fn a_jwks_uri_on_a_fronted_name_is_routed_to_its_upstream_and_recorded_as_the_gateways() {
+        let router = Router::new(
+            None,
+            vec![("authentik.test".into(), Upstream::parse("https://10.0.0.5:9443").unwrap())],
+        );
+        let url = "https://authentik.test/application/o/mastodon/jwks/";
+        let (req, ex) = prepare(&router, url, 1_000_000_001, 42).unwrap();
+        assert_eq!(req.uri().to_string(), "https://10.0.0.5:9443/application/o/mastodon/jwks/");
+        assert_eq!(req.headers()["host"], "authentik.test");
+        assert_eq!(req.headers()["x-forwarded-proto"], "https");
+        assert_eq!((ex.id, ex.started_ms, ex.client_addr.as_str()), (1_000_000_001, 42, "oidc-tap"));
+        assert_eq!(ex.upstream, "https://10.0.0.5:9443");
+        let r = &ex.request;
+        assert_eq!(
+            (r.method.as_str(), r.scheme.as_str(), r.host.as_str(), r.path.as_str()),
+            ("GET", "https", "authentik.test", "/application/o/mastodon/jwks/")
+        );
+        assert_eq!(r.header("user-agent"), Some(USER_AGENT));
+        assert!(ex.tls && ex.response.is_none() && ex.error.is_none());
+        // A name the gateway does not front is fetched directly, without X-Forwarded-Proto.
+        let (req, ex) = prepare(&Router::new(None, vec![]), "https://idp.test/jwks", 2, 0).unwrap();
+        assert_eq!(req.uri().to_string(), "https://idp.test/jwks");
+        assert!(req.headers().get("x-forwarded-proto").is_none());
+        assert_eq!(ex.upstream, "https://idp.test");
+        assert!(prepare(&router, "not a url", 3, 0).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_refused_fetch_is_a_record_with_the_reason_and_is_not_retried_at_once() {
+        crate::tls::install_crypto_provider();
+        let mut f =
+            KeyFetcher::new(&UpstreamTrust::default(), ConnectTo::default(), Router::new(None, vec![]))
+                .unwrap();
+        let ex = f.fetch("http://127.0.0.1:1/jwks", Some("k1")).await.expect("a record");
+        assert!(ex.response.is_none());
+        let error = ex.error.unwrap();
+        assert!(error.starts_with("key fetch: ") && error.contains("refused"), "{error}");
+        assert!(f.fetch("http://127.0.0.1:1/jwks", Some("k1")).await.is_none(), "rate-limited");
+        assert!(f.fetch("http://127.0.0.1:1/jwks", Some("k2")).await.is_some(), "a new kid fetches at once");
     }
 }

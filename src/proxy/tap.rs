@@ -223,3 +223,77 @@ impl<B> Drop for TapBody<B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::{BodyExt, Full, StreamBody};
+
+    use super::*;
+    use crate::capture::RequestRecord;
+
+    fn recorder(sink: &CaptureSink) -> Arc<Recorder> {
+        let req = RequestRecord::new("POST", "https", "a", "/token", "HTTP/1.1", vec![]);
+        Recorder::start(sink, Exchange::begin(7, req, 1000), Instant::now())
+    }
+
+    #[tokio::test]
+    async fn the_record_goes_out_once_when_the_last_holder_lets_go() {
+        let (sink, mut rx, dropped) = CaptureSink::new(4, 1024);
+        let rec = recorder(&sink);
+        let body = TapBody::new(Full::new(Bytes::from_static(b"grant_type=x")), rec.clone(), Side::Request);
+        rec.response_head(200, "HTTP/1.1", vec![Header::new("content-type", "application/json")]);
+        drop(rec);
+        assert!(rx.try_recv().is_err(), "the body still holds the recorder");
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&bytes[..], b"grant_type=x", "forwarded unchanged");
+        let ex = rx.try_recv().expect("emitted at end of stream");
+        assert_eq!((ex.id, ex.request.body.text(), ex.request.body.wire_len), (7, Some("grant_type=x"), 12));
+        assert_eq!(ex.response.as_ref().map(|r| r.status), Some(200));
+        assert!(!ex.request.body.truncated && !ex.request.body.incomplete && ex.error.is_none());
+        assert!(rx.try_recv().is_err(), "exactly one record");
+        assert_eq!(dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_cap_are_truncated_in_the_copy_only() {
+        let (sink, mut rx, _) = CaptureSink::new(4, 4);
+        let rec = recorder(&sink);
+        rec.response_head(200, "HTTP/1.1", vec![]);
+        let body = TapBody::new(Full::new(Bytes::from_static(b"0123456789")), rec, Side::Response);
+        assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"0123456789");
+        let ex = rx.try_recv().unwrap();
+        let b = &ex.response.unwrap().body;
+        assert_eq!((&b.bytes[..], b.wire_len, b.truncated), (&b"0123"[..], 10, true));
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_before_its_end_is_marked_incomplete() {
+        let (sink, mut rx, _) = CaptureSink::new(4, 1024);
+        let rec = recorder(&sink);
+        let chunks = futures_chunks(&[b"half", b"rest"]);
+        let mut body = TapBody::new(StreamBody::new(chunks), rec, Side::Request);
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&first[..], b"half");
+        drop(body); // the client hung up
+        let ex = rx.try_recv().unwrap();
+        assert!(ex.request.body.incomplete);
+        assert_eq!(ex.request.body.bytes.as_ref(), b"half");
+        assert_eq!(ex.error.as_deref(), Some("request body ended early (peer went away or upstream failed)"));
+    }
+
+    #[test]
+    fn a_full_queue_counts_drops_and_never_blocks() {
+        let (sink, _rx, dropped) = CaptureSink::new(1, 1024);
+        for _ in 0..3 {
+            drop(recorder(&sink));
+        }
+        assert_eq!(dropped.load(Ordering::Relaxed), 2);
+    }
+
+    type Chunk = Result<Frame<Bytes>, std::convert::Infallible>;
+
+    fn futures_chunks(parts: &[&'static [u8]]) -> impl futures_util::Stream<Item = Chunk> + Unpin {
+        let frames: Vec<Chunk> = parts.iter().map(|p| Ok(Frame::data(Bytes::from_static(p)))).collect();
+        futures_util::stream::iter(frames)
+    }
+}
