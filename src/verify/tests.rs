@@ -148,3 +148,62 @@ fn what_cannot_be_verified_says_why() {
         SigOutcome::Unverifiable { why: Unverifiable::SignatureRedacted, .. }
     ));
 }
+
+/// RFC 7515 Appendix A.2: an RS256 JWS made by someone else's implementation, verified with
+/// the RFC's public key (the round trips above sign with the demo's own signer).
+#[test]
+fn rfc7515_a2_rs256_vector_verifies() {
+    const TOKEN: &str = concat!(
+        "eyJhbGciOiJSUzI1NiJ9.",
+        "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.",
+        "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7",
+        "AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4",
+        "BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K",
+        "0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqv",
+        "hJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrB",
+        "p0igcN_IoypGlUPQGe77Rw"
+    );
+    let jwk = json!({
+        "kty": "RSA",
+        "e": "AQAB",
+        "n": concat!(
+            "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddx",
+            "HmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMs",
+            "D1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSH",
+            "SXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdV",
+            "MTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8",
+            "NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"
+        ),
+    });
+    let j = DecodedJwt::decode(TOKEN).unwrap();
+    assert_eq!(j.claim_str("iss"), Some("joe"));
+    assert_eq!(
+        store(std::slice::from_ref(&jwk)).verify(&j, Some("https://a/jwks/")),
+        SigOutcome::Verified { alg: "RS256".into(), kid: None, key_from: "https://a/jwks/".into() }
+    );
+    // One payload byte changed: the RFC's signature no longer matches.
+    let mut tampered = j.clone();
+    tampered.signing_input = tampered.signing_input.replacen("eyJpc3MiOiJqb2", "eyJpc3MiOiJqb3", 1);
+    assert!(matches!(store(&[jwk]).verify(&tampered, Some("https://a/jwks/")), SigOutcome::Invalid { .. }));
+}
+
+/// RFC 8037 Appendix A.4: an Ed25519 JWS over the text "Example of Ed25519 signing".
+#[test]
+fn rfc8037_a4_eddsa_vector_verifies() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signature = b64
+        .decode("hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg")
+        .unwrap();
+    // The payload is not a JSON object, so the vector is built field by field.
+    let j = DecodedJwt {
+        form: crate::oidc::jwt::JwtForm::Jws,
+        header: json!({"alg": "EdDSA"}).as_object().unwrap().clone(),
+        claims: Default::default(),
+        signing_input: "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc".into(),
+        signature,
+        signature_redacted: false,
+    };
+    let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+    assert!(matches!(store(&[jwk]).verify(&j, Some("https://a/jwks/")), SigOutcome::Verified { .. }));
+}
