@@ -11,6 +11,7 @@ pub(crate) mod clock;
 pub mod commands;
 pub mod demo;
 pub mod expect;
+pub(crate) mod files;
 pub mod keyfetch;
 pub(crate) mod oidc;
 pub mod output;

@@ -211,3 +211,51 @@ fn log_lines_carry_the_exchange_id() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ERROR exchange{id=1}: oidc_tap::proxy::forward: GET a/x: upstream"), "{stderr}");
 }
+
+/// Half a CA (the certificate without its key, or the reverse) is never replaced: the
+/// certificate may already be in Mastodon's trust store.
+#[test]
+fn half_a_ca_is_refused_and_never_overwritten() {
+    for (keep, missing) in [("ca.pem", "ca.key"), ("ca.key", "ca.pem")] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(dir.path().join(keep), "distributed already").unwrap();
+        let want = format!(
+            "error: dev CA in {d}: {d}/{keep} exists but {d}/{missing} does not: refusing to make a new one next to it (the certificate may already be trusted by Mastodon); restore {d}/{missing}, or move both away to start afresh\n"
+        );
+        assert_eq!(run(&["certs", "init", "--dir", d]), (Some(3), String::new(), want.clone()), "certs init");
+        let (code, _, stderr) =
+            run(&["proxy", "--upstream", "https://a", "--listen", "https://127.0.0.1:0", "--ca-dir", d]);
+        assert_eq!((code, stderr), (Some(3), want), "proxy");
+        assert_eq!(std::fs::read_to_string(dir.path().join(keep)).unwrap(), "distributed already");
+        assert!(!dir.path().join(missing).exists());
+    }
+}
+
+/// Every file the tool writes is readable by its owner only; stderr has no colour codes when
+/// it is not a terminal, even without NO_COLOR.
+#[cfg(unix)]
+#[test]
+fn written_files_are_private_and_redirected_stderr_is_plain() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let out = bin().args(["certs", "init", "--dir"]).arg(&certs).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    for f in ["ca.pem", "ca.key", "leaf.pem", "leaf.key"] {
+        let mode = std::fs::metadata(certs.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    let trace = dir.path().join("t.jsonl");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "oidc_tap=debug")
+        .args(["demo", "--fault", "clean", "--trace"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::metadata(&trace).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(!out.stderr.contains(&0x1b), "colour codes in redirected stderr");
+    assert!(!out.stdout.contains(&0x1b), "colour codes in redirected stdout");
+}

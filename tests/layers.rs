@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["oidc"],
     &["redact"],
     &["capture"],
-    &["clock", "timefmt", "text"],
+    &["clock", "files", "timefmt", "text"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

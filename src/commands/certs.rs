@@ -18,13 +18,22 @@ fn init(args: &CertsInitArgs) -> Result<()> {
     let (ca, created) =
         DevCa::load_or_create(&args.dir).with_context(|| format!("dev CA in {}", args.dir.display()))?;
     let leaf = ca.issue(&args.hosts).context("issuing the leaf certificate")?;
-    let (cert, key) = write_leaf(&args.dir, &leaf)?;
+    let (cert, key, written) = write_leaf(&args.dir, &leaf)?;
     println!(
         "{} dev CA {}",
         if created { "created" } else { "kept existing" },
         args.dir.join(crate::tls::certs::CA_CERT).display()
     );
-    println!("leaf for {} → {} / {}", args.hosts.join(", "), cert.display(), key.display());
+    if written {
+        println!("leaf for {} → {} / {}", args.hosts.join(", "), cert.display(), key.display());
+    } else {
+        println!(
+            "kept existing leaf {} / {} (delete both to issue one for {})",
+            cert.display(),
+            key.display(),
+            args.hosts.join(", ")
+        );
+    }
     println!();
     println!("{}", trust_instructions(&args.dir));
     Ok(())

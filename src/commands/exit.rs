@@ -80,7 +80,7 @@ pub fn classify(e: &anyhow::Error) -> ExitKind {
 
 fn tls_kind(t: &TlsError) -> ExitKind {
     match t {
-        TlsError::Read(..) | TlsError::Write(..) => ExitKind::Io,
+        TlsError::Read(..) | TlsError::Write(..) | TlsError::HalfCa { .. } => ExitKind::Io,
         TlsError::BadPem(..) | TlsError::Rcgen(_) | TlsError::Rustls(_) => ExitKind::Tls,
     }
 }

@@ -2,7 +2,7 @@
 //! crash loses nothing already seen. Secrets are masked unless the journal was opened with
 //! `redact = false` (`--no-redact`). The schema is versioned by `"v"`; see README "Trace format".
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -21,9 +21,9 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Opens (creating or appending to) a journal file.
+    /// Opens (creating 0600, or appending to) a journal file.
     pub fn open(path: &Path, redact: bool) -> io::Result<Journal> {
-        let f: File = OpenOptions::new().create(true).append(true).open(path)?;
+        let f: File = crate::files::append(path)?;
         Ok(Journal { out: Box::new(f), redact })
     }
 

@@ -107,7 +107,7 @@ pub enum ProxyError {
     #[error("--listen {0:?} is not http(s)://ADDR:PORT")]
     BadListen(String),
     #[error("cannot listen on {0}: {1}")]
-    Bind(SocketAddr, #[source] std::io::Error),
+    Bind(SocketAddr, std::io::Error),
     #[error("an https listener needs a certificate (--cert/--key or the dev CA)")]
     NoIdentity,
     #[error("no upstream configured: pass --upstream URL or --route HOST=URL")]

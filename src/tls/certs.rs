@@ -77,21 +77,28 @@ impl DevCa {
         Ok(DevCa { cert_pem, cert_der, issuer: Issuer::new(ca_params(), key) })
     }
 
-    /// Loads the CA in `dir`, or creates and writes one. Returns whether it was created.
+    /// Loads the CA in `dir`, or creates and writes one when neither file exists. Returns
+    /// whether it was created. Half a CA (one file without the other) is refused: the
+    /// certificate may already sit in Mastodon's trust store, and a new one would not.
     pub fn load_or_create(dir: &Path) -> Result<(DevCa, bool), TlsError> {
-        if dir.join(CA_CERT).exists() && dir.join(CA_KEY).exists() {
-            return Ok((DevCa::load(dir)?, false));
+        let (cert, key) = (dir.join(CA_CERT), dir.join(CA_KEY));
+        match (cert.exists(), key.exists()) {
+            (true, true) => Ok((DevCa::load(dir)?, false)),
+            (false, false) => {
+                let ca = DevCa::generate()?;
+                ca.write(dir)?;
+                Ok((ca, true))
+            }
+            (true, false) => Err(TlsError::HalfCa { present: cert, missing: key }),
+            (false, true) => Err(TlsError::HalfCa { present: key, missing: cert }),
         }
-        let ca = DevCa::generate()?;
-        ca.write(dir)?;
-        Ok((ca, true))
     }
 
-    /// Writes `ca.pem` and `ca.key` (the key readable by the owner only).
+    /// Writes `ca.pem` and `ca.key` (0600), refusing to replace either.
     pub fn write(&self, dir: &Path) -> Result<(), TlsError> {
         fs::create_dir_all(dir).map_err(|e| TlsError::Write(dir.to_owned(), e))?;
-        write_file(&dir.join(CA_CERT), &self.cert_pem, false)?;
-        write_file(&dir.join(CA_KEY), &self.issuer.key().serialize_pem(), true)
+        write_file(&dir.join(CA_CERT), &self.cert_pem)?;
+        write_file(&dir.join(CA_KEY), &self.issuer.key().serialize_pem())
     }
 
     pub fn cert_der(&self) -> &CertificateDer<'static> {
@@ -121,25 +128,26 @@ impl DevCa {
     }
 }
 
-fn write_file(path: &PathBuf, content: &str, secret: bool) -> Result<(), TlsError> {
-    fs::write(path, content).map_err(|e| TlsError::Write(path.clone(), e))?;
-    #[cfg(unix)]
-    if secret {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    Ok(())
+fn write_file(path: &Path, content: &str) -> Result<(), TlsError> {
+    crate::files::write_new(path, content.as_bytes()).map_err(|e| TlsError::Write(path.to_owned(), e))
 }
 
-/// Writes `leaf.pem` (leaf + CA chain) and `leaf.key` next to the CA.
-pub fn write_leaf(dir: &Path, leaf: &Leaf) -> Result<(PathBuf, PathBuf), TlsError> {
+/// Writes `leaf.pem` (leaf + CA chain) and `leaf.key` next to the CA, unless a leaf is there
+/// already (it is kept: it may be installed somewhere). Returns the paths and whether they
+/// were written.
+pub fn write_leaf(dir: &Path, leaf: &Leaf) -> Result<(PathBuf, PathBuf, bool), TlsError> {
     let cert = dir.join("leaf.pem");
     let key = dir.join("leaf.key");
-    write_file(&cert, &leaf.cert_pem, false)?;
-    write_file(&key, &leaf.key_pem, true)?;
-    Ok((cert, key))
+    match (cert.exists(), key.exists()) {
+        (false, false) => {
+            write_file(&cert, &leaf.cert_pem)?;
+            write_file(&key, &leaf.key_pem)?;
+            Ok((cert, key, true))
+        }
+        (true, true) => Ok((cert, key, false)),
+        (true, false) => Err(TlsError::HalfCa { present: cert, missing: key }),
+        (false, true) => Err(TlsError::HalfCa { present: key, missing: cert }),
+    }
 }
 
 #[cfg(test)]

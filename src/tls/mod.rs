@@ -23,9 +23,13 @@ pub use certs::DevCa;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {0}: {1}")]
-    Read(PathBuf, #[source] io::Error),
+    Read(PathBuf, io::Error),
     #[error("cannot write {0}: {1}")]
-    Write(PathBuf, #[source] io::Error),
+    Write(PathBuf, io::Error),
+    #[error(
+        "{present} exists but {missing} does not: refusing to make a new one next to it (the certificate may already be trusted by Mastodon); restore {missing}, or move both away to start afresh"
+    )]
+    HalfCa { present: PathBuf, missing: PathBuf },
     #[error("{0} is not usable PEM: {1}")]
     BadPem(PathBuf, String),
     #[error("certificate generation failed: {0}")]
