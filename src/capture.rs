@@ -42,6 +42,11 @@ pub struct Exchange {
     /// `true` when the connection switched protocols (WebSocket) after this exchange.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub upgraded: bool,
+    /// The response was made by the gateway itself (502/504 with a hint), not the upstream:
+    /// nothing in it speaks for the provider. A flag on the record, not a header, so an
+    /// upstream cannot claim it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub answered_by_gateway: bool,
 }
 
 /// The request head as received from the client, before any forwarding changes.
@@ -212,6 +217,7 @@ impl Exchange {
             response: None,
             error: None,
             upgraded: false,
+            answered_by_gateway: false,
         }
     }
 

@@ -815,3 +815,97 @@ fn every_catalogue_rule_has_an_end_to_end_test_here() {
         assert!(asserted, "no end-to-end test asserts {}", e.id);
     }
 }
+
+// ---- the gateway's own view: nothing here is blamed on the provider ----
+
+/// No finding about authentik or Mastodon's configuration: only the gateway's own ones and
+/// "not checked" notes.
+fn assert_nothing_blamed_on_the_provider(r: &Run) {
+    let blamed: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning && !f.rule.as_str().starts_with("GATEWAY-"))
+        .filter(|f| !f.rule.as_str().starts_with("FLOW-"))
+        .map(|f| (f.rule, f.message.clone()))
+        .collect();
+    assert!(blamed.is_empty(), "blamed on the provider: {blamed:?}");
+}
+
+#[tokio::test]
+async fn gateway_upstream_failed_when_authentik_is_unreachable() {
+    let r = run(|s| s.gateway.authentik_unreachable = true).await;
+    let f = r.get("GATEWAY-UPSTREAM-FAILED");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("exchange.error")));
+    assert_eq!(
+        f.seen.as_deref(),
+        Some(
+            "upstream https://authentik.test refused the connection: is it running, and are --upstream/--connect-to right?"
+        )
+    );
+    assert_eq!(f.fix, "is it running, and are --upstream/--connect-to right?");
+    assert_eq!(f.message, "the gateway got no answer from the upstream for this discovery call");
+    assert!(!r.findings.iter().any(|f| f.rule == "DISC-FETCH-FAILED"), "{:?}", r.findings);
+    assert_nothing_blamed_on_the_provider(&r);
+}
+
+#[tokio::test]
+async fn a_body_over_the_capture_limit_is_not_checked_never_an_error() {
+    let r = run(|s| s.gateway.capture_limit = Some(512)).await;
+    assert!(matches!(r.outcome.verdict, Some(Verdict::Success { .. })), "{:?}", r.outcome);
+    let d: Vec<_> = r.findings.iter().filter(|f| f.rule == "DISC-FETCH-FAILED").collect();
+    assert!(!d.is_empty(), "{:?}", r.findings);
+    for f in d {
+        assert_eq!(f.severity, Severity::Info);
+        assert!(f.not_checked);
+        assert!(
+            f.message.starts_with("not checked: response body truncated at 512 of ")
+                && f.message.ends_with(" bytes (raise --capture-limit)"),
+            "{}",
+            f.message
+        );
+    }
+    assert_nothing_blamed_on_the_provider(&r);
+}
+
+#[tokio::test]
+async fn gateway_client_hung_up_mid_token_request() {
+    use tokio::io::AsyncWriteExt;
+    oidc_tap::tls::install_crypto_provider();
+    let sc = Scenario::clean();
+    let session = Session::new(
+        Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),
+        None,
+        None,
+        1 << 20,
+    )
+    .keep_events();
+    let rig = Rig::start(sc, session).await.unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rig.ca.cert_der().clone()).unwrap();
+    let cfg = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(rig.gateway_addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("authentik.test").unwrap();
+    let mut tls =
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg)).connect(name, tcp).await.unwrap();
+    tls.write_all(
+        b"POST /application/o/token/ HTTP/1.1\r\nHost: authentik.test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\ngrant_type=authorization_code&code=half",
+    )
+    .await
+    .unwrap();
+    tls.flush().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    drop(tls); // hang up with 160 bytes still owed
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let events = rig.finish().await.unwrap().keep.unwrap();
+    let findings: Vec<Finding> =
+        events.into_iter().filter_map(|e| if let Event::Finding(f) = e { Some(*f) } else { None }).collect();
+    let r = Run { findings, outcome: LoginOutcome { browser: Default::default(), verdict: None } };
+    let f = r.get("GATEWAY-CLIENT-HUNG-UP");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Warning, Some("request.body")));
+    assert_eq!(
+        f.seen.as_deref(),
+        Some("the client hung up after 39 bytes of its request, before it was complete")
+    );
+    assert!(!r.findings.iter().any(|f| f.rule == "TOKEN-ERROR" || f.rule == "GATEWAY-UPSTREAM-FAILED"));
+    assert_nothing_blamed_on_the_provider(&r);
+}

@@ -34,7 +34,7 @@ fn close(mut f: Flow) -> (Flow, bool) {
         f.outcome = Some(match f.stage {
             Stage::Failed => Outcome::Failed,
             Stage::Complete => Outcome::Complete,
-            Stage::Discovered if f.authorize.is_none() => Outcome::Abandoned,
+            Stage::Discovered if f.authorize.is_none() && f.discovery.is_some() => Outcome::Abandoned,
             _ => Outcome::Incomplete,
         });
     }
@@ -139,6 +139,10 @@ impl FlowTracker {
                             })
                             .flatten()
                     })
+            }
+            // A token call whose request could not be read carries nothing to join or open on.
+            ExchangeKind::Token if d.token_request.is_none() => {
+                return Assignment { flow: None, opened: false };
             }
             ExchangeKind::Token => d
                 .token_request
@@ -250,6 +254,10 @@ impl FlowTracker {
         if d.provider_error.is_some() {
             failed = true;
         }
+        // The gateway could not reach the provider for a step of this login: it failed there.
+        if matches!(d.unreadable, Some(crate::oidc::Unreadable::GatewayAnswered { .. })) {
+            failed = true;
+        }
         if let Some(r) = &d.authorization_response {
             if f.state_fp.is_none() {
                 f.state_fp = r.state.as_deref().map(fp_of);
@@ -343,6 +351,7 @@ impl FlowTracker {
             if f.outcome.is_none()
                 && f.stage == Stage::Discovered
                 && f.authorize.is_none()
+                && f.discovery.is_some()
                 && now.saturating_sub(f.last_ms) >= limit
             {
                 f.outcome = Some(Outcome::Abandoned);

@@ -20,7 +20,7 @@ pub struct Browser {
 }
 
 /// Where the browser ended up.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BrowserResult {
     /// Every URL visited, in order.
     pub visited: Vec<String>,

@@ -23,11 +23,21 @@ pub const MASTODON: &str = "mastodon.test";
 /// for it: like a browser that cannot reach an internal host).
 pub const INTERNAL: &str = "auth-internal.test";
 
-/// The deployment a scenario runs: authentik's side and Mastodon's side.
+/// The deployment a scenario runs: authentik's side, Mastodon's side, and the gateway's.
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub provider: ProviderConfig,
     pub rp: RpConfig,
+    pub gateway: GatewaySettings,
+}
+
+/// How the gateway between them is set up (the defaults of `oidc-tap proxy`).
+#[derive(Debug, Clone, Default)]
+pub struct GatewaySettings {
+    /// `--capture-limit` (default 1 MiB).
+    pub capture_limit: Option<usize>,
+    /// Dial a closed port for authentik (a wrong `--connect-to`): the gateway answers 502.
+    pub authentik_unreachable: bool,
 }
 
 impl Scenario {
@@ -46,7 +56,7 @@ impl Scenario {
             uid_field: "preferred_username".into(),
             quirks: Default::default(),
         };
-        Scenario { provider, rp }
+        Scenario { provider, rp, gateway: GatewaySettings::default() }
     }
 }
 
@@ -95,7 +105,7 @@ impl Rig {
         let mut tls =
             rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(leaf.chain, leaf.key)?;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let provider = Provider::start(scenario.provider, TlsAcceptor::from(Arc::new(tls))).await?;
+        let provider = Provider::start(scenario.provider.clone(), TlsAcceptor::from(Arc::new(tls))).await?;
 
         let trust = UpstreamTrust { extra_roots: vec![ca.cert_der().clone()], ..Default::default() };
         // Mastodon needs the gateway's address for its back channel and the gateway needs
@@ -110,7 +120,15 @@ impl Rig {
             ],
         );
         let mut cfg = ProxyConfig::new(vec![Listen::parse("https://127.0.0.1:0")?], router.clone());
-        let connect_to = ConnectTo::new(vec![((AUTHENTIK.into(), 443), provider.addr.to_string())]);
+        let authentik_at = if scenario.gateway.authentik_unreachable {
+            "127.0.0.1:1".into()
+        } else {
+            provider.addr.to_string()
+        };
+        let connect_to = ConnectTo::new(vec![((AUTHENTIK.into(), 443), authentik_at)]);
+        if let Some(limit) = scenario.gateway.capture_limit {
+            cfg.capture_limit = limit;
+        }
         cfg.connect_to = connect_to.clone();
         cfg.trust = trust.clone();
         cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });

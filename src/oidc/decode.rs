@@ -22,6 +22,80 @@ pub struct RpOutcome {
     pub message: Option<String>,
 }
 
+/// Why part of an exchange cannot be judged: the provider is never blamed for these.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "why", rename_all = "snake_case")]
+pub enum Unreadable {
+    /// The gateway answered itself (the upstream could not be reached); `error` names the flag.
+    GatewayAnswered { error: String },
+    /// The client hung up before its request was complete.
+    ClientHungUp { received: u64 },
+    /// The capture kept only the start of a body (`--capture-limit`).
+    Truncated { side: Side, captured: usize, wire: u64 },
+    /// A body ended before its end (the peer went away mid-body).
+    CutShort { side: Side, captured: usize },
+}
+
+/// Which body.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Request,
+    Response,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = |s: &Side| match s {
+            Side::Request => "request",
+            Side::Response => "response",
+        };
+        match self {
+            Unreadable::GatewayAnswered { error } => write!(f, "the gateway answered itself: {error}"),
+            Unreadable::ClientHungUp { received } => {
+                write!(f, "the client hung up after {received} bytes of its request, before it was complete")
+            }
+            Unreadable::Truncated { side: s, captured, wire } => {
+                write!(f, "{} body truncated at {captured} of {wire} bytes (raise --capture-limit)", side(s))
+            }
+            Unreadable::CutShort { side: s, captured } => {
+                write!(f, "the {} body ended early, after {captured} bytes", side(s))
+            }
+        }
+    }
+}
+
+/// What of an exchange can be read: `None` when all of it can.
+fn unreadable(ex: &Exchange) -> Option<Unreadable> {
+    let b = &ex.request.body;
+    // First: a client that went away explains whatever the gateway answered after it.
+    if b.incomplete {
+        return Some(Unreadable::ClientHungUp { received: b.wire_len });
+    }
+    if ex.answered_by_gateway {
+        return Some(Unreadable::GatewayAnswered { error: ex.error.clone().unwrap_or_default() });
+    }
+    if b.truncated {
+        return Some(Unreadable::Truncated {
+            side: Side::Request,
+            captured: b.bytes.len(),
+            wire: b.wire_len,
+        });
+    }
+    let b = &ex.response.as_ref()?.body;
+    if b.truncated {
+        return Some(Unreadable::Truncated {
+            side: Side::Response,
+            captured: b.bytes.len(),
+            wire: b.wire_len,
+        });
+    }
+    if b.incomplete {
+        return Some(Unreadable::CutShort { side: Side::Response, captured: b.bytes.len() });
+    }
+    None
+}
+
 /// Everything decoded from one exchange.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Decoded {
@@ -58,6 +132,9 @@ pub struct Decoded {
     pub rp: Option<RpOutcome>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<Problem>,
+    /// What could not be judged and why (a cut or truncated body, the gateway's own answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<Unreadable>,
 }
 
 /// `/auth/sign_in` or omniauth's failure endpoint: Mastodon gave up on the login.
@@ -95,9 +172,24 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
         params: vec![],
         rp: None,
         problems: vec![],
+        unreadable: unreadable(ex),
     };
-    let resp = ex.response.as_ref();
-    let location = resp.and_then(|r| r.header("location"));
+    // A body that is not whole is not decoded: a half JSON document is not the provider's.
+    let (req_ok, resp_ok) = match &d.unreadable {
+        None => (true, true),
+        Some(Unreadable::GatewayAnswered { .. } | Unreadable::ClientHungUp { .. }) => (false, false),
+        Some(
+            Unreadable::Truncated { side: Side::Request, .. }
+            | Unreadable::CutShort { side: Side::Request, .. },
+        ) => (false, true),
+        Some(_) => (true, false),
+    };
+    // The response head (status, Location) is whole unless the gateway made it up.
+    let head = ex.response.as_ref().filter(|_| {
+        !ex.answered_by_gateway && !matches!(d.unreadable, Some(Unreadable::ClientHungUp { .. }))
+    });
+    let resp = head.filter(|_| resp_ok);
+    let location = head.and_then(|r| r.header("location"));
     let url_no_query = split_url(&url).base;
     match kind {
         ExchangeKind::Discovery => {
@@ -110,6 +202,7 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
                 d.jwks = Some(Jwks::decode(&url_no_query, r, &mut d.problems));
             }
         }
+        ExchangeKind::Authorize if req.method == "POST" && !req_ok => {}
         ExchangeKind::Authorize => {
             let a = if req.method == "POST" {
                 AuthorizeRequest::from_url(&format!("{url_no_query}?{}", req.body.text().unwrap_or("")))
@@ -119,17 +212,21 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
             d.authorize = Some(a);
             if let Some(r) = resp {
                 d.provider_error = ProviderErrorPage::detect(r);
-                let ar = location
-                    .and_then(|l| AuthorizationResponse::from_redirect_url(l, ResponseVia::Location))
-                    .or_else(|| r.body.text().and_then(AuthorizationResponse::from_form_post_html));
-                if let Some(ar) = ar {
-                    d.authorization_response = Some(ar);
-                    d.kind = ExchangeKind::AuthorizeResponse;
-                }
+            }
+            let ar = location
+                .and_then(|l| AuthorizationResponse::from_redirect_url(l, ResponseVia::Location))
+                .or_else(|| {
+                    resp.and_then(|r| r.body.text()).and_then(AuthorizationResponse::from_form_post_html)
+                });
+            if let Some(ar) = ar {
+                d.authorization_response = Some(ar);
+                d.kind = ExchangeKind::AuthorizeResponse;
             }
         }
         ExchangeKind::Token => {
-            d.token_request = Some(TokenRequest::decode(req, &mut d.problems));
+            if req_ok {
+                d.token_request = Some(TokenRequest::decode(req, &mut d.problems));
+            }
             if let Some(r) = resp {
                 d.token_response = Some(TokenResponse::decode(r, &mut d.problems));
             }
@@ -142,7 +239,7 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
         }
         ExchangeKind::EndSession | ExchangeKind::Introspection | ExchangeKind::Revocation => {
             d.params = parse_pairs(&split_url(&req.path).query.unwrap_or_default());
-            if req.method == "POST" {
+            if req.method == "POST" && req_ok {
                 d.params.extend(parse_pairs(req.body.text().unwrap_or("")));
             }
         }
@@ -159,7 +256,7 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
         }
         ExchangeKind::RpCallback => {
             let mut source = url.clone();
-            if req.method == "POST" {
+            if req.method == "POST" && req_ok {
                 source = format!("{url_no_query}?{}", req.body.text().unwrap_or(""));
             }
             d.authorization_response =

@@ -12,4 +12,4 @@ pub mod url;
 pub mod www_authenticate;
 
 pub use classify::{EndpointBook, ExchangeKind};
-pub use decode::{Decoded, decode_exchange};
+pub use decode::{Decoded, Unreadable, decode_exchange};

@@ -106,6 +106,7 @@ async fn forward(
     let fail = |status: StatusCode, msg: String| {
         tracing::error!("{method} {host}{path}: {msg}");
         rec.error(msg.clone());
+        rec.answered_by_gateway();
         let resp = text_response(status, format!("oidc-tap: {msg}"));
         rec.response_head(resp.status().as_u16(), version_str(reply_version), header_records(resp.headers()));
         resp
@@ -146,6 +147,13 @@ async fn forward(
         Err(_) => {
             let f = UpstreamFailure::Timeout(upstream_name, shared.response_timeout.as_secs());
             return Ok(fail(f.status(), f.to_string()));
+        }
+        Ok(Err(_)) if rec.request_incomplete() => {
+            // The client went away mid-request: the upstream saw a cut request, not a fault.
+            return Ok(fail(
+                StatusCode::BAD_REQUEST,
+                "the client hung up before sending its whole request (not an upstream failure)".into(),
+            ));
         }
         Ok(Err(e)) => {
             let f = UpstreamFailure::classify(&upstream_name, &e);

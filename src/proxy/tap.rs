@@ -101,6 +101,16 @@ impl Recorder {
         });
     }
 
+    /// Marks the response as the gateway's own (the upstream gave none).
+    pub fn answered_by_gateway(&self) {
+        self.with(|p| p.ex.answered_by_gateway = true);
+    }
+
+    /// Whether the request body ended before its end (the client went away).
+    pub fn request_incomplete(&self) -> bool {
+        self.with(|p| p.ex.request.body.incomplete).unwrap_or(false)
+    }
+
     /// Marks the exchange as switching protocols.
     pub fn upgraded(&self) {
         self.with(|p| p.ex.upgraded = true);

@@ -338,6 +338,14 @@ catalogue! {
         title: "the username Mastodon will derive (warning when empty or reserved)",
         fix: "choose OIDC_UID_FIELD whose values are ASCII usernames (preferred_username)",
         reference: "Mastodon omniauthable.rb#ensure_valid_username";
+    GatewayUpstreamFailed = "GATEWAY-UPSTREAM-FAILED", Error,
+        title: "the gateway got no answer from the upstream for an OIDC call: the provider said nothing, so nothing about it is concluded",
+        fix: "fix the gateway's way to the provider (the message names the flag: --upstream, --route, --connect-to, --upstream-ca, --connect-timeout)",
+        reference: "oidc-tap: the gateway's own 502/504";
+    GatewayClientHungUp = "GATEWAY-CLIENT-HUNG-UP", Warning,
+        title: "the client hung up before its request was complete: nothing about the provider is concluded from this exchange",
+        fix: "look at the client's side: Mastodon's log for a timeout or restart, or the browser leaving the page",
+        reference: "oidc-tap: capture of an incomplete request";
     FlowAbandoned = "FLOW-ABANDONED", Warning,
         title: "discovery fetched, then nothing: Mastodon gave up before redirecting",
         fix: "first check OIDC_ISSUER against the discovered issuer",

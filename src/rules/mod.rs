@@ -11,6 +11,7 @@ pub mod diff;
 pub mod discovery;
 pub mod finding;
 pub mod flow;
+pub mod gateway;
 pub mod id_token;
 pub mod mastodon;
 pub mod passed;
@@ -88,6 +89,7 @@ impl<'a> Ctx<'a> {
 /// Runs every rule that applies to one exchange.
 pub fn evaluate(ctx: &Ctx) -> Vec<Finding> {
     let mut out = vec![];
+    gateway::check(ctx, &mut out);
     backchannel::check(ctx, &mut out);
     discovery::check(ctx, &mut out);
     config::check(ctx, &mut out);
@@ -100,16 +102,20 @@ pub fn evaluate(ctx: &Ctx) -> Vec<Finding> {
     out.into_iter().map(|f| ctx.at(f)).collect()
 }
 
-/// Remembers which "not checked" notes were already given, so each is said once.
+/// Remembers which "not checked" notes were already given, so each is said once (the same
+/// rule with the same words: a missing expectation once, each truncated body each time).
 #[derive(Debug, Default)]
 pub struct NotChecked {
-    said: HashSet<RuleId>,
+    said: HashSet<(RuleId, String)>,
 }
 
 impl NotChecked {
     /// Keeps a "not checked" info finding only the first time its rule says it.
     pub fn filter(&mut self, findings: Vec<Finding>) -> Vec<Finding> {
-        findings.into_iter().filter(|f| !f.not_checked || self.said.insert(f.rule)).collect()
+        findings
+            .into_iter()
+            .filter(|f| !f.not_checked || self.said.insert((f.rule, f.message.clone())))
+            .collect()
     }
 }
 
