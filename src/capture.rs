@@ -231,25 +231,6 @@ impl Exchange {
             r.body.decode_content_encoding(enc.as_deref(), limit);
         }
     }
-
-    /// `GET authentik.company/application/o/token/ → 200 (12 ms)`: the one-line summary.
-    pub fn summary(&self) -> String {
-        let status = self.response.as_ref().map(|r| r.status.to_string()).unwrap_or_else(|| "---".into());
-        let mut s = format!(
-            "{} {}{} → {} ({} ms, {})",
-            self.request.method,
-            self.request.host,
-            self.request.path,
-            status,
-            self.total_ms,
-            self.request.version
-        );
-        if let Some(e) = &self.error {
-            s.push_str(" · ");
-            s.push_str(e);
-        }
-        s
-    }
 }
 
 /// Reads at most `limit` bytes; returns whether more was available.

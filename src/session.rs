@@ -108,7 +108,7 @@ pub fn spawn_session(mut rx: mpsc::Receiver<Exchange>, mut session: Session) -> 
             tokio::select! {
                 rec = rx.recv() => match rec {
                     Some(ex) => {
-                        tracing::debug!(target: "oidc_tap::exchange", "#{} {}", ex.id, ex.summary());
+                        tracing::debug!(target: "oidc_tap::exchange", "#{} {}", ex.id, summary(&ex));
                         session.exchange_fetching_keys(ex).await;
                     }
                     None => break,
@@ -119,4 +119,24 @@ pub fn spawn_session(mut rx: mpsc::Receiver<Exchange>, mut session: Session) -> 
         session.finish(now_ms());
         session
     })
+}
+
+/// `GET authentik.company/application/o/token/ → 200 (12 ms, HTTP/1.1)` for the debug log:
+/// secrets in the URL masked and control characters escaped, like everything that leaves.
+fn summary(ex: &Exchange) -> String {
+    let status = ex.response.as_ref().map(|r| r.status.to_string()).unwrap_or_else(|| "---".into());
+    let mut s = format!(
+        "{} {}{} → {} ({} ms, {})",
+        ex.request.method,
+        ex.request.host,
+        crate::redact::redact_url(&ex.request.path),
+        status,
+        ex.total_ms,
+        ex.request.version
+    );
+    if let Some(e) = &ex.error {
+        s.push_str(" · ");
+        s.push_str(e);
+    }
+    crate::text::printable(&s).into_owned()
 }

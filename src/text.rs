@@ -11,3 +11,50 @@ pub fn abbreviate(s: &str) -> String {
         s.to_owned()
     }
 }
+
+/// Text from the wire made safe to show a person: control characters (C0, DEL, C1), Unicode
+/// line and paragraph separators, and bidirectional controls become visible escapes (`\n`,
+/// `\e`, `\x07`, `\u{202e}`), so a value can neither move the cursor, clear the screen, start
+/// a new (fake) console line nor reorder what is shown. Everything else is kept as it is.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x1b' => out.push_str("\\e"),
+            c if (c as u32) < 0x100 && needs_escape(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_become_visible() {
+        assert_eq!(printable("invalid_grant"), "invalid_grant");
+        assert_eq!(
+            printable("invalid_grant\u{1b}[2J x\n16:00:00.000 flow 9 · complete"),
+            "invalid_grant\\e[2J x\\n16:00:00.000 flow 9 · complete"
+        );
+        assert_eq!(printable("a\u{7}b\u{7f}c\u{85}d"), "a\\x07b\\x7fc\\x85d");
+        assert_eq!(printable("evil\u{202e}txt.exe\u{2028}"), "evil\\u{202e}txt.exe\\u{2028}");
+        assert_eq!(printable("é ✓ …"), "é ✓ …");
+    }
+}

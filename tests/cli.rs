@@ -180,7 +180,8 @@ fn insecure_upstream_warns_on_start() {
     assert!(text.contains("--insecure-upstream: upstream certificates are NOT verified"), "{text}");
 }
 
-/// Log lines written while an exchange is handled carry `exchange{id=N}`: the journal's id.
+/// Log lines written while an exchange is handled carry `exchange{id=N}`: the journal's id;
+/// they go through the same redaction as the console and the journal.
 #[test]
 fn log_lines_carry_the_exchange_id() {
     use std::io::{Read, Write};
@@ -202,14 +203,24 @@ fn log_lines_carry_the_exchange_id() {
         }
     }
     let mut c = conn.expect("the proxy listens");
-    c.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    c.write_all(
+        b"GET /auth/auth/openid_connect/callback?code=CODE-LEAK-666&state=ST HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     let mut answer = String::new();
     c.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("ERROR exchange{id=1}: oidc_tap::proxy::forward: GET a/x: upstream"), "{stderr}");
+    let masked = format!("code=%7Eredacted%7E{}", oidc_tap::redact::fingerprint("CODE-LEAK-666"));
+    assert!(
+        stderr.contains(&format!(
+            "ERROR exchange{{id=1}}: oidc_tap::proxy::forward: GET a/auth/auth/openid_connect/callback?{masked}&state=ST: upstream"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("CODE-LEAK-666"), "a secret on stderr: {stderr}");
 }
 
 /// Half a CA (the certificate without its key, or the reverse) is never replaced: the
@@ -258,4 +269,14 @@ fn written_files_are_private_and_redirected_stderr_is_plain() {
     assert_eq!(std::fs::metadata(&trace).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(!out.stderr.contains(&0x1b), "colour codes in redirected stderr");
     assert!(!out.stdout.contains(&0x1b), "colour codes in redirected stdout");
+}
+
+#[test]
+fn credentials_in_an_upstream_url_are_refused_without_echoing_the_password() {
+    let (code, stdout, stderr) = run(&["proxy", "--upstream", "https://admin:hunter2@authentik.company"]);
+    assert_eq!((code, stdout.as_str()), (Some(2), ""));
+    assert_eq!(
+        stderr,
+        "error: upstream \"https://admin:***@authentik.company\" carries credentials: the gateway does not send them (it forwards each client's own Authorization), so remove them from the URL\n"
+    );
 }

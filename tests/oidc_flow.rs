@@ -264,3 +264,26 @@ async fn replaying_the_journal_gives_the_live_findings() {
         }
     }
 }
+
+/// A hostile provider's values cannot drive the terminal: control characters in an error
+/// text are shown escaped, and a newline in it cannot start a fake console line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wire_values_cannot_inject_into_the_console() {
+    oidc_tap::tls::install_crypto_provider();
+    let (console, journal) = (Shared::default(), Shared::default());
+    let mut sc = Scenario::clean();
+    sc.provider.faults.token_error = Some("invalid_grant\u{1b}[2J".into());
+    sc.provider.faults.token_error_description = Some("x\n16:00:00.000 flow 9 · complete\u{7}".into());
+    let rig = Rig::start(sc, session(&console, &journal, true)).await.unwrap();
+    rig.login().await.unwrap();
+    rig.finish().await.unwrap();
+    let text = console.text();
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "raw control characters: {text:?}");
+    assert!(!text.lines().any(|l| l.starts_with("16:00:00.000 flow 9")), "a fake line: {text}");
+    assert!(
+        text.contains("   ✗ TOKEN-ERROR  token endpoint answered invalid_grant\\e[2J: x\\n16:00:00.000 flow 9 · complete\\x07\n"),
+        "{text}"
+    );
+    // The journal keeps the values as they came (JSON escapes them).
+    assert!(journal.text().contains(r#""error":"invalid_grant\u001b[2J""#), "{}", journal.text());
+}

@@ -94,6 +94,8 @@ mod tests {
         use anyhow::Context;
         let e = Err::<(), _>(RouteError::BadRoute("x".into())).context("parsing flags").unwrap_err();
         assert_eq!(classify(&e), ExitKind::Usage);
+        let creds = RouteError::UpstreamCredentials("https://u:***@h".into());
+        assert_eq!(classify(&anyhow::Error::new(creds)), ExitKind::Usage);
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
         assert_eq!(classify(&anyhow::Error::new(TlsError::Read("/x".into(), io))), ExitKind::Io);
         let pem = TlsError::BadPem("/x".into(), "no key".into());

@@ -12,7 +12,7 @@ use crate::oidc::jwt::DecodedJwt;
 use crate::oidc::messages::TokenSource;
 use crate::redact::short;
 use crate::rules::{Finding, Severity};
-use crate::text::abbreviate;
+use crate::text::{abbreviate, printable};
 use crate::timefmt::{clock_ms, relative};
 
 /// ANSI styling, or none.
@@ -46,6 +46,13 @@ impl Style {
     pub fn bold(&self, s: &str) -> String {
         self.paint("1", s)
     }
+}
+
+/// How a detail line is painted (after its text is made printable).
+type Paint = fn(&Style, &str) -> String;
+
+fn plain(_: &Style, s: &str) -> String {
+    s.to_owned()
 }
 
 /// Renders analysis events as console text.
@@ -93,31 +100,43 @@ impl Console {
             Severity::Warning => ("!", Style::yellow),
             Severity::Info => ("·", Style::dim),
         };
-        let mut s =
-            format!("   {} {}  {}", paint(&self.style, mark), paint(&self.style, f.rule.as_str()), f.message);
+        let mut s = format!(
+            "   {} {}  {}",
+            paint(&self.style, mark),
+            paint(&self.style, f.rule.as_str()),
+            printable(&f.message)
+        );
         let pad = "              ";
         if f.severity == Severity::Info {
             return s;
         }
         if let (Some(e), Some(seen)) = (&f.expected, &f.seen) {
-            s.push_str(&format!("\n{pad}expected {e}\n{pad}seen     {seen}"));
+            let (pe, ps) = (printable(e), printable(seen));
+            s.push_str(&format!("\n{pad}expected {pe}\n{pad}seen     {ps}"));
             if let Some(h) = &f.hint {
-                let col = f.diff_at.filter(|_| e.len() < 120 && seen.len() < 120).unwrap_or(0);
-                s.push_str(&format!("\n{pad}         {}{} {h}", " ".repeat(col), paint(&self.style, "^")));
+                // The caret points into the text as shown: only when nothing was escaped.
+                let shown_as_is = pe.len() == e.len() && ps.len() == seen.len();
+                let col = f.diff_at.filter(|_| shown_as_is && e.len() < 120 && seen.len() < 120).unwrap_or(0);
+                s.push_str(&format!(
+                    "\n{pad}         {}{} {}",
+                    " ".repeat(col),
+                    paint(&self.style, "^"),
+                    printable(h)
+                ));
             }
         } else if let Some(seen) = &f.seen {
-            s.push_str(&format!("\n{pad}seen     {seen}"));
+            s.push_str(&format!("\n{pad}seen     {}", printable(seen)));
         } else if let Some(e) = &f.expected {
-            s.push_str(&format!("\n{pad}expected {e}"));
+            s.push_str(&format!("\n{pad}expected {}", printable(e)));
         }
         if !f.why.is_empty() {
-            s.push_str(&format!("\n{pad}why      {}", f.why));
+            s.push_str(&format!("\n{pad}why      {}", printable(&f.why)));
         }
         if !f.fix.is_empty() {
-            s.push_str(&format!("\n{pad}fix      {}", f.fix));
+            s.push_str(&format!("\n{pad}fix      {}", printable(&f.fix)));
         }
         if let Some(m) = &f.mastodon {
-            s.push_str(&format!("\n{pad}Mastodon {m}"));
+            s.push_str(&format!("\n{pad}Mastodon {}", printable(m)));
         }
         s
     }
@@ -143,7 +162,7 @@ impl Console {
         let status = x.exchange.response.as_ref().map(|r| r.status.to_string()).unwrap_or_else(|| "—".into());
         let flow = x.flow.map(|f| format!("flow {f}")).unwrap_or_else(|| "no flow".into());
         let path: String = {
-            let p = crate::redact::redact_url(&req.path);
+            let p = printable(&crate::redact::redact_url(&req.path)).into_owned();
             if p.chars().count() > 90 { format!("{}…", p.chars().take(89).collect::<String>()) } else { p }
         };
         let who = x.decoded.caller.map(|c| format!("  ({c})")).unwrap_or_default();
@@ -152,25 +171,28 @@ impl Console {
             clock_ms(x.ts),
             self.style.bold(&flow),
             x.kind.label(),
-            req.method,
-            self.style.dim(&req.host),
+            printable(&req.method),
+            self.style.dim(&printable(&req.host)),
         );
         if let Some(e) = &x.exchange.error {
-            line.push_str(&format!("\n{INDENT}{}", self.style.red(&format!("gateway: {e}"))));
+            line.push_str(&format!("\n{INDENT}{}", self.style.red(&format!("gateway: {}", printable(e)))));
         }
-        for detail in self.details(x) {
+        for (paint, text) in self.details(x) {
             line.push('\n');
             line.push_str(INDENT);
-            line.push_str(&detail);
+            line.push_str(&paint(&self.style, &printable(&text)));
         }
         if !x.passed.is_empty() {
-            line.push_str(&format!(
-                "\n{INDENT}{}",
-                self.style.green(&x.passed.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" · "))
-            ));
+            let passed = x.passed.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" · ");
+            line.push_str(&format!("\n{INDENT}{}", self.style.green(&printable(&passed))));
         }
         for p in &x.decoded.problems {
-            line.push_str(&format!("\n{INDENT}{} {}: {}", self.style.yellow("?"), p.at, p.message));
+            line.push_str(&format!(
+                "\n{INDENT}{} {}: {}",
+                self.style.yellow("?"),
+                p.at,
+                printable(&p.message)
+            ));
         }
         Some(line)
     }
@@ -196,20 +218,20 @@ impl Console {
         parts.join(" · ")
     }
 
-    fn details(&self, x: &ExchangeEvent) -> Vec<String> {
+    fn details(&self, x: &ExchangeEvent) -> Vec<(Paint, String)> {
         let d = &x.decoded;
         let now_s = (x.ts / 1000) as i64;
-        let mut v = vec![];
+        let mut v: Vec<(Paint, String)> = vec![];
         if let Some(disc) = &d.discovery
             && let Some(iss) = &disc.issuer
         {
             let algs = disc.id_token_signing_alg_values_supported.join(",");
             let jwks = disc.jwks_uri.as_deref().unwrap_or("no jwks_uri");
-            v.push(format!("issuer {iss} · {algs} · jwks {jwks}"));
+            v.push((plain, format!("issuer {iss} · {algs} · jwks {jwks}")));
         }
         if let Some(j) = &d.jwks {
             if j.no_keys_member {
-                v.push("{} — no keys (authentik without a signing key: tokens are HS256)".into());
+                v.push((plain, "{} — no keys (authentik without a signing key: tokens are HS256)".into()));
             } else {
                 let keys: Vec<String> = j
                     .keys
@@ -222,86 +244,114 @@ impl Console {
                         )
                     })
                     .collect();
-                v.push(format!(
-                    "{} key{}: {}",
-                    keys.len(),
-                    if keys.len() == 1 { "" } else { "s" },
-                    keys.join(", ")
+                v.push((
+                    plain,
+                    format!(
+                        "{} key{}: {}",
+                        keys.len(),
+                        if keys.len() == 1 { "" } else { "s" },
+                        keys.join(", ")
+                    ),
                 ));
             }
         }
         if let Some(a) = &d.authorize {
-            v.push(format!(
-                "client_id={} scope=\"{}\" response_type={}{}",
-                a.client_id.as_deref().map(abbreviate).unwrap_or("—".into()),
-                a.scope.as_deref().unwrap_or(""),
-                a.response_type.as_deref().unwrap_or("—"),
-                a.code_challenge_method.as_deref().map(|m| format!(" pkce={m}")).unwrap_or_default(),
+            v.push((
+                plain,
+                format!(
+                    "client_id={} scope=\"{}\" response_type={}{}",
+                    a.client_id.as_deref().map(abbreviate).unwrap_or("—".into()),
+                    a.scope.as_deref().unwrap_or(""),
+                    a.response_type.as_deref().unwrap_or("—"),
+                    a.code_challenge_method.as_deref().map(|m| format!(" pkce={m}")).unwrap_or_default(),
+                ),
             ));
-            v.push(format!(
-                "redirect_uri {} · state {} · nonce {}",
-                a.redirect_uri.as_deref().unwrap_or("(none)"),
-                opt_short(a.state.as_deref()),
-                opt_short(a.nonce.as_deref())
+            v.push((
+                plain,
+                format!(
+                    "redirect_uri {} · state {} · nonce {}",
+                    a.redirect_uri.as_deref().unwrap_or("(none)"),
+                    opt_short(a.state.as_deref()),
+                    opt_short(a.nonce.as_deref())
+                ),
             ));
         }
         if let Some(e) = &d.provider_error {
-            v.push(self.style.red(&format!(
-                "provider refused: {}{}",
-                e.title,
-                e.message.as_deref().map(|m| format!(" — {m}")).unwrap_or_default()
-            )));
+            v.push((
+                Style::red,
+                format!(
+                    "provider refused: {}{}",
+                    e.title,
+                    e.message.as_deref().map(|m| format!(" — {m}")).unwrap_or_default()
+                ),
+            ));
         }
         if let Some(r) = &d.authorization_response {
             let via = r.via.as_str();
             match &r.error {
-                Some(e) => v.push(self.style.red(&format!(
-                    "via {via} → error={e}{} · state {}",
-                    r.error_description.as_deref().map(|s| format!(" ({s})")).unwrap_or_default(),
-                    opt_short(r.state.as_deref())
-                ))),
-                None => v.push(format!(
-                    "via {via} → {} code {} · state {}{}",
-                    r.redirect_to,
-                    opt_short(r.code.as_deref()),
-                    opt_short(r.state.as_deref()),
-                    r.iss.as_deref().map(|i| format!(" · iss {i}")).unwrap_or_default()
+                Some(e) => v.push((
+                    Style::red,
+                    format!(
+                        "via {via} → error={e}{} · state {}",
+                        r.error_description.as_deref().map(|s| format!(" ({s})")).unwrap_or_default(),
+                        opt_short(r.state.as_deref())
+                    ),
+                )),
+                None => v.push((
+                    plain,
+                    format!(
+                        "via {via} → {} code {} · state {}{}",
+                        r.redirect_to,
+                        opt_short(r.code.as_deref()),
+                        opt_short(r.state.as_deref()),
+                        r.iss.as_deref().map(|i| format!(" · iss {i}")).unwrap_or_default()
+                    ),
                 )),
             }
         }
         if let Some(t) = &d.token_request {
-            v.push(format!(
-                "{} · grant {} · code {} · redirect_uri {}{}",
-                t.client_auth.method,
-                t.grant_type.as_deref().unwrap_or("—"),
-                opt_short(t.code.as_deref()),
-                t.redirect_uri.as_deref().unwrap_or("(none)"),
-                t.code_verifier.as_ref().map(|_| " · code_verifier sent").unwrap_or_default()
+            v.push((
+                plain,
+                format!(
+                    "{} · grant {} · code {} · redirect_uri {}{}",
+                    t.client_auth.method,
+                    t.grant_type.as_deref().unwrap_or("—"),
+                    opt_short(t.code.as_deref()),
+                    t.redirect_uri.as_deref().unwrap_or("(none)"),
+                    t.code_verifier.as_ref().map(|_| " · code_verifier sent").unwrap_or_default()
+                ),
             ));
         }
         if let Some(t) = &d.token_response {
             if let Some(e) = &t.error {
-                v.push(self.style.red(&format!(
-                    "error {e}{}",
-                    t.error_description.as_deref().map(|s| format!(": {s}")).unwrap_or_default()
-                )));
+                v.push((
+                    Style::red,
+                    format!(
+                        "error {e}{}",
+                        t.error_description.as_deref().map(|s| format!(": {s}")).unwrap_or_default()
+                    ),
+                ));
             } else if t.status == 200 {
-                v.push(format!(
-                    "{} · access_token {} · scope \"{}\" · expires_in {}",
-                    t.token_type.as_deref().unwrap_or("no token_type"),
-                    opt_short(t.access_token.as_deref()),
-                    t.scope.as_deref().unwrap_or(""),
-                    t.expires_in.map(|e| e.to_string()).unwrap_or("—".into())
+                v.push((
+                    plain,
+                    format!(
+                        "{} · access_token {} · scope \"{}\" · expires_in {}",
+                        t.token_type.as_deref().unwrap_or("no token_type"),
+                        opt_short(t.access_token.as_deref()),
+                        t.scope.as_deref().unwrap_or(""),
+                        t.expires_in.map(|e| e.to_string()).unwrap_or("—".into())
+                    ),
                 ));
                 if let Some(j) = &t.id_token_decoded {
-                    v.push(self.jwt_line("id_token", j, now_s));
+                    v.push((plain, self.jwt_line("id_token", j, now_s)));
                 } else if t.id_token.is_none() {
-                    v.push(self.style.yellow("no id_token"));
+                    v.push((Style::yellow, "no id_token".into()));
                 }
             }
         }
         if let Some(u) = &d.userinfo_request {
             let token = opt_short(u.access_token.as_deref());
+            let mut paint: Paint = plain;
             let mut s = match u.token_source {
                 TokenSource::None => "no access token sent".to_owned(),
                 TokenSource::Header => format!("Bearer {token}"),
@@ -324,27 +374,31 @@ impl Console {
                     let (be, bd) = r.body_error.clone().map(|(e, d)| (Some(e), d)).unwrap_or((None, None));
                     let error = w.error.or(be).unwrap_or_else(|| format!("HTTP {}", r.status));
                     let desc = w.error_description.or(bd).map(|d| format!(": {d}")).unwrap_or_default();
-                    s.push_str(&self.style.red(&format!(" → {error}{desc}")));
+                    s.push_str(&format!(" → {error}{desc}"));
+                    paint = Style::red;
                 }
             }
-            v.push(s);
+            v.push((paint, s));
         }
         if let Some(rp) = &d.rp {
             if rp.failed {
-                v.push(self.style.red(&format!(
-                    "Mastodon gave up on the login → {}{}",
-                    rp.redirect_to.as_deref().map(crate::redact::redact_url).unwrap_or_default(),
-                    rp.message.as_deref().map(|m| format!(" (message={m})")).unwrap_or_default()
-                )));
+                v.push((
+                    Style::red,
+                    format!(
+                        "Mastodon gave up on the login → {}{}",
+                        rp.redirect_to.as_deref().map(crate::redact::redact_url).unwrap_or_default(),
+                        rp.message.as_deref().map(|m| format!(" (message={m})")).unwrap_or_default()
+                    ),
+                ));
             } else if let Some(to) = &rp.redirect_to {
-                v.push(format!("Mastodon → {}", crate::redact::redact_url(to)));
+                v.push((plain, format!("Mastodon → {}", crate::redact::redact_url(to))));
             }
         }
         if x.kind == ExchangeKind::Other
             && let Some(r) = &x.exchange.response
             && let Some(ct) = r.header("content-type")
         {
-            v.push(self.style.dim(ct));
+            v.push((Style::dim, ct.to_owned()));
         }
         v
     }

@@ -104,7 +104,9 @@ async fn forward(
 
     let method = req.method().clone();
     let fail = |status: StatusCode, msg: String| {
-        tracing::error!("{method} {host}{path}: {msg}");
+        // Log lines leave the process like the console: secrets masked, controls escaped.
+        let line = format!("{method} {host}{}: {msg}", crate::redact::redact_url(&path));
+        tracing::error!("{}", crate::text::printable(&line));
         rec.error(msg.clone());
         rec.answered_by_gateway();
         let resp = text_response(status, format!("oidc-tap: {msg}"));

@@ -15,6 +15,10 @@ pub enum RouteError {
     BadUpstream(String),
     #[error("upstream {0:?} has a path; give only scheme://host[:port]")]
     UpstreamPath(String),
+    #[error(
+        "upstream {0:?} carries credentials: the gateway does not send them (it forwards each client's own Authorization), so remove them from the URL"
+    )]
+    UpstreamCredentials(String),
     #[error("route {0:?} is not HOST=URL")]
     BadRoute(String),
     #[error("--connect-to {0:?} is not HOST:PORT=ADDR:PORT")]
@@ -36,6 +40,11 @@ impl Upstream {
             return Err(RouteError::BadUpstream(s.into()));
         }
         let authority = uri.authority().cloned().ok_or_else(|| RouteError::BadUpstream(s.into()))?;
+        if let Some((userinfo, host)) = authority.as_str().rsplit_once('@') {
+            // Never echo the password: user and host only.
+            let user = userinfo.split(':').next().unwrap_or("");
+            return Err(RouteError::UpstreamCredentials(format!("{scheme}://{user}:***@{host}")));
+        }
         if authority.host().is_empty() {
             return Err(RouteError::BadUpstream(s.into()));
         }
@@ -90,11 +99,16 @@ impl Router {
         Ok((host.to_ascii_lowercase(), Upstream::parse(url)?))
     }
 
-    /// `host` may carry a port (`authentik.company:443`); it is ignored for matching.
+    /// A route given with a port (`--route 127.0.0.1:8443=URL`) matches that Host exactly; one
+    /// without a port matches the host on any port. Then SNI, then the default.
     pub fn pick(&self, host: &str, sni: Option<&str>) -> Option<&Upstream> {
-        let bare = strip_port(host).to_ascii_lowercase();
+        let host = host.to_ascii_lowercase();
+        let bare = strip_port(&host);
         let by = |name: &str| self.routes.iter().find(|(h, _)| h == name).map(|(_, u)| u);
-        by(&bare).or_else(|| sni.and_then(|s| by(&s.to_ascii_lowercase()))).or(self.default.as_ref())
+        by(&host)
+            .or_else(|| by(bare))
+            .or_else(|| sni.and_then(|s| by(&s.to_ascii_lowercase())))
+            .or(self.default.as_ref())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -170,6 +184,26 @@ mod tests {
         assert!(matches!(Upstream::parse("ftp://x"), Err(RouteError::BadUpstream(_))));
         assert!(matches!(Upstream::parse("authentik.company"), Err(RouteError::BadUpstream(_))));
         assert!(matches!(Upstream::parse("https://a/application/o/"), Err(RouteError::UpstreamPath(_))));
+        let creds = Upstream::parse("https://admin:hunter2@authentik.company").unwrap_err();
+        assert_eq!(creds, RouteError::UpstreamCredentials("https://admin:***@authentik.company".into()));
+        assert!(!creds.to_string().contains("hunter2"));
+    }
+
+    /// `--route HOST:PORT=URL` matches what the banner shows (it never matched before).
+    #[test]
+    fn a_route_with_a_port_matches_that_host_and_port() {
+        let a = Upstream::parse("https://10.0.0.5").unwrap();
+        let b = Upstream::parse("https://10.0.0.6").unwrap();
+        let r = Router::new(
+            None,
+            vec![
+                Router::parse_route("127.0.0.1:19330=https://10.0.0.5").unwrap(),
+                Router::parse_route("127.0.0.1=https://10.0.0.6").unwrap(),
+            ],
+        );
+        assert_eq!(r.pick("127.0.0.1:19330", None), Some(&a));
+        assert_eq!(r.pick("127.0.0.1:8443", None), Some(&b));
+        assert_eq!(r.pick("127.0.0.1", None), Some(&b));
     }
 
     #[test]

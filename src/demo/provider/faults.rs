@@ -42,6 +42,8 @@ pub struct Faults {
     pub iss_param: Option<String>,
     /// Token endpoint answers 400 with this error code.
     pub token_error: Option<String>,
+    /// The `error_description` sent with `token_error`.
+    pub token_error_description: Option<String>,
     pub token_type: Option<String>,
     pub omit_id_token: bool,
     /// Scopes removed from the granted scope (authentik drops scopes without a mapping).

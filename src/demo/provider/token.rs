@@ -34,7 +34,8 @@ impl Provider {
             return token_error("invalid_client", INVALID_CLIENT);
         }
         if let Some(e) = &f.token_error {
-            return token_error(e, "The provider refused the request");
+            let desc = f.token_error_description.as_deref().unwrap_or("The provider refused the request");
+            return token_error(e, desc);
         }
         // authentik answers a token-request redirect_uri it does not know with invalid_client.
         if !st.cfg.redirect_uris.iter().any(|u| Some(u.as_str()) == get(&form, "redirect_uri")) {
