@@ -12,6 +12,15 @@ pub fn abbreviate(s: &str) -> String {
     }
 }
 
+/// At most `max` characters of `s`, with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(max.saturating_sub(1)).collect::<String>())
+    }
+}
+
 /// Text from the wire made safe to show a person: control characters (C0, DEL, C1), Unicode
 /// line and paragraph separators, and bidirectional controls become visible escapes (`\n`,
 /// `\e`, `\x07`, `\u{202e}`), so a value can neither move the cursor, clear the screen, start

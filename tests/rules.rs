@@ -909,3 +909,77 @@ async fn gateway_client_hung_up_mid_token_request() {
     assert!(!r.findings.iter().any(|f| f.rule == "TOKEN-ERROR" || f.rule == "GATEWAY-UPSTREAM-FAILED"));
     assert_nothing_blamed_on_the_provider(&r);
 }
+
+// ---- types: a claim or field of the wrong type is a finding, never trusted ----
+
+#[tokio::test]
+async fn idt_claim_type_for_iss_sub_aud_and_an_absurd_exp() {
+    let r = run(|s| {
+        let c = &mut s.provider.faults.claims;
+        c.insert("iss".into(), json!(123));
+        c.insert("sub".into(), json!(null));
+        c.insert("aud".into(), json!(5));
+        c.insert("exp".into(), json!(u64::MAX));
+        c.insert("iat".into(), json!(1.7e308));
+    })
+    .await;
+    let mut got: Vec<(String, String, String, Severity)> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "IDT-CLAIM-TYPE")
+        .map(|f| (f.field.clone().unwrap(), f.expected.clone().unwrap(), f.seen.clone().unwrap(), f.severity))
+        .collect();
+    got.sort();
+    let want = |field: &str, exp: &str, seen: &str| {
+        (field.to_owned(), exp.to_owned(), seen.to_owned(), Severity::Error)
+    };
+    assert_eq!(
+        got,
+        vec![
+            want("id_token.aud", "a string or an array of strings", "5"),
+            want(
+                "id_token.exp",
+                "a NumericDate (seconds since 1970, a number before year 10000)",
+                "18446744073709551615"
+            ),
+            want("id_token.iat", "a NumericDate (seconds since 1970, a number before year 10000)", "1.7e+308"),
+            want("id_token.iss", "a string", "123"),
+            want("id_token.sub", "a non-empty string", "null"),
+        ]
+    );
+    let f = r.get("IDT-CLAIM-TYPE");
+    assert!(f.message.starts_with("the id_token's "), "{}", f.message);
+    // Nothing was trusted: no expiry computed from a clamped number.
+    assert!(!r.findings.iter().any(|f| f.rule == "IDT-EXPIRED"), "{:?}", r.findings);
+}
+
+#[tokio::test]
+async fn disc_field_type_for_a_numeric_issuer_and_an_array_jwks_uri() {
+    let r = run(|s| {
+        let d = &mut s.provider.faults.discovery_set;
+        d.insert("issuer".into(), json!(123));
+        d.insert("jwks_uri".into(), json!(["https://a/jwks/", "https://b/jwks/"]));
+    })
+    .await;
+    let got: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "DISC-FIELD-TYPE")
+        .map(|f| (f.field.clone().unwrap(), f.expected.clone().unwrap(), f.seen.clone().unwrap(), f.severity))
+        .collect();
+    assert_eq!(
+        got.iter().filter(|g| g.0 == "discovery.issuer").count() >= 1
+            && got.iter().filter(|g| g.0 == "discovery.jwks_uri").count() >= 1,
+        true,
+        "{got:?}"
+    );
+    let f = r.get("DISC-FIELD-TYPE");
+    assert_eq!((f.severity, f.expected.as_deref()), (Severity::Error, Some("a string")));
+    assert!(got.contains(&(
+        "discovery.jwks_uri".into(),
+        "a string".into(),
+        r#"["https://a/jwks/","https://b/jwks/"]"#.into(),
+        Severity::Error
+    )));
+    assert!(got.contains(&("discovery.issuer".into(), "a string".into(), "123".into(), Severity::Error)));
+}

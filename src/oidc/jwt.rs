@@ -57,7 +57,8 @@ fn b64_json(seg: &str, part: &'static str) -> Result<Map<String, Value>, JwtErro
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
+/// "a string", "a number", ... for messages about JSON values.
+pub(crate) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -66,6 +67,15 @@ fn json_type(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// Seconds since 1970 up to the end of year 9999: what a NumericDate can sensibly be.
+const MAX_DATE: f64 = 253_402_300_799.0;
+
+/// A JSON value as a NumericDate (RFC 7519 §2), if it is one within years 0–9999.
+pub fn numeric_date(v: &Value) -> Option<i64> {
+    let f = v.as_f64()?;
+    (f.is_finite() && f.abs() <= MAX_DATE).then(|| v.as_i64().unwrap_or(f as i64))
 }
 
 impl DecodedJwt {
@@ -122,9 +132,10 @@ impl DecodedJwt {
         self.claims.get(name).and_then(Value::as_str)
     }
 
-    /// A NumericDate claim (seconds); tolerates floats, as some providers send them.
+    /// A NumericDate claim (seconds); tolerates floats, as some providers send them. A value
+    /// outside years 0–9999 is no date (`None`; IDT-CLAIM-TYPE says so), never a clamped one.
     pub fn claim_time(&self, name: &str) -> Option<i64> {
-        self.claims.get(name).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+        numeric_date(self.claims.get(name)?)
     }
 
     /// `aud` as a list (it may be a string or an array, RFC 7519 §4.1.3).

@@ -122,6 +122,10 @@ catalogue! {
         title: "discovered issuer ≠ the URL discovery was fetched from",
         fix: "authentik: provider Issuer mode 'Each provider has a different issuer'; OIDC_ISSUER = discovered issuer",
         reference: "OIDC Discovery §4.3; openid_connect response.rb#validate_issuer_matching";
+    DiscFieldType = "DISC-FIELD-TYPE", Error,
+        title: "a discovery field has the wrong JSON type (issuer and endpoints strings, *_supported arrays of strings)",
+        fix: "authentik serves every field with its type: look for a proxy or cache rewriting /.well-known/openid-configuration",
+        reference: "OIDC Discovery §3";
     DiscInsecureEndpoint = "DISC-INSECURE-ENDPOINT", Error,
         title: "http:// issuer or endpoint although discovery came over TLS",
         fix: "make the proxy in front of authentik send X-Forwarded-Proto: https, and add its address to AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS",
@@ -266,6 +270,10 @@ catalogue! {
         title: "a required ID token claim is missing (iss, sub, aud, exp, iat)",
         fix: "check authentik scope mappings that override or remove claims",
         reference: "OIDC Core §2";
+    IdtClaimType = "IDT-CLAIM-TYPE", Error,
+        title: "an ID token claim has the wrong JSON type (iss/sub/nonce/azp strings, aud a string or strings, exp/iat/nbf numbers)",
+        fix: "check authentik scope mappings that return the claim: they must return the type OpenID Connect defines",
+        reference: "OIDC Core §2; RFC 7519 §2 (NumericDate), §4.1";
     IdtIssMismatch = "IDT-ISS-MISMATCH", Error,
         title: "id_token iss ≠ OIDC_ISSUER / the discovered issuer",
         fix: "send Mastodon's back-channel requests to authentik with the public Host and X-Forwarded-Proto: https (and from an address in AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS); OIDC_ISSUER must be the discovered issuer",

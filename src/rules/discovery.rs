@@ -89,6 +89,18 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         out.push(f);
     }
 
+    // DISC-FIELD-TYPE — Discovery §3: a field of the wrong type is read as absent.
+    for (field, expected, seen) in &disc.wrong_types {
+        out.push(
+            Finding::new(RuleId::DiscFieldType, format!("discovery's {field} is not {expected}"))
+                .field(format!("discovery.{field}"))
+                .expected(expected.clone())
+                .seen(seen.clone())
+                .why("Mastodon's client validates the document's types and refuses it; oidc-tap reads the field as absent")
+                .mastodon("fails in the request phase (“Unknown” or a validation error)"),
+        );
+    }
+
     // DISC-MISSING-FIELD — Discovery §3 and Mastodon's validations.
     for field in MASTODON_REQUIRED.iter().chain(NEEDED_LATER) {
         if !disc.keys.iter().any(|k| k == field) {

@@ -112,6 +112,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             );
         }
     }
+    claim_types(j, out);
     let now = (ctx.now_ms / 1000) as i64;
     // IDT-EXPIRED — step 9; Mastodon: exp > now, no leeway.
     if let Some(exp) = j.claim_time("exp")
@@ -268,5 +269,61 @@ fn signature(ctx: &Ctx, out: &mut Vec<Finding>, alg: &str, kid: Option<&str>) {
                 .fix(if alg == "ES512" { "authentik → provider → Signing Key: an RSA or P-256/P-384 key (P-521 is not verifiable here)" } else { "see the reason above" }),
         ),
         SigOutcome::Verified { .. } | SigOutcome::VerifiedWithSecret { .. } | SigOutcome::Unsigned | SigOutcome::Encrypted => {}
+    }
+}
+
+/// The JSON type OpenID Connect gives each claim the rules read (Core §2, RFC 7519 §4.1).
+#[derive(Clone, Copy)]
+enum ClaimType {
+    String,
+    NonEmptyString,
+    StringOrStrings,
+    NumericDate,
+}
+
+const CLAIM_TYPES: &[(&str, ClaimType)] = &[
+    ("iss", ClaimType::String),
+    ("sub", ClaimType::NonEmptyString),
+    ("aud", ClaimType::StringOrStrings),
+    ("exp", ClaimType::NumericDate),
+    ("iat", ClaimType::NumericDate),
+    ("nbf", ClaimType::NumericDate),
+    ("auth_time", ClaimType::NumericDate),
+    ("nonce", ClaimType::String),
+    ("azp", ClaimType::String),
+    ("at_hash", ClaimType::String),
+];
+
+/// IDT-CLAIM-TYPE — every claim a rule reads is type-checked before it is trusted.
+fn claim_types(j: &crate::oidc::jwt::DecodedJwt, out: &mut Vec<Finding>) {
+    use serde_json::Value;
+    for (claim, ty) in CLAIM_TYPES {
+        let Some(v) = j.claims.get(*claim) else { continue };
+        let (ok, expected) = match ty {
+            ClaimType::String => (v.is_string(), "a string"),
+            ClaimType::NonEmptyString => (v.as_str().is_some_and(|s| !s.is_empty()), "a non-empty string"),
+            ClaimType::StringOrStrings => (
+                v.is_string() || v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+                "a string or an array of strings",
+            ),
+            ClaimType::NumericDate => (
+                crate::oidc::jwt::numeric_date(v).is_some(),
+                "a NumericDate (seconds since 1970, a number before year 10000)",
+            ),
+        };
+        if !ok {
+            let seen = serde_json::to_string(v).unwrap_or_default();
+            out.push(
+                Finding::new(
+                    RuleId::IdtClaimType,
+                    format!("the id_token's {claim} is {}, not {expected}", crate::oidc::jwt::json_type(v)),
+                )
+                .field(format!("id_token.{claim}"))
+                .expected(expected)
+                .seen(crate::text::truncate(&seen, 120))
+                .why("a relying party cannot compare or trust a claim of the wrong type; Mastodon's gem fails or, worse, compares it loosely")
+                .mastodon("fails verifying the ID token"),
+            );
+        }
     }
 }

@@ -49,6 +49,9 @@ impl Provider {
             for k in &f.discovery_drop {
                 m.remove(k);
             }
+            for (k, v) in &f.discovery_set {
+                m.insert(k.clone(), v.clone());
+            }
         }
         respond(200, "application/json", serde_json::to_string_pretty(&doc).unwrap_or_default())
     }

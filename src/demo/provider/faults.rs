@@ -26,6 +26,8 @@ pub struct Faults {
     pub discovery_status: Option<u16>,
     /// Fields removed from the discovery document.
     pub discovery_drop: Vec<String>,
+    /// Fields set (replaced) in the discovery document.
+    pub discovery_set: Map<String, Value>,
     /// Host used in endpoint URLs instead of the request's Host.
     pub endpoint_host: Option<String>,
     /// Token endpoint advertised without its trailing slash (Django answers 301).

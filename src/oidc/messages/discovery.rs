@@ -42,6 +42,10 @@ pub struct Discovery {
     /// Top-level keys present (for the missing-field check).
     #[serde(skip)]
     pub keys: Vec<String>,
+    /// Fields present with the wrong JSON type: (field, expected type, the value as JSON).
+    /// Such a field is read as absent by everything else, never trusted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub wrong_types: Vec<(String, String, String)>,
     /// The body was a JSON object.
     pub valid_json: bool,
 }
@@ -84,6 +88,20 @@ impl Endpoint {
     }
 }
 
+/// The list-valued fields the checks read.
+const LIST_FIELDS: &[&str] = &[
+    "id_token_signing_alg_values_supported",
+    "scopes_supported",
+    "response_types_supported",
+    "subject_types_supported",
+    "code_challenge_methods_supported",
+];
+
+/// A JSON value as compact text, cut at 120 characters.
+fn json_text(v: &Value) -> String {
+    crate::text::truncate(&serde_json::to_string(v).unwrap_or_default(), 120)
+}
+
 impl Discovery {
     pub fn decode(fetched_from: &str, resp: &ResponseRecord, problems: &mut Vec<Problem>) -> Discovery {
         let mut d =
@@ -106,6 +124,19 @@ impl Discovery {
         };
         d.valid_json = true;
         d.keys = m.keys().cloned().collect();
+        let strings = std::iter::once("issuer").chain(Endpoint::ALL.iter().map(|e| e.field()));
+        for field in strings {
+            if let Some(v) = m.get(field).filter(|v| !v.is_string()) {
+                d.wrong_types.push((field.into(), "a string".into(), json_text(v)));
+            }
+        }
+        for field in LIST_FIELDS {
+            if let Some(v) =
+                m.get(*field).filter(|v| !v.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+            {
+                d.wrong_types.push(((*field).into(), "an array of strings".into(), json_text(v)));
+            }
+        }
         d.issuer = s(&m, "issuer");
         for e in Endpoint::ALL {
             let v = s(&m, e.field());
