@@ -942,7 +942,11 @@ async fn idt_claim_type_for_iss_sub_aud_and_an_absurd_exp() {
                 "a NumericDate (seconds since 1970, a number before year 10000)",
                 "18446744073709551615"
             ),
-            want("id_token.iat", "a NumericDate (seconds since 1970, a number before year 10000)", "1.7e+308"),
+            want(
+                "id_token.iat",
+                "a NumericDate (seconds since 1970, a number before year 10000)",
+                "1.7e+308"
+            ),
             want("id_token.iss", "a string", "123"),
             want("id_token.sub", "a non-empty string", "null"),
         ]

@@ -12,7 +12,7 @@ use crate::oidc::flow::{Flow, Outcome};
 use crate::oidc::{Decoded, EndpointBook, ExchangeKind, decode_exchange};
 use crate::rules::passed::Check;
 use crate::rules::{Ctx, Finding, NotChecked, UidHistory};
-use crate::verify::{KeyStore, SigOutcome, is_hmac, verify_hmac};
+use crate::verify::{KeyStore, SigOutcome, Unverifiable, is_hmac, verify_hmac};
 use correlate::{FlowLimits, FlowTracker};
 
 /// Settings of the core.
@@ -97,7 +97,20 @@ pub struct Analyzer {
     exp: Expectations,
     history: UidHistory,
     not_checked: NotChecked,
+    /// ID tokens that arrived before any JWKS of their issuer, checked when one passes.
+    pending: Vec<PendingSig>,
 }
+
+/// An ID token waiting for keys.
+struct PendingSig {
+    exchange: u64,
+    flow: Option<u64>,
+    url: Option<String>,
+    jwt: crate::oidc::jwt::DecodedJwt,
+}
+
+/// ID tokens kept waiting for keys at most (the oldest goes first).
+const MAX_PENDING: usize = 64;
 
 impl Analyzer {
     pub fn new(cfg: AnalyzerConfig) -> Analyzer {
@@ -108,6 +121,7 @@ impl Analyzer {
             exp: cfg.expectations,
             history: UidHistory::default(),
             not_checked: NotChecked::default(),
+            pending: vec![],
         }
     }
 
@@ -177,11 +191,17 @@ impl Analyzer {
         {
             self.book.learn(disc);
         }
-        if let Some(j) = &d.jwks
-            && (200..300).contains(&j.status)
-            && d.problems.is_empty()
-        {
-            self.keys.learn(&j.url, &j.raw_keys);
+        let mut keys_changed = None;
+        if let Some(j) = &d.jwks {
+            if (200..300).contains(&j.status) && d.problems.is_empty() {
+                self.keys.learn(&j.url, &j.raw_keys);
+            } else if (200..300).contains(&j.status) {
+                let why = d.problems.first().map(|p| p.message.clone()).unwrap_or_default();
+                self.keys.learn_failure(&j.url, why);
+            } else if !(300..400).contains(&j.status) {
+                self.keys.learn_failure(&j.url, format!("it answered HTTP {}", j.status));
+            }
+            keys_changed = Some(j.url.clone());
         }
         let issuer = self.issuer_of(&d);
         let a = self.flows.assign(&d, issuer.as_deref(), now);
@@ -191,6 +211,20 @@ impl Analyzer {
             out.push(Event::Flow(FlowEvent::of(f, FlowEventKind::Opened, now)));
         }
         let sig = self.verify(&d);
+        if let (Some(SigOutcome::Unverifiable { why: Unverifiable::NoJwks { url }, .. }), Some(jwt)) =
+            (&sig, d.token_response.as_ref().and_then(|t| t.id_token_decoded.as_ref()))
+        {
+            // Checked when a JWKS passes (Mastodon fetches it right after the token call).
+            if self.pending.len() >= MAX_PENDING {
+                self.pending.remove(0);
+            }
+            self.pending.push(PendingSig {
+                exchange: ex.id,
+                flow: a.flow,
+                url: url.clone(),
+                jwt: jwt.clone(),
+            });
+        }
         let before = a.flow.and_then(|id| self.flows.get(id)).cloned();
         let findings = crate::rules::evaluate(&Ctx {
             ex,
@@ -204,8 +238,12 @@ impl Analyzer {
             issuer: issuer.as_deref(),
             history: &self.history,
         });
-        let findings = self.not_checked.filter(findings);
-        let passed = crate::rules::passed::passed_checks(&d, before.as_ref(), sig.as_ref(), now, &findings);
+        let mut findings = self.not_checked.filter(findings);
+        let mut passed =
+            crate::rules::passed::passed_checks(&d, before.as_ref(), sig.as_ref(), now, &findings);
+        if let Some(url) = keys_changed {
+            self.verify_pending(&url, &mut passed, &mut findings);
+        }
         let closed = a.flow.and_then(|id| self.flows.record(id, &d, ex.id, now, issuer.as_deref()));
         self.remember_uid(&d, a.flow);
         out.push(Event::Exchange(Box::new(ExchangeEvent {
@@ -224,6 +262,32 @@ impl Analyzer {
             self.closed_events(f, now, &mut out);
         }
         out
+    }
+
+    /// Checks the ID tokens that waited for a JWKS of `url` now that one passed: the verdict
+    /// goes with this JWKS exchange (a passed check, or findings about the token's exchange).
+    fn verify_pending(&mut self, url: &str, passed: &mut Vec<Check>, findings: &mut Vec<Finding>) {
+        let (ready, waiting): (Vec<PendingSig>, Vec<PendingSig>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.url.as_deref().is_none_or(|u| u == url));
+        self.pending = waiting;
+        for p in ready {
+            let sig = self.keys.verify(&p.jwt, Some(url));
+            let (alg, kid) = (p.jwt.alg().unwrap_or("").to_owned(), p.jwt.kid().map(str::to_owned));
+            match &sig {
+                SigOutcome::Verified { alg, kid, key_from } => passed.push(Check::SignatureOf {
+                    exchange: p.exchange,
+                    alg: alg.clone(),
+                    kid: kid.clone(),
+                    key_from: key_from.clone(),
+                }),
+                _ => findings.extend(
+                    crate::rules::id_token::signature(&sig, &alg, kid.as_deref())
+                        .into_iter()
+                        .map(|f| Finding { flow: p.flow, exchange: Some(p.exchange), ..f }),
+                ),
+            }
+        }
     }
 
     /// Remembers which uid value a user (by sub and by email) logged in with.
@@ -314,6 +378,7 @@ impl Analyzer {
 pub(crate) mod tests {
     use super::*;
     use crate::capture::{CapturedBody, Header, RequestRecord, ResponseRecord};
+    use crate::rules::RuleId;
 
     /// A minimal exchange for core tests.
     pub(crate) fn exchange(method: &str, path: &str, status: u16, body: &str) -> Exchange {
@@ -410,5 +475,41 @@ pub(crate) mod tests {
             serde_json::to_value(FlowEvent::of(a.flows.get(1).unwrap(), FlowEventKind::Closed, 0)).unwrap();
         assert_eq!(json["exchanges"].as_array().unwrap().len(), 2);
         assert_eq!(json["exchanges_not_listed"], 1);
+    }
+
+    /// Mastodon fetches the JWKS after the token call; a gateway that never saw discovery
+    /// cannot fetch it first. The token is then "not checked yet" — never "no JWKS seen" next
+    /// to a JWKS with keys — and is checked when the JWKS passes.
+    #[test]
+    fn a_token_before_any_jwks_is_checked_when_the_jwks_passes() {
+        use crate::demo::provider::Signing;
+        let mut a = Analyzer::new(AnalyzerConfig::default());
+        let claims = serde_json::json!({"iss": "https://a/application/o/mastodon/", "sub": "1", "aud": "c", "exp": 4_000_000_000u64, "iat": 1});
+        let idt = Signing::Rs256.sign(&claims, Signing::Rs256.kid(), "");
+        let body = format!(r#"{{"access_token":"at","token_type":"Bearer","id_token":"{idt}"}}"#);
+        let mut tok = exchange("POST", "/application/o/token/", 200, &body);
+        tok.id = 5;
+        tok.request.body.bytes = "grant_type=authorization_code&code=c1".into();
+        let ev = a.ingest(&tok);
+        let f = findings(&ev);
+        let u = f.iter().find(|f| f.rule == RuleId::IdtUnverifiable).expect("a note");
+        assert_eq!(u.severity, crate::rules::Severity::Info);
+        assert!(u.not_checked && u.message.contains("not checked yet"), "{}", u.message);
+        let jwks = format!(r#"{{"keys":[{}]}}"#, Signing::Rs256.jwk().unwrap());
+        let mut j = exchange("GET", "/application/o/mastodon/jwks/", 200, &jwks);
+        j.id = 6;
+        let ev = a.ingest(&j);
+        let x = ev.iter().find_map(|e| if let Event::Exchange(x) = e { Some(x) } else { None }).unwrap();
+        assert_eq!(
+            x.passed.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            vec![
+                "signature ✓ RS256 kid demo-rsa-a of the ID token in exchange 5 (keys from https://a/application/o/mastodon/jwks/)"
+            ]
+        );
+        assert!(
+            findings(&ev).iter().all(|f| f.severity < crate::rules::Severity::Warning),
+            "{:?}",
+            findings(&ev)
+        );
     }
 }

@@ -10,6 +10,7 @@ use crate::oidc::messages::ProblemAt;
 use crate::redact::{fp_of, is_masked, short};
 use crate::timefmt::{human_duration, utc_datetime};
 use crate::verify::SigOutcome;
+use crate::verify::Unverifiable;
 
 pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     let Some(r) = &ctx.d.token_response else { return };
@@ -94,7 +95,9 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 .why("without a signing key authentik signs with the client secret (JWKS is {}); Mastodon ≥ 4.2 copes, older versions fail with KidNotFound, and anyone holding the secret can mint tokens")
         );
     }
-    signature(ctx, out, &alg, j.kid());
+    if let Some(sig) = ctx.sig {
+        out.extend(signature(sig, &alg, j.kid()));
+    }
 
     // Claims — Core §2 and §3.1.3.7.
     for claim in ["iss", "sub", "aud", "exp", "iat"] {
@@ -229,8 +232,9 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
 }
 
 /// IDT-KID-*, IDT-SIGNATURE-INVALID, IDT-UNVERIFIABLE from the verification verdict.
-fn signature(ctx: &Ctx, out: &mut Vec<Finding>, alg: &str, kid: Option<&str>) {
-    let Some(sig) = ctx.sig else { return };
+/// Also run when a JWKS arrives after the token it was needed for (the core re-verifies).
+pub fn signature(sig: &SigOutcome, alg: &str, kid: Option<&str>) -> Vec<Finding> {
+    let mut out = vec![];
     match sig {
         SigOutcome::KidUnknown { kid, known } => out.push(
             Finding::new(RuleId::IdtKidUnknown, format!("the id_token's kid {kid} is not in the provider's JWKS"))
@@ -261,6 +265,11 @@ fn signature(ctx: &Ctx, out: &mut Vec<Finding>, alg: &str, kid: Option<&str>) {
                 .fix("OIDC_CLIENT_SECRET = the provider's Client Secret; better: select a signing key")
                 .mastodon("“JSON::JWS::VerificationFailed”"),
         ),
+        SigOutcome::Unverifiable { why: why @ Unverifiable::NoJwks { .. }, .. } => out.push(not_checked(
+            RuleId::IdtUnverifiable,
+            &format!("{alg} signature not checked yet: {why}; it is checked when a JWKS for this issuer passes"),
+            kid,
+        )),
         SigOutcome::Unverifiable { why, .. } => out.push(
             Finding::new(RuleId::IdtUnverifiable, format!("the {alg} signature could not be checked: {why}"))
                 .field("id_token.signature")
@@ -270,6 +279,7 @@ fn signature(ctx: &Ctx, out: &mut Vec<Finding>, alg: &str, kid: Option<&str>) {
         ),
         SigOutcome::Verified { .. } | SigOutcome::VerifiedWithSecret { .. } | SigOutcome::Unsigned | SigOutcome::Encrypted => {}
     }
+    out
 }
 
 /// The JSON type OpenID Connect gives each claim the rules read (Core §2, RFC 7519 §4.1).

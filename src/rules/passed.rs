@@ -27,6 +27,13 @@ pub enum Check {
         kid: Option<String>,
         key_from: String,
     },
+    /// The signature of an ID token that came before any JWKS, checked when this one passed.
+    SignatureOf {
+        exchange: u64,
+        alg: String,
+        kid: Option<String>,
+        key_from: String,
+    },
     /// The HS* MAC verified with the client secret.
     Mac {
         alg: String,
@@ -48,6 +55,11 @@ impl fmt::Display for Check {
             Check::Signature { alg, kid, key_from } => write!(
                 f,
                 "signature ✓ {alg}{} (keys from {key_from})",
+                kid.as_deref().map(|k| format!(" kid {k}")).unwrap_or_default()
+            ),
+            Check::SignatureOf { exchange, alg, kid, key_from } => write!(
+                f,
+                "signature ✓ {alg}{} of the ID token in exchange {exchange} (keys from {key_from})",
                 kid.as_deref().map(|k| format!(" kid {k}")).unwrap_or_default()
             ),
             Check::Mac { alg, secret_from } => write!(f, "{alg} MAC ✓ (client secret from {secret_from})"),

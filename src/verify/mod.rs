@@ -39,7 +39,7 @@ pub enum SigOutcome {
 
 /// Why a signature could not be checked: a closed set, so tests and rules match it exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
+#[serde(tag = "why", rename_all = "snake_case")]
 pub enum Unverifiable {
     /// The trace was written redacted: the signature is not in it.
     SignatureRedacted,
@@ -61,6 +61,10 @@ pub enum Unverifiable {
     ClientSecretRedacted,
     /// An HS-named alg the library does not take as HMAC.
     NotHmac,
+    /// The latest JWKS answer for the issuer had no usable keys.
+    JwksUnusable { url: String, reason: String },
+    /// The token's kid names a key of another type, curve or use than its alg needs.
+    KeyMismatch { kid: String, key: String },
 }
 
 impl std::fmt::Display for Unverifiable {
@@ -86,14 +90,21 @@ impl std::fmt::Display for Unverifiable {
                 f.write_str("the client secret is redacted in this trace: pass --client-secret")
             }
             Unverifiable::NotHmac => f.write_str("not an HMAC algorithm"),
+            Unverifiable::JwksUnusable { url, reason } => {
+                write!(f, "the latest JWKS from {url} has no usable keys ({reason}); earlier keys no longer count")
+            }
+            Unverifiable::KeyMismatch { kid, key } => {
+                write!(f, "kid {kid} names a {key} in the JWKS, which cannot check this algorithm")
+            }
         }
     }
 }
 
-/// Keys learned per JWKS URL.
+/// Keys learned per JWKS URL: the keys of the latest answer, or why the latest answer had
+/// none that can be used (a relying party fetching now would get that answer too).
 #[derive(Debug, Default, Clone)]
 pub struct KeyStore {
-    sets: HashMap<String, Vec<Value>>,
+    sets: HashMap<String, Result<Vec<Value>, String>>,
 }
 
 fn family_kty(alg: &str) -> Option<&'static str> {
@@ -117,12 +128,17 @@ fn curve_for(alg: &str) -> Option<&'static str> {
 impl KeyStore {
     /// Replaces what is known for a JWKS URL with the keys of a fresh response.
     pub fn learn(&mut self, url: &str, keys: &[Value]) {
-        self.sets.insert(url.to_owned(), keys.to_vec());
+        self.sets.insert(url.to_owned(), Ok(keys.to_vec()));
+    }
+
+    /// The latest answer for a JWKS URL was unusable: earlier keys no longer count.
+    pub fn learn_failure(&mut self, url: &str, why: impl Into<String>) {
+        self.sets.insert(url.to_owned(), Err(why.into()));
     }
 
     /// Whether `url` has a key with this kid (or any key when the token has no kid).
     pub fn has_kid(&self, url: &str, kid: Option<&str>) -> bool {
-        match (self.sets.get(url), kid) {
+        match (self.sets.get(url).and_then(|r| r.as_ref().ok()), kid) {
             (Some(keys), Some(k)) => keys.iter().any(|j| j.get("kid").and_then(Value::as_str) == Some(k)),
             (Some(keys), None) => !keys.is_empty(),
             (None, _) => false,
@@ -150,10 +166,17 @@ impl KeyStore {
         };
         let (keys, key_from): (Vec<&Value>, String) = match url.and_then(|u| self.sets.get(u).map(|k| (u, k)))
         {
-            Some((u, k)) => (k.iter().collect(), u.to_owned()),
-            None if !self.sets.is_empty() && url.is_none() => {
-                (self.sets.values().flatten().collect(), "every JWKS seen".into())
+            Some((u, Ok(k))) => (k.iter().collect(), u.to_owned()),
+            Some((u, Err(why))) => {
+                return SigOutcome::Unverifiable {
+                    alg,
+                    why: Unverifiable::JwksUnusable { url: u.to_owned(), reason: why.clone() },
+                };
             }
+            None if !self.sets.is_empty() && url.is_none() => (
+                self.sets.values().filter_map(|r| r.as_ref().ok()).flatten().collect(),
+                "every JWKS seen".into(),
+            ),
             None => {
                 return SigOutcome::Unverifiable {
                     alg,
@@ -177,6 +200,13 @@ impl KeyStore {
                 keys.iter().filter_map(|j| j.get("kid").and_then(Value::as_str).map(str::to_owned)).collect();
             return SigOutcome::KidUnknown { kid: k.clone(), known };
         }
+        let by_kid_types: Vec<String> = by_kid
+            .iter()
+            .map(|j| {
+                let g = |f: &str| j.get(f).and_then(Value::as_str).unwrap_or("?");
+                format!("{} key (alg {}, use {})", g("kty"), g("alg"), g("use"))
+            })
+            .collect();
         let eligible: Vec<&Value> = by_kid
             .into_iter()
             .filter(|j| j.get("kty").and_then(Value::as_str) == Some(kty))
@@ -187,6 +217,11 @@ impl KeyStore {
         match eligible.len() {
             0 => {
                 return match &kid {
+                    // The kid is there, but names a key of another type or use: say so.
+                    Some(k) if !by_kid_types.is_empty() => SigOutcome::Unverifiable {
+                        alg: alg.clone(),
+                        why: Unverifiable::KeyMismatch { kid: k.clone(), key: by_kid_types.join(", ") },
+                    },
                     Some(k) => SigOutcome::KidUnknown { kid: k.clone(), known: vec![] },
                     None => {
                         SigOutcome::Unverifiable { alg, why: Unverifiable::NoKeyOfType { kty, key_from } }

@@ -207,3 +207,41 @@ fn rfc8037_a4_eddsa_vector_verifies() {
     let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
     assert!(matches!(store(&[jwk]).verify(&j, Some("https://a/jwks/")), SigOutcome::Verified { .. }));
 }
+
+/// A kid that names a key of another type says exactly that (it is no "unknown kid").
+#[test]
+fn a_kid_naming_a_key_of_another_type_is_a_key_mismatch() {
+    let mut rsa = Signing::Rs256.jwk().unwrap();
+    rsa["kid"] = json!("demo-ec-p521");
+    let es512 = token(Signing::Es512, Signing::Es512.kid());
+    assert_eq!(
+        store(&[rsa]).verify(&es512, Some("https://a/jwks/")),
+        SigOutcome::Unverifiable {
+            alg: "ES512".into(),
+            why: Unverifiable::KeyMismatch {
+                kid: "demo-ec-p521".into(),
+                key: "RSA key (alg RS256, use sig)".into()
+            }
+        }
+    );
+}
+
+/// Keys from an earlier JWKS do not vouch for a token once the latest answer is unusable.
+#[test]
+fn a_garbage_jwks_after_a_good_one_is_not_ignored() {
+    let mut k = store(&[Signing::Rs256.jwk().unwrap()]);
+    let t = token(Signing::Rs256, Signing::Rs256.kid());
+    assert!(matches!(k.verify(&t, Some("https://a/jwks/")), SigOutcome::Verified { .. }));
+    k.learn_failure("https://a/jwks/", "jwks.body: body is not JSON");
+    assert_eq!(
+        k.verify(&t, Some("https://a/jwks/")),
+        SigOutcome::Unverifiable {
+            alg: "RS256".into(),
+            why: Unverifiable::JwksUnusable {
+                url: "https://a/jwks/".into(),
+                reason: "jwks.body: body is not JSON".into()
+            }
+        }
+    );
+    assert!(!k.has_kid("https://a/jwks/", Signing::Rs256.kid()), "a refetch is due");
+}

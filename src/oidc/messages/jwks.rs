@@ -49,7 +49,15 @@ impl Jwks {
             }
         };
         match m.get("keys") {
-            None => j.no_keys_member = true,
+            // authentik's `{}`: no signing key selected (tokens are HS256).
+            None if m.is_empty() => j.no_keys_member = true,
+            None => {
+                let has: Vec<&str> = m.keys().map(String::as_str).take(8).collect();
+                problems.push(Problem::new(
+                    ProblemAt::JwksKeys,
+                    format!("not a JWKS: no `keys` member (the object has {})", has.join(", ")),
+                ));
+            }
             Some(Value::Array(keys)) => {
                 for k in keys {
                     if !k.is_object() {
