@@ -280,3 +280,11 @@ fn credentials_in_an_upstream_url_are_refused_without_echoing_the_password() {
         "error: upstream \"https://admin:***@authentik.company\" carries credentials: the gateway does not send them (it forwards each client's own Authorization), so remove them from the URL\n"
     );
 }
+
+#[test]
+fn decode_of_a_missing_file_says_no_such_file() {
+    assert_eq!(
+        run(&["decode", "/nonexistent"]),
+        (Some(3), String::new(), "error: /nonexistent: no such file (and not a JWT either)\n".into())
+    );
+}

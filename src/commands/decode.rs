@@ -17,11 +17,23 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
         s
     } else if std::path::Path::new(&args.input).is_file() {
         std::fs::read_to_string(&args.input).with_context(|| format!("reading {}", args.input))?
+    } else if looks_like_a_path(&args.input) {
+        // Not a token (no dots between base64url) and no such file: say that, not "2 segments".
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{}: no such file (and not a JWT either)", args.input),
+        )
+        .into());
     } else {
         args.input.clone()
     };
     print!("{}", render(&text, (now_ms() / 1000) as i64)?);
     Ok(())
+}
+
+/// A path rather than a token: a JWT has only base64url characters and dots.
+fn looks_like_a_path(s: &str) -> bool {
+    s.contains('/') || s.contains('\\') || s.matches('.').count() < 2
 }
 
 /// Renders every token found in `text`: a bare JWT, or the JWT fields of a JSON object
@@ -64,12 +76,17 @@ pub fn render(text: &str, now: i64) -> Result<String> {
                 ("nbf", "valid", "valid since"),
                 ("auth_time", "authenticated", "authenticated"),
             ] {
-                if let Some(t) = j.claim_time(claim) {
-                    out.push_str(&format!(
+                match (j.claims.get(claim), j.claim_time(claim)) {
+                    (_, Some(t)) => out.push_str(&format!(
                         "{claim:<9} {t} = {} ({})\n",
                         utc_datetime(t),
                         relative(t, now, future, past)
-                    ));
+                    )),
+                    (Some(v), None) => out.push_str(&format!(
+                        "{claim:<9} {} is not a NumericDate (seconds since 1970 before year 10000)\n",
+                        crate::text::printable(&crate::text::truncate(&v.to_string(), 60))
+                    )),
+                    (None, None) => {}
                 }
             }
         }
@@ -93,6 +110,23 @@ mod tests {
         assert!(out.contains("\"iss\": \"https://authentik.company/application/o/mastodon/\""));
         assert!(out.contains("exp       1795603642 = 2026-11-25 10:47:22 UTC (expires in 59m00s)"));
         assert!(out.contains("iat       1795600042 = 2026-11-25 09:47:22 UTC (issued 1m00s ago)"));
+    }
+
+    #[test]
+    fn absurd_times_are_said_to_be_absurd_not_clamped() {
+        use base64::Engine;
+        let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let tok =
+            format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(r#"{"exp":18446744073709551615,"iat":1.7e308}"#));
+        let out = render(&tok, 0).unwrap();
+        assert!(
+            out.contains(
+                "exp       18446744073709551615 is not a NumericDate (seconds since 1970 before year 10000)\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("iat       1.7e+308 is not a NumericDate"), "{out}");
+        assert!(!out.contains("9223372036854775807"), "{out}");
     }
 
     #[test]
