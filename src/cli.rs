@@ -156,7 +156,7 @@ pub struct CertsInitArgs {
     #[arg(long, value_name = "DIR", default_value = "certs")]
     pub dir: PathBuf,
     /// Names (DNS or IP) the leaf covers. Repeatable.
-    #[arg(long = "host", value_name = "NAME", default_values_t = ["authentik.company".to_string(), "127.0.0.1".to_string(), "localhost".to_string()])]
+    #[arg(long = "host", value_name = "NAME", value_parser = host_name, default_values_t = ["authentik.company".to_string(), "127.0.0.1".to_string(), "localhost".to_string()])]
     pub hosts: Vec<String>,
 }
 
@@ -204,5 +204,25 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("1XB").is_err());
+    }
+}
+
+/// A name a certificate can cover: a DNS name (a leading `*.` allowed) or an IP address,
+/// never a URL (`https://x` would end up as `DNS:https://x` in the certificate).
+fn host_name(s: &str) -> Result<String, String> {
+    if s.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(s.to_owned());
+    }
+    if let Some((_, rest)) = s.split_once("://") {
+        let host = rest.split(['/', ':']).next().unwrap_or(rest);
+        return Err(format!("a DNS name or an IP address, not a URL: use --host {host}"));
+    }
+    let name = s.strip_prefix("*.").unwrap_or(s);
+    let label_ok =
+        |l: &str| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if s.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(format!("{s:?} is not a DNS name or an IP address (letters, digits, '-' and '.')"))
     }
 }

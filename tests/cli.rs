@@ -82,8 +82,7 @@ fn unusable_certificates_exit_with_the_tls_code_and_missing_files_with_the_io_co
         bad,
     ]);
     assert_eq!((code, stdout.as_str()), (Some(4), ""));
-    assert!(stderr.starts_with(&format!("error: {bad} is not usable PEM")), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(stderr, format!("error: --cert: {bad} is not usable PEM: no CERTIFICATE block found\n"));
     let (code, _, stderr) = run(&[
         "proxy",
         "--upstream",
@@ -96,7 +95,10 @@ fn unusable_certificates_exit_with_the_tls_code_and_missing_files_with_the_io_co
         "/nonexistent/key.pem",
     ]);
     assert_eq!(code, Some(3));
-    assert!(stderr.starts_with("error: cannot read /nonexistent/cert.pem"), "{stderr}");
+    assert_eq!(
+        stderr,
+        "error: --cert: cannot read /nonexistent/cert.pem: No such file or directory (os error 2)\n"
+    );
 }
 
 #[test]
@@ -287,4 +289,105 @@ fn decode_of_a_missing_file_says_no_such_file() {
         run(&["decode", "/nonexistent"]),
         (Some(3), String::new(), "error: /nonexistent: no such file (and not a JWT either)\n".into())
     );
+}
+
+/// Flags and files are checked before anything binds, and the message names them.
+#[test]
+fn messages_name_the_flag_and_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["a", "b"] {
+        let out = bin().args(["certs", "init", "--dir"]).arg(dir.path().join(sub)).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let cert = dir.path().join("a/leaf.pem");
+    let key = dir.path().join("b/leaf.key");
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let (code, stdout, stderr) = run(&[
+        "proxy",
+        "--upstream",
+        "https://a",
+        "--listen",
+        "https://127.0.0.1:0",
+        "--cert",
+        cert,
+        "--key",
+        key,
+    ]);
+    assert_eq!((code, stdout.as_str()), (Some(4), ""));
+    assert_eq!(
+        stderr,
+        format!(
+            "error: --cert {cert} and --key {key} do not belong together: TLS configuration rejected: keys may not be consistent: KeyMismatch\n"
+        )
+    );
+    assert_eq!(
+        run(&[
+            "proxy",
+            "--upstream",
+            "https://a",
+            "--listen",
+            "https://127.0.0.1:0",
+            "--cert",
+            "/nope.pem",
+            "--key",
+            "/nope.key"
+        ]),
+        (
+            Some(3),
+            String::new(),
+            "error: --cert: cannot read /nope.pem: No such file or directory (os error 2)\n".into()
+        )
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    assert_eq!(
+        run(&["proxy", "--upstream", "https://a", "--listen", &format!("http://{addr}")]),
+        (
+            Some(3),
+            String::new(),
+            format!("error: cannot listen on {addr}: Address already in use (os error 98)\n")
+        )
+    );
+    let (code, _, stderr) = run(&["certs", "init", "--dir", "/tmp/unused", "--host", "https://x"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.starts_with(
+            "error: invalid value 'https://x' for '--host <NAME>': a DNS name or an IP address, not a URL: use --host x\n"
+        ),
+        "{stderr}"
+    );
+}
+
+/// Runs `proxy` until its banner is out, stops it, returns what it wrote to stderr.
+fn proxy_banner(args: &[&str]) -> String {
+    let mut child = bin()
+        .arg("proxy")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap();
+    String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned()
+}
+
+/// The banner says which CA signs the gateway's certificates and where it lives, and says it
+/// loudly when that CA was just created (Mastodon has never seen it).
+#[test]
+fn the_banner_names_the_ca_and_says_when_it_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("elsewhere");
+    let d = ca_dir.to_str().unwrap();
+    let args = ["--upstream", "https://a", "--listen", "https://127.0.0.1:0", "--ca-dir", d];
+    let first = proxy_banner(&args);
+    let tls_line = format!("  TLS certificates issued on the fly by the dev CA {d}/ca.pem (--ca-dir {d})\n");
+    assert!(
+        first.starts_with(&format!("NOTICE: created a NEW dev CA in {d}: Mastodon does not trust it yet.\n")),
+        "{first}"
+    );
+    assert!(first.contains(&tls_line), "{first}");
+    let second = proxy_banner(&args);
+    assert!(!second.contains("NOTICE"), "{second}");
+    assert!(second.contains(&tls_line), "{second}");
 }

@@ -47,12 +47,39 @@ pub fn build_config(args: &ProxyArgs) -> Result<ProxyConfig> {
     cfg.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
     if cfg.listeners.iter().any(|l| l.tls) {
         cfg.identity = Some(match (&args.cert, &args.key) {
-            (Some(c), Some(k)) => ServerIdentity::Fixed { chain: load_certs(c)?, key: load_key(k)? },
+            (Some(c), Some(k)) => {
+                let chain = load_certs(c).context("--cert")?;
+                let key = load_key(k).context("--key")?;
+                // Checked now, naming both files, rather than when the listener starts.
+                crate::tls::server_config(ServerIdentity::Fixed {
+                    chain: chain.clone(),
+                    key: key.clone_key(),
+                })
+                .with_context(|| {
+                    format!("--cert {} and --key {} do not belong together", c.display(), k.display())
+                })?;
+                cfg.trust_hint = format!(
+                    "make Mastodon trust the CA that issued {} (SSL_CERT_FILE or the system store)",
+                    c.display()
+                );
+                ServerIdentity::Fixed { chain, key }
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(super::exit::usage(
+                    "--cert and --key go together: pass both, or neither (the dev CA)",
+                ));
+            }
             _ => {
                 let (ca, created) = DevCa::load_or_create(&args.ca_dir)
                     .with_context(|| format!("dev CA in {}", args.ca_dir.display()))?;
+                let ca_pem = args.ca_dir.join(crate::tls::certs::CA_CERT);
+                cfg.trust_hint =
+                    format!("make Mastodon trust {} (SSL_CERT_FILE or the system store)", ca_pem.display());
                 if created {
-                    eprintln!("created a dev CA in {}:", args.ca_dir.display());
+                    eprintln!(
+                        "NOTICE: created a NEW dev CA in {}: Mastodon does not trust it yet.",
+                        args.ca_dir.display()
+                    );
                     eprintln!("{}", super::certs::trust_instructions(&args.ca_dir));
                 }
                 let fallback = cfg
@@ -119,8 +146,23 @@ pub fn build_session(out: &OutputArgs, expectations: Expectations, capture_limit
     Ok(Session::new(analyzer, Some(console), journal, capture_limit))
 }
 
+/// What signs the gateway's certificates, for the banner.
+fn tls_banner(args: &ProxyArgs) -> String {
+    match &args.cert {
+        Some(c) => format!("  TLS certificate {} (--cert)", c.display()),
+        None => format!(
+            "  TLS certificates issued on the fly by the dev CA {} (--ca-dir {})",
+            args.ca_dir.join(crate::tls::certs::CA_CERT).display(),
+            args.ca_dir.display()
+        ),
+    }
+}
+
 pub async fn run(args: ProxyArgs) -> Result<()> {
+    // Every flag and file is checked before anything binds or prints a banner.
     let cfg = build_config(&args)?;
+    let expectations = build_expectations(&args.expect)?;
+    let mut session = build_session(&args.output, expectations.clone(), cfg.capture_limit)?;
     if args.insecure_upstream {
         tracing::warn!(
             "--insecure-upstream: upstream certificates are NOT verified; use --upstream-ca instead when you can"
@@ -129,10 +171,13 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     let fetcher = KeyFetcher::new(&cfg.trust, cfg.connect_to.clone(), cfg.router.clone())?;
     let routes = cfg.router.describe();
     let dials = cfg.connect_to.describe();
-    let limit = cfg.capture_limit;
+    let tls = cfg.listeners.iter().any(|l| l.tls);
     let mut gw = Gateway::start(cfg).await?;
     for l in &gw.listening {
         eprintln!("oidc-tap {} · listening {} → {}", env!("CARGO_PKG_VERSION"), l.url(), routes.join(", "));
+    }
+    if tls {
+        eprintln!("{}", tls_banner(&args));
     }
     for d in dials {
         eprintln!("  {d}");
@@ -145,7 +190,6 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
         );
     }
     let records = gw.take_records().context("records already taken")?;
-    let expectations = build_expectations(&args.expect)?;
     if let Some(i) = &expectations.issuer {
         eprintln!(
             "  expecting issuer {i}  client {}  uid field {}",
@@ -153,7 +197,6 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
             expectations.uid_field
         );
     }
-    let mut session = build_session(&args.output, expectations, limit)?;
     session.fetcher = Some(fetcher);
     let session = spawn_session(records, session);
     super::shutdown_signal().await;

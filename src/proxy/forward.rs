@@ -33,6 +33,8 @@ pub struct Shared {
     pub sink: CaptureSink,
     pub response_timeout: Duration,
     pub next_id: AtomicU64,
+    /// What to tell the user when a client rejects the gateway's certificate.
+    pub trust_hint: String,
 }
 
 /// Facts about the client connection a request arrived on.

@@ -79,6 +79,9 @@ pub struct ProxyConfig {
     pub response_timeout: Duration,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// What to tell the user when a client rejects the gateway's certificate (names the CA
+    /// file that must be trusted).
+    pub trust_hint: String,
 }
 
 impl ProxyConfig {
@@ -97,6 +100,7 @@ impl ProxyConfig {
             connect_timeout: Duration::from_secs(10),
             response_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
+            trust_hint: "make the client trust the gateway's certificate".into(),
         }
     }
 }
@@ -145,6 +149,7 @@ impl Gateway {
             sink,
             response_timeout: cfg.response_timeout,
             next_id: AtomicU64::new(0),
+            trust_hint: cfg.trust_hint,
         });
         let (stop, stop_rx) = watch::channel(false);
         let conn_ids = Arc::new(AtomicU64::new(0));
@@ -237,7 +242,7 @@ async fn serve_connection(
             let stream = match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    log_handshake_failure(peer, &e);
+                    log_handshake_failure(peer, &e, &shared.trust_hint);
                     return;
                 }
                 Err(_) => {
@@ -266,12 +271,11 @@ async fn serve_connection(
 
 /// A client that rejects the gateway's certificate is the most common insertion mistake
 /// (failure #8): say so in words that lead to the fix.
-fn log_handshake_failure(peer: SocketAddr, e: &std::io::Error) {
+fn log_handshake_failure(peer: SocketAddr, e: &std::io::Error, hint: &str) {
     let text = e.to_string();
     if text.contains("UnknownCA") || text.contains("BadCertificate") || text.contains("CertificateUnknown") {
         tracing::warn!(
-            "TLS handshake from {peer} failed: the client does not trust the gateway certificate ({text}); \
-             make Mastodon trust certs/ca.pem (SSL_CERT_FILE or the system store)"
+            "TLS handshake from {peer} failed: the client does not trust the gateway certificate ({text}); {hint}"
         );
     } else {
         tracing::debug!("TLS handshake from {peer} failed: {text}");

@@ -91,6 +91,10 @@ pub enum UpstreamFailure {
     WrongName(String),
     #[error("upstream {0} certificate has expired or is not yet valid")]
     Expired(String),
+    #[error(
+        "upstream {0} presents a CA certificate as its server certificate (what `openssl req -x509` makes by default): give it a server certificate issued by that CA, or pass --insecure-upstream"
+    )]
+    CaAsServerCertificate(String),
     #[error("TLS handshake with upstream {0} failed: {1} (is it really https?)")]
     Tls(String, String),
     #[error("upstream {0} did not answer within {1} s")]
@@ -153,6 +157,11 @@ impl UpstreamFailure {
             rustls::Error::InvalidCertificate(
                 C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
             ) => UpstreamFailure::Expired(u.into()),
+            rustls::Error::InvalidCertificate(C::Other(o))
+                if format!("{o:?}").contains("CaUsedAsEndEntity") =>
+            {
+                UpstreamFailure::CaAsServerCertificate(u.into())
+            }
             other => UpstreamFailure::Tls(u.into(), other.to_string()),
         })
     }

@@ -33,9 +33,16 @@ pub enum TlsError {
     #[error("{0} is not usable PEM: {1}")]
     BadPem(PathBuf, String),
     #[error("certificate generation failed: {0}")]
-    Rcgen(#[source] rcgen::Error),
+    Rcgen(rcgen::Error),
     #[error("TLS configuration rejected: {0}")]
-    Rustls(#[from] rustls::Error),
+    Rustls(rustls::Error),
+}
+
+// By hand, not `#[from]`: a source would print the cause a second time after the message.
+impl From<rustls::Error> for TlsError {
+    fn from(e: rustls::Error) -> TlsError {
+        TlsError::Rustls(e)
+    }
 }
 
 pub(crate) fn first_cert(pem: &str) -> Option<CertificateDer<'static>> {
