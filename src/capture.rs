@@ -47,6 +47,10 @@ pub struct Exchange {
     /// upstream cannot claim it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub answered_by_gateway: bool,
+    /// The client's request body failed mid-way: the client went away before sending it all
+    /// (unlike a body the gateway stopped reading because the upstream failed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_hung_up: bool,
 }
 
 /// The request head as received from the client, before any forwarding changes.
@@ -218,6 +222,7 @@ impl Exchange {
             error: None,
             upgraded: false,
             answered_by_gateway: false,
+            client_hung_up: false,
         }
     }
 

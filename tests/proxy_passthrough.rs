@@ -414,3 +414,37 @@ async fn key_fetches_are_routed_like_requests() {
     assert!(f.fetch("https://gateway.test:9443/seen", Some("k1")).await.is_none());
     assert!(f.fetch("https://gateway.test:9443/seen", Some("k2")).await.is_some());
 }
+
+/// Every failure path answers with the gateway's 502 and its hint, on HTTP/1.1 and HTTP/2
+/// alike, for bodiless and streamed requests (an h2 POST used to end in a stream error).
+#[tokio::test]
+async fn upstream_down_gives_the_same_502_on_both_protocols_with_and_without_a_body() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let gw = start_gateway(
+        &ca,
+        GatewayOpts { routes: vec![format!("dead.test=http://{dead}")], ..Default::default() },
+    )
+    .await;
+    for h2 in [false, true] {
+        let c = client(&ca, h2);
+        let url = format!("https://dead.test:{}/application/o/token/", gw.port);
+        for req in [
+            get(&url),
+            Request::post(&url).body(full("grant_type=x")).unwrap(),
+            post_streamed(&url, pattern(1 << 20)),
+        ] {
+            let what = format!("h2={h2} {} {:?}", req.method(), req.headers());
+            let resp = c.request(req).await.unwrap_or_else(|e| panic!("{what}: {e:?}"));
+            assert_eq!(resp.status(), 502, "{what}");
+            let body = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e:?}"))
+                .to_bytes();
+            let text = String::from_utf8_lossy(&body);
+            assert!(text.starts_with("oidc-tap: upstream http://"), "{what}: {text}");
+            assert!(text.contains("refused the connection"), "{what}: {text}");
+        }
+    }
+}

@@ -69,7 +69,7 @@ impl std::fmt::Display for Unreadable {
 fn unreadable(ex: &Exchange) -> Option<Unreadable> {
     let b = &ex.request.body;
     // First: a client that went away explains whatever the gateway answered after it.
-    if b.incomplete {
+    if ex.client_hung_up {
         return Some(Unreadable::ClientHungUp { received: b.wire_len });
     }
     if ex.answered_by_gateway {
@@ -81,6 +81,9 @@ fn unreadable(ex: &Exchange) -> Option<Unreadable> {
             captured: b.bytes.len(),
             wire: b.wire_len,
         });
+    }
+    if b.incomplete {
+        return Some(Unreadable::CutShort { side: Side::Request, captured: b.bytes.len() });
     }
     let b = &ex.response.as_ref()?.body;
     if b.truncated {

@@ -152,7 +152,7 @@ async fn forward(
             let f = UpstreamFailure::Timeout(upstream_name, shared.response_timeout.as_secs());
             return Ok(fail(f.status(), f.to_string()));
         }
-        Ok(Err(_)) if rec.request_incomplete() => {
+        Ok(Err(_)) if rec.client_hung_up() => {
             // The client went away mid-request: the upstream saw a cut request, not a fault.
             return Ok(fail(
                 StatusCode::BAD_REQUEST,

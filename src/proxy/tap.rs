@@ -106,9 +106,9 @@ impl Recorder {
         self.with(|p| p.ex.answered_by_gateway = true);
     }
 
-    /// Whether the request body ended before its end (the client went away).
-    pub fn request_incomplete(&self) -> bool {
-        self.with(|p| p.ex.request.body.incomplete).unwrap_or(false)
+    /// Whether the client went away while sending its request body.
+    pub fn client_hung_up(&self) -> bool {
+        self.with(|p| p.ex.client_hung_up).unwrap_or(false)
     }
 
     /// Marks the exchange as switching protocols.
@@ -206,6 +206,10 @@ where
             }
             Poll::Ready(Some(Err(e))) => {
                 if let Some(rec) = this.rec.take() {
+                    if this.side == Side::Request {
+                        // The client's own stream failed: it went away mid-request.
+                        rec.with(|p| p.ex.client_hung_up = true);
+                    }
                     rec.incomplete(this.side, &format!("failed: {e}"));
                 }
             }
