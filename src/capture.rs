@@ -42,15 +42,23 @@ pub struct Exchange {
     /// `true` when the connection switched protocols (WebSocket) after this exchange.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub upgraded: bool,
-    /// The response was made by the gateway itself (502/504 with a hint), not the upstream:
-    /// nothing in it speaks for the provider. A flag on the record, not a header, so an
-    /// upstream cannot claim it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub answered_by_gateway: bool,
-    /// The client's request body failed mid-way: the client went away before sending it all
-    /// (unlike a body the gateway stopped reading because the upstream failed).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub client_hung_up: bool,
+    /// The response was made by the gateway itself, and why: nothing in it speaks for the
+    /// provider. On the record, not in a header, so an upstream cannot claim it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_answer: Option<GatewayAnswer>,
+}
+
+/// Why the gateway answered a request itself.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayAnswer {
+    /// The upstream could not be reached or did not answer (502/504 with a hint).
+    UpstreamFailed,
+    /// The client went away while sending its request body (unlike a body the gateway
+    /// stopped reading because the upstream failed).
+    ClientHungUp,
+    /// Plain HTTP arrived on the HTTPS port (400, like nginx).
+    PlainHttpOnTlsPort,
 }
 
 /// The request head as received from the client, before any forwarding changes.
@@ -221,8 +229,7 @@ impl Exchange {
             response: None,
             error: None,
             upgraded: false,
-            answered_by_gateway: false,
-            client_hung_up: false,
+            gateway_answer: None,
         }
     }
 

@@ -88,6 +88,9 @@ pub struct ProxyArgs {
     /// Seconds to wait for a TCP connection to the upstream.
     #[arg(long, value_name = "SECS", env = "OIDC_TAP_CONNECT_TIMEOUT", default_value_t = 10)]
     pub connect_timeout: u64,
+    /// Client connections served at once; past it new ones wait (and one line says so).
+    #[arg(long, value_name = "N", env = "OIDC_TAP_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]

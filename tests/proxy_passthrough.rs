@@ -448,3 +448,83 @@ async fn upstream_down_gives_the_same_502_on_both_protocols_with_and_without_a_b
         }
     }
 }
+
+/// Plain HTTP on the TLS port gets nginx's answer, a 400 that says the port speaks HTTPS, and
+/// is recorded (a client sent there holds an http:// URL: evidence for DISC-INSECURE-ENDPOINT).
+#[tokio::test]
+async fn plain_http_on_the_tls_port_is_answered_400_and_recorded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let mut gw = start_gateway(&ca, GatewayOpts { upstream: Some(up.url()), ..Default::default() }).await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    tcp.write_all(
+        b"POST /application/o/token/ HTTP/1.1\r\nHost: authentik.test\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
+    assert!(answer.ends_with("oidc-tap: this port speaks HTTPS: use https://authentik.test\n"), "{answer}");
+    let ex = gw.record().await;
+    assert_eq!(ex.gateway_answer, Some(oidc_tap::capture::GatewayAnswer::PlainHttpOnTlsPort));
+    assert!(!ex.tls);
+    assert_eq!((ex.request.method.as_str(), ex.request.path.as_str()), ("POST", "/application/o/token/"));
+    assert_eq!(ex.response.unwrap().status, 400);
+    // The TLS side still works.
+    let (resp, _) = send(&client(&ca, false), get(&format!("https://authentik.test:{}/seen", gw.port))).await;
+    assert_eq!(resp.status(), 200);
+}
+
+/// A client that sends half a request head and goes silent is let go after the header read
+/// timeout instead of holding its connection.
+#[tokio::test]
+async fn a_silent_half_head_is_dropped_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let gw = start_gateway(
+        &ca,
+        GatewayOpts {
+            upstream: Some(up.url()),
+            listen_tls: false,
+            header_read_timeout: Duration::from_millis(500),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").await.unwrap();
+    let t = Instant::now();
+    let mut rest = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest)).await;
+    assert!(r.is_ok(), "the connection is still held after 5 s");
+    assert!(t.elapsed() >= Duration::from_millis(400), "closed too early: {:?}", t.elapsed());
+}
+
+/// At --max-connections, a new connection waits until one closes; it is then served.
+#[tokio::test]
+async fn the_connection_cap_holds_new_connections_until_one_closes() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let gw = start_gateway(
+        &ca,
+        GatewayOpts { upstream: Some(up.url()), listen_tls: false, max_connections: 1, ..Default::default() },
+    )
+    .await;
+    let idle = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = format!("http://127.0.0.1:{}/seen", gw.port);
+    let c = client(&ca, false);
+    let waiting = tokio::spawn(async move { send(&c, get(&url)).await.0.status() });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(!waiting.is_finished(), "served past the cap");
+    drop(idle);
+    let status =
+        tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("served once a slot frees");
+    assert_eq!(status.unwrap(), 200);
+}

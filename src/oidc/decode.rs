@@ -8,7 +8,7 @@ use super::caller::{Caller, caller};
 use super::classify::{EndpointBook, ExchangeKind, classify_request, is_flow_executor, normalize_host};
 use super::messages::*;
 use super::url::{path_of, split_url};
-use crate::capture::{Exchange, HeaderLookup};
+use crate::capture::{Exchange, GatewayAnswer, HeaderLookup};
 
 /// What the relying party (Mastodon) did with the login, as far as the wire shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -30,6 +30,8 @@ pub enum Unreadable {
     GatewayAnswered { error: String },
     /// The client hung up before its request was complete.
     ClientHungUp { received: u64 },
+    /// Plain HTTP arrived on the gateway's HTTPS port: the client was given an http:// URL.
+    PlainHttpOnTlsPort,
     /// The capture kept only the start of a body (`--capture-limit`).
     Truncated { side: Side, captured: usize, wire: u64 },
     /// A body ended before its end (the peer went away mid-body).
@@ -52,6 +54,9 @@ impl std::fmt::Display for Unreadable {
         };
         match self {
             Unreadable::GatewayAnswered { error } => write!(f, "the gateway answered itself: {error}"),
+            Unreadable::PlainHttpOnTlsPort => {
+                f.write_str("plain HTTP arrived on the gateway's HTTPS port (the client used an http:// URL)")
+            }
             Unreadable::ClientHungUp { received } => {
                 write!(f, "the client hung up after {received} bytes of its request, before it was complete")
             }
@@ -69,11 +74,13 @@ impl std::fmt::Display for Unreadable {
 fn unreadable(ex: &Exchange) -> Option<Unreadable> {
     let b = &ex.request.body;
     // First: a client that went away explains whatever the gateway answered after it.
-    if ex.client_hung_up {
-        return Some(Unreadable::ClientHungUp { received: b.wire_len });
-    }
-    if ex.answered_by_gateway {
-        return Some(Unreadable::GatewayAnswered { error: ex.error.clone().unwrap_or_default() });
+    match ex.gateway_answer {
+        Some(GatewayAnswer::ClientHungUp) => return Some(Unreadable::ClientHungUp { received: b.wire_len }),
+        Some(GatewayAnswer::UpstreamFailed) => {
+            return Some(Unreadable::GatewayAnswered { error: ex.error.clone().unwrap_or_default() });
+        }
+        Some(GatewayAnswer::PlainHttpOnTlsPort) => return Some(Unreadable::PlainHttpOnTlsPort),
+        None => {}
     }
     if b.truncated {
         return Some(Unreadable::Truncated {
@@ -180,7 +187,11 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
     // A body that is not whole is not decoded: a half JSON document is not the provider's.
     let (req_ok, resp_ok) = match &d.unreadable {
         None => (true, true),
-        Some(Unreadable::GatewayAnswered { .. } | Unreadable::ClientHungUp { .. }) => (false, false),
+        Some(
+            Unreadable::GatewayAnswered { .. }
+            | Unreadable::ClientHungUp { .. }
+            | Unreadable::PlainHttpOnTlsPort,
+        ) => (false, false),
         Some(
             Unreadable::Truncated { side: Side::Request, .. }
             | Unreadable::CutShort { side: Side::Request, .. },
@@ -188,9 +199,7 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
         Some(_) => (true, false),
     };
     // The response head (status, Location) is whole unless the gateway made it up.
-    let head = ex.response.as_ref().filter(|_| {
-        !ex.answered_by_gateway && !matches!(d.unreadable, Some(Unreadable::ClientHungUp { .. }))
-    });
+    let head = ex.response.as_ref().filter(|_| ex.gateway_answer.is_none());
     let resp = head.filter(|_| resp_ok);
     let location = head.and_then(|r| r.header("location"));
     let url_no_query = split_url(&url).base;

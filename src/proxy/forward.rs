@@ -20,7 +20,7 @@ use super::headers::{add_forwarded, is_upgrade_request, join_cookies, strip_hop_
 use super::route::Router;
 use super::tap::{CaptureSink, Recorder, Side, TapBody};
 use super::upstream::{UpstreamClient, UpstreamFailure};
-use crate::capture::{Exchange, RequestRecord};
+use crate::capture::{Exchange, GatewayAnswer, RequestRecord};
 use crate::capture::{header_records, version_str};
 
 /// The body type the gateway answers with.
@@ -35,6 +35,7 @@ pub struct Shared {
     pub next_id: AtomicU64,
     /// What to tell the user when a client rejects the gateway's certificate.
     pub trust_hint: String,
+    pub header_read_timeout: Duration,
 }
 
 /// Facts about the client connection a request arrived on.
@@ -66,14 +67,8 @@ pub async fn handle(
     forward(shared, conn, req, id).instrument(tracing::info_span!("exchange", id)).await
 }
 
-async fn forward(
-    shared: Arc<Shared>,
-    conn: ConnInfo,
-    mut req: Request<Incoming>,
-    id: u64,
-) -> Result<Response<ProxyBody>, Infallible> {
-    let started = Instant::now();
-    let started_ms = crate::clock::now_ms();
+/// The Host the client addressed and the path, as received.
+fn host_and_path<B>(req: &Request<B>) -> (String, String) {
     let host = req
         .headers()
         .get(header::HOST)
@@ -82,15 +77,24 @@ async fn forward(
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .unwrap_or_default();
     let path = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
-    let client_version = req.version();
-    let upstream = shared.router.pick(&host, conn.sni.as_deref()).cloned();
+    (host, path)
+}
 
+/// Starts the record of a request that just arrived.
+fn record<B>(
+    shared: &Shared,
+    conn: &ConnInfo,
+    req: &Request<B>,
+    id: u64,
+    upstream: Option<String>,
+) -> Arc<Recorder> {
+    let (host, path) = host_and_path(req);
     let request = RequestRecord::new(
         req.method().as_str(),
         if conn.tls { "https" } else { "http" },
-        host.clone(),
-        path.clone(),
-        version_str(client_version),
+        host,
+        path,
+        version_str(req.version()),
         header_records(req.headers()),
     );
     let exchange = Exchange {
@@ -98,19 +102,63 @@ async fn forward(
         client_addr: conn.peer.to_string(),
         tls: conn.tls,
         sni: conn.sni.clone(),
-        upstream: upstream.as_ref().map(|u| u.to_string()).unwrap_or_default(),
-        ..Exchange::begin(id, request, started_ms)
+        upstream: upstream.unwrap_or_default(),
+        ..Exchange::begin(id, request, crate::clock::now_ms())
     };
-    let rec = Recorder::start(&shared.sink, exchange, started);
+    Recorder::start(&shared.sink, exchange, Instant::now())
+}
+
+/// Plain HTTP on the HTTPS port: a 400 that says this port speaks HTTPS (as nginx answers),
+/// recorded, since a client sent there holds an http:// URL it should not have.
+pub async fn plain_http_on_tls_port(
+    shared: Arc<Shared>,
+    conn: ConnInfo,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    let rec = record(&shared, &conn, &req, id, None);
+    let (host, path) = host_and_path(&req);
+    let msg = "plain HTTP sent to the HTTPS port".to_owned();
+    tracing::warn!(
+        "{}",
+        crate::text::printable(&format!(
+            "{} {host}{}: {msg}",
+            req.method(),
+            crate::redact::redact_url(&path)
+        ))
+    );
+    rec.error(msg);
+    rec.answered_by_gateway(GatewayAnswer::PlainHttpOnTlsPort);
+    let mut resp = text_response(
+        StatusCode::BAD_REQUEST,
+        format!("oidc-tap: this port speaks HTTPS: use https://{}", crate::text::printable(&host)),
+    );
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    rec.response_head(400, "HTTP/1.1", header_records(resp.headers()));
+    Ok(resp)
+}
+
+async fn forward(
+    shared: Arc<Shared>,
+    conn: ConnInfo,
+    mut req: Request<Incoming>,
+    id: u64,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let (host, path) = host_and_path(&req);
+    let client_version = req.version();
+    let upstream = shared.router.pick(&host, conn.sni.as_deref()).cloned();
+    let rec = record(&shared, &conn, &req, id, upstream.as_ref().map(|u| u.to_string()));
     let reply_version = if client_version == Version::HTTP_2 { Version::HTTP_2 } else { Version::HTTP_11 };
 
     let method = req.method().clone();
     let fail = |status: StatusCode, msg: String| {
+        let why =
+            if rec.client_hung_up() { GatewayAnswer::ClientHungUp } else { GatewayAnswer::UpstreamFailed };
         // Log lines leave the process like the console: secrets masked, controls escaped.
         let line = format!("{method} {host}{}: {msg}", crate::redact::redact_url(&path));
         tracing::error!("{}", crate::text::printable(&line));
         rec.error(msg.clone());
-        rec.answered_by_gateway();
+        rec.answered_by_gateway(why);
         let resp = text_response(status, format!("oidc-tap: {msg}"));
         rec.response_head(resp.status().as_u16(), version_str(reply_version), header_records(resp.headers()));
         resp

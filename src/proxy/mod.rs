@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -82,6 +82,10 @@ pub struct ProxyConfig {
     /// What to tell the user when a client rejects the gateway's certificate (names the CA
     /// file that must be trusted).
     pub trust_hint: String,
+    /// Client connections served at once; past it, accepting waits (backpressure).
+    pub max_connections: usize,
+    /// How long a client may take to send a request head (or its first byte on TLS ports).
+    pub header_read_timeout: Duration,
 }
 
 impl ProxyConfig {
@@ -101,6 +105,8 @@ impl ProxyConfig {
             response_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
             trust_hint: "make the client trust the gateway's certificate".into(),
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -150,9 +156,11 @@ impl Gateway {
             response_timeout: cfg.response_timeout,
             next_id: AtomicU64::new(0),
             trust_hint: cfg.trust_hint,
+            header_read_timeout: cfg.header_read_timeout,
         });
         let (stop, stop_rx) = watch::channel(false);
         let conn_ids = Arc::new(AtomicU64::new(0));
+        let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
         let mut tasks = JoinSet::new();
         let mut listening = Vec::new();
         for l in &cfg.listeners {
@@ -165,6 +173,7 @@ impl Gateway {
                 acceptor,
                 shared.clone(),
                 conn_ids.clone(),
+                (slots.clone(), cfg.max_connections.max(1)),
                 stop_rx.clone(),
                 cfg.shutdown_grace,
             ));
@@ -194,11 +203,32 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     conn_ids: Arc<AtomicU64>,
+    (slots, max_connections): (Arc<Semaphore>, usize),
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
+    let mut full = false;
     loop {
+        // One slot per connection: at the cap, stop accepting until one closes.
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => {
+                full = false;
+                p
+            }
+            Err(_) => {
+                if !full {
+                    tracing::warn!(
+                        "connection limit reached ({max_connections} open): new connections wait until one closes (--max-connections)"
+                    );
+                    full = true;
+                }
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                }
+            }
+        };
         tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => {
@@ -218,6 +248,7 @@ async fn accept_loop(
                 tokio::spawn(async move {
                     let _ = tcp.set_nodelay(true);
                     serve_connection(tcp, peer, id, tls, shared, watcher).await;
+                    drop(permit);
                 });
             }
         }
@@ -236,9 +267,29 @@ async fn serve_connection(
     shared: Arc<Shared>,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let header_timeout = shared.header_read_timeout;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client that sends half a head and goes silent is let go (slowloris).
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
     match tls {
         Some(acceptor) => {
+            // Plain HTTP on the TLS port: a TLS record starts with 0x16 (handshake).
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] != 0x16 && first[0].is_ascii_uppercase() => {
+                    let info = ConnInfo { id, peer, tls: false, sni: None };
+                    let svc = service_fn(move |req| {
+                        forward::plain_http_on_tls_port(shared.clone(), info.clone(), req)
+                    });
+                    let mut http1 = hyper::server::conn::http1::Builder::new();
+                    http1.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(false);
+                    let _ = watcher.watch(http1.serve_connection(TokioIo::new(tcp), svc)).await;
+                    return;
+                }
+                Ok(Ok(_)) => {}
+                _ => return, // closed, failed, or silent: nothing to serve
+            }
             let stream = match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {

@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::mpsc;
 
-use crate::capture::{CapturedBody, Exchange, Header, ResponseRecord};
+use crate::capture::{CapturedBody, Exchange, GatewayAnswer, Header, ResponseRecord};
 
 /// Where finished exchange records go. Cloned into every connection task.
 #[derive(Clone)]
@@ -49,6 +49,8 @@ pub enum Side {
 
 struct Progress {
     ex: Exchange,
+    /// The client's request body stream failed (it went away mid-request).
+    client_hung_up: bool,
     req: BytesMut,
     resp: BytesMut,
 }
@@ -64,7 +66,12 @@ impl Recorder {
     /// Starts recording; `ex` carries the request head, its body is filled in as it streams.
     pub fn start(sink: &CaptureSink, ex: Exchange, started: Instant) -> Arc<Recorder> {
         Arc::new(Recorder {
-            state: Mutex::new(Some(Progress { ex, req: BytesMut::new(), resp: BytesMut::new() })),
+            state: Mutex::new(Some(Progress {
+                ex,
+                client_hung_up: false,
+                req: BytesMut::new(),
+                resp: BytesMut::new(),
+            })),
             started,
             sink: sink.clone(),
         })
@@ -101,14 +108,14 @@ impl Recorder {
         });
     }
 
-    /// Marks the response as the gateway's own (the upstream gave none).
-    pub fn answered_by_gateway(&self) {
-        self.with(|p| p.ex.answered_by_gateway = true);
+    /// Marks the response as the gateway's own, and why.
+    pub fn answered_by_gateway(&self, why: GatewayAnswer) {
+        self.with(|p| p.ex.gateway_answer = Some(why));
     }
 
     /// Whether the client went away while sending its request body.
     pub fn client_hung_up(&self) -> bool {
-        self.with(|p| p.ex.client_hung_up).unwrap_or(false)
+        self.with(|p| p.client_hung_up).unwrap_or(false)
     }
 
     /// Marks the exchange as switching protocols.
@@ -208,7 +215,7 @@ where
                 if let Some(rec) = this.rec.take() {
                     if this.side == Side::Request {
                         // The client's own stream failed: it went away mid-request.
-                        rec.with(|p| p.ex.client_hung_up = true);
+                        rec.with(|p| p.client_hung_up = true);
                     }
                     rec.incomplete(this.side, &format!("failed: {e}"));
                 }

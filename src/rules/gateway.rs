@@ -27,6 +27,17 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             }
             out.push(f);
         }
+        Unreadable::PlainHttpOnTlsPort => out.push(
+            Finding::new(
+                RuleId::DiscInsecureEndpoint,
+                format!("a client sent plain HTTP to the gateway's HTTPS port for this {step} call"),
+            )
+            .field("request.scheme")
+            .expected("https")
+            .seen("http")
+            .why("the client was given an http:// URL for an https service: discovery or a configured endpoint says http:// (authentik behind a proxy without X-Forwarded-Proto)")
+            .mastodon("fails at this step (a 400 from the gateway, or a redirect it does not follow)"),
+        ),
         Unreadable::ClientHungUp { .. } => out.push(
             Finding::new(
                 RuleId::GatewayClientHungUp,

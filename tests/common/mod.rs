@@ -211,6 +211,8 @@ pub struct GatewayOpts {
     pub trust_ca: bool,
     pub capture_limit: usize,
     pub response_timeout: Duration,
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
 }
 
 impl Default for GatewayOpts {
@@ -223,6 +225,8 @@ impl Default for GatewayOpts {
             trust_ca: true,
             capture_limit: 1024 * 1024,
             response_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -260,6 +264,8 @@ pub async fn start_gateway(ca: &Arc<DevCa>, opts: GatewayOpts) -> TestGateway {
     }
     cfg.capture_limit = opts.capture_limit;
     cfg.response_timeout = opts.response_timeout;
+    cfg.max_connections = opts.max_connections;
+    cfg.header_read_timeout = opts.header_read_timeout;
     cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
     let mut gw = Gateway::start(cfg).await.unwrap();
     let records = gw.take_records().unwrap();
