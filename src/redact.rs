@@ -98,8 +98,8 @@ pub fn fp_of(value: &str) -> String {
 
 /// `…3f9a`: the short form shown on the console.
 pub fn short(value: &str) -> String {
-    let fp = fp_of(value);
-    format!("…{}", &fp[..fp.len().min(4)])
+    // A marker from the wire ("~redacted~" + anything) is not ours: cut by characters.
+    format!("…{}", fp_of(value).chars().take(4).collect::<String>())
 }
 
 /// A JWT with its signature masked; anything else is masked whole.

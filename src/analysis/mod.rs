@@ -3,6 +3,8 @@
 //! proxy, an offline replay of its trace and the tests get identical results.
 
 pub mod correlate;
+#[cfg(test)]
+mod properties;
 
 use serde::Serialize;
 
