@@ -528,3 +528,50 @@ async fn the_connection_cap_holds_new_connections_until_one_closes() {
         tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("served once a slot frees");
     assert_eq!(status.unwrap(), 200);
 }
+
+/// An upstream that presents a CA certificate as its server certificate (what `openssl req
+/// -x509` makes by default) gets a 502 that says so, not a rustls error name.
+#[tokio::test]
+async fn a_ca_certificate_used_as_server_certificate_upstream_is_named() {
+    init();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["selfsigned.test".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    let tls = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = acceptor.accept(tcp).await;
+        }
+    });
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let mut upstream_ca = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut upstream_ca, cert.pem().as_bytes()).unwrap();
+    use oidc_tap::proxy::route::{ConnectTo, Router, Upstream};
+    use oidc_tap::proxy::{Gateway, Listen, ProxyConfig};
+    use oidc_tap::tls::ServerIdentity;
+    let mut cfg = ProxyConfig::new(
+        vec![Listen::parse("https://127.0.0.1:0").unwrap()],
+        Router::new(Some(Upstream::parse("https://selfsigned.test").unwrap()), vec![]),
+    );
+    cfg.connect_to = ConnectTo::new(vec![(("selfsigned.test".into(), 443), addr.to_string())]);
+    cfg.trust.extra_cas = vec![upstream_ca.path().to_owned()];
+    cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
+    let gw = Gateway::start(cfg).await.unwrap();
+    let port = gw.listening[0].addr.port();
+    let (resp, body) = send(&client(&ca, false), get(&format!("https://selfsigned.test:{port}/"))).await;
+    assert_eq!(resp.status(), 502);
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "oidc-tap: upstream https://selfsigned.test presents a CA certificate as its server certificate (what `openssl req -x509` makes by default): give it a server certificate issued by that CA, or pass --insecure-upstream\n"
+    );
+}
