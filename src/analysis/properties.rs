@@ -4,6 +4,8 @@
 //! no raw control character reaches the console, and a truncated capture never becomes an
 //! error finding about the provider.
 
+#![cfg(test)]
+
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use proptest::prelude::*;
