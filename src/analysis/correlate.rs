@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use crate::oidc::caller::Caller;
-use crate::oidc::flow::{Flow, Outcome, Seen, Stage, Step};
+pub use crate::oidc::flow::JoinedBy;
+use crate::oidc::flow::{BrowserKey, Flow, Outcome, ProviderLeg, Seen, Stage, Step};
 use crate::oidc::{Decoded, ExchangeKind};
 use crate::redact::fp_of;
 
@@ -51,10 +52,22 @@ pub struct FlowTracker {
     pub evicted: u64,
 }
 
-/// Where an exchange went.
+/// Where an exchange went, and by which key.
 pub struct Assignment {
     pub flow: Option<u64>,
     pub opened: bool,
+    pub joined_by: Option<JoinedBy>,
+}
+
+/// How long after its start a login can still be joined by client_id + redirect_uri.
+const CLIENT_WINDOW_MS: u64 = 600_000;
+
+fn key_rank(k: &BrowserKey) -> u8 {
+    match k {
+        BrowserKey::AuthentikSession(_) => 0,
+        BrowserKey::MastodonSession(_) => 1,
+        BrowserKey::AddressAndAgent(_) => 2,
+    }
 }
 
 impl FlowTracker {
@@ -88,70 +101,177 @@ impl FlowTracker {
         id
     }
 
-    /// Picks (or opens) the flow for a decoded exchange. `issuer` is the issuer the endpoint
-    /// belongs to, when known.
+    /// The only open flow among those `pred` accepts that shares a browser key with `keys`,
+    /// trying the strongest kind of key first; `None` when none or several fit.
+    fn by_browser(&self, keys: &[BrowserKey], pred: impl Fn(&Flow) -> bool) -> Option<(u64, JoinedBy)> {
+        for (kind, joined) in [
+            (0, JoinedBy::AuthentikSession),
+            (1, JoinedBy::MastodonSession),
+            (2, JoinedBy::ClientAddress),
+        ] {
+            let mine: Vec<&BrowserKey> = keys.iter().filter(|k| key_rank(k) == kind).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let fits: Vec<u64> = self
+                .flows
+                .values()
+                .filter(|f| f.outcome.is_none() && pred(f) && f.browsers.iter().any(|b| mine.contains(&b)))
+                .map(|f| f.id)
+                .collect();
+            match fits.as_slice() {
+                [one] => return Some((*one, joined)),
+                [] => continue,
+                _ => return None, // ambiguous: a weak key never picks between logins
+            }
+        }
+        None
+    }
+
+    /// The only open flow of this client waiting at `stage`, started within the window.
+    fn by_client(&self, client_id: Option<&str>, redirect: Option<&str>, stage: Stage, ts: u64) -> Option<u64> {
+        let fits: Vec<u64> = self
+            .flows
+            .values()
+            .filter(|f| f.outcome.is_none() && f.stage == stage && ts.saturating_sub(f.started_ms) <= CLIENT_WINDOW_MS)
+            .filter(|f| client_id.is_none_or(|c| f.client_id.as_deref() == Some(c)))
+            .filter(|f| {
+                redirect.is_none_or(|r| {
+                    f.authorize.as_ref().and_then(|a| a.value.redirect_uri.as_deref()).is_some_and(|ar| {
+                        crate::oidc::url::split_url(ar).base == crate::oidc::url::split_url(r).base
+                    })
+                })
+            })
+            .map(|f| f.id)
+            .collect();
+        match fits.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+
+    /// Picks (or opens) the flow for a decoded exchange, strongest key first: state, code,
+    /// nonce, access token; the provider's interaction identifier (the authorize query that
+    /// authentik's flow carries); the browser (session cookies, then address + User-Agent);
+    /// last the client_id + redirect_uri within a window. A weak key joins only when exactly
+    /// one flow fits, so it never merges two logins a strong key keeps apart. `issuer` is the
+    /// issuer the endpoint belongs to, when known.
     pub fn assign(&mut self, d: &Decoded, issuer: Option<&str>, ts: u64) -> Assignment {
+        let found = self.find(d, issuer, ts);
+        match found {
+            Some((id, joined_by)) => Assignment { flow: Some(id), opened: false, joined_by: Some(joined_by) },
+            None if matches!(
+                d.kind,
+                ExchangeKind::Other
+                    | ExchangeKind::Jwks
+                    | ExchangeKind::RpFailure
+                    | ExchangeKind::ProviderFlow
+                    | ExchangeKind::EndSession
+                    | ExchangeKind::Introspection
+                    | ExchangeKind::Revocation
+            ) =>
+            {
+                Assignment { flow: None, opened: false, joined_by: None }
+            }
+            // A token call whose request could not be read carries nothing to open on.
+            None if d.kind == ExchangeKind::Token && d.token_request.is_none() => {
+                Assignment { flow: None, opened: false, joined_by: None }
+            }
+            None => Assignment { flow: Some(self.open(ts)), opened: true, joined_by: Some(JoinedBy::Opened) },
+        }
+    }
+
+    fn find(&self, d: &Decoded, issuer: Option<&str>, ts: u64) -> Option<(u64, JoinedBy)> {
         let same_issuer = |f: &Flow| match (issuer, f.issuer.as_deref()) {
             (Some(a), Some(b)) => a == b,
             _ => true,
         };
         let by_state = |s: &Option<String>| s.as_deref().map(fp_of);
-        let found = match d.kind {
+        let with = |id: Option<u64>, how: JoinedBy| id.map(|id| (id, how));
+        match d.kind {
             ExchangeKind::Discovery => {
                 // The callback phase fetches discovery again: attach to the flow waiting for
                 // its token; otherwise this starts a new attempt.
                 let iss = d.discovery.as_ref().and_then(|x| x.issuer.clone()).or(issuer.map(str::to_owned));
                 let iss_match = |f: &Flow| iss.is_none() || f.issuer.is_none() || f.issuer == iss;
-                let found =
-                    self.newest(|f| f.outcome.is_none() && f.stage == Stage::CodeIssued && iss_match(f));
-                if found.is_none() {
-                    return Assignment { flow: Some(self.open(ts)), opened: true };
-                }
-                found
+                with(
+                    self.newest(|f| f.outcome.is_none() && f.stage == Stage::CodeIssued && iss_match(f)),
+                    JoinedBy::Issuer,
+                )
             }
             ExchangeKind::Authorize
             | ExchangeKind::RpLogin
             | ExchangeKind::AuthorizeResponse
-            | ExchangeKind::RpCallback => {
+            | ExchangeKind::RpCallback
+            | ExchangeKind::ProviderFlow => {
                 let state = d
                     .authorize
                     .as_ref()
                     .and_then(|a| by_state(&a.state))
                     .or_else(|| d.authorization_response.as_ref().and_then(|r| by_state(&r.state)));
                 let code = d.authorization_response.as_ref().and_then(|r| r.code.as_deref().map(fp_of));
-                state
-                    .as_ref()
-                    .and_then(|s| self.newest(|f| f.state_fp.as_ref() == Some(s)))
-                    .or_else(|| code.as_ref().and_then(|c| self.newest(|f| f.code_fp.as_ref() == Some(c))))
-                    .or_else(|| {
-                        // A new authorize (or Mastodon's request phase) continues the attempt
-                        // whose discovery it follows.
-                        let starts =
-                            d.authorize.is_some() || (d.kind == ExchangeKind::RpLogin && d.rp.is_some());
-                        starts
-                            .then(|| {
-                                self.newest(|f| {
-                                    f.outcome.is_none()
-                                        && f.stage == Stage::Discovered
-                                        && f.authorize.is_none()
-                                        && same_issuer(f)
-                                })
-                            })
-                            .flatten()
-                    })
+                let resumed = d.resumes.as_ref().and_then(|a| by_state(&a.state));
+                let starts = d.authorize.is_some() || (d.kind == ExchangeKind::RpLogin && d.rp.is_some());
+                let awaiting_code = |f: &Flow| f.stage == Stage::Authorizing && f.code_fp.is_none();
+                if let Some(hit) = with(
+                    state.as_ref().and_then(|s| self.newest(|f| f.state_fp.as_ref() == Some(s))),
+                    JoinedBy::State,
+                ) {
+                    return Some(hit);
+                }
+                if let Some(hit) = with(
+                    code.as_ref().and_then(|c| self.newest(|f| f.code_fp.as_ref() == Some(c))),
+                    JoinedBy::Code,
+                ) {
+                    return Some(hit);
+                }
+                if let Some(hit) = with(
+                    resumed.as_ref().and_then(|s| self.newest(|f| f.state_fp.as_ref() == Some(s))),
+                    JoinedBy::ProviderInteraction,
+                ) {
+                    return Some(hit);
+                }
+                if starts {
+                    // A new authorize (or Mastodon's request phase) continues the attempt
+                    // whose discovery it follows; it never joins another browser's login.
+                    return with(
+                        self.newest(|f| {
+                            f.outcome.is_none()
+                                && f.stage == Stage::Discovered
+                                && f.authorize.is_none()
+                                && same_issuer(f)
+                        }),
+                        JoinedBy::Issuer,
+                    );
+                }
+                // A response whose keys match no login: the browser, then the client.
+                if let Some(hit) = self.by_browser(&d.browser, awaiting_code) {
+                    return Some(hit);
+                }
+                let r = d.authorization_response.as_ref()?;
+                with(self.by_client(None, Some(&r.redirect_to), Stage::Authorizing, ts), JoinedBy::ClientRedirect)
             }
-            // A token call whose request could not be read carries nothing to join or open on.
-            ExchangeKind::Token if d.token_request.is_none() => {
-                return Assignment { flow: None, opened: false };
+            ExchangeKind::Token => {
+                let t = d.token_request.as_ref()?;
+                let code = t.code.as_deref().map(fp_of);
+                if let Some(hit) = with(
+                    code.and_then(|c| self.newest(|f| f.code_fp.as_deref() == Some(c.as_str()))),
+                    JoinedBy::Code,
+                ) {
+                    return Some(hit);
+                }
+                // A code no login issued: the one login of this client waiting for its token.
+                let hit = self.by_client(
+                    t.client_auth.client_id.as_deref(),
+                    None,
+                    Stage::CodeIssued,
+                    ts,
+                )?;
+                self.get(hit).filter(|f| f.token_request.is_none())?;
+                Some((hit, JoinedBy::ClientRedirect))
             }
-            ExchangeKind::Token => d
-                .token_request
-                .as_ref()
-                .and_then(|t| t.code.as_deref())
-                .map(fp_of)
-                .and_then(|c| self.newest(|f| f.code_fp.as_deref() == Some(c.as_str()))),
-            ExchangeKind::Jwks => self
-                .newest(|f| {
+            ExchangeKind::Jwks => with(
+                self.newest(|f| {
                     f.outcome.is_none() && f.stage == Stage::TokenIssued && !f.jwks_seen && same_issuer(f)
                 })
                 .or_else(|| {
@@ -159,12 +279,16 @@ impl FlowTracker {
                         f.outcome.is_none() && !f.jwks_seen && f.stage < Stage::Complete && same_issuer(f)
                     })
                 }),
-            ExchangeKind::Userinfo => d
-                .userinfo_request
-                .as_ref()
-                .and_then(|u| u.access_token.as_deref())
-                .map(fp_of)
-                .and_then(|t| self.newest(|f| f.access_token_fp.as_deref() == Some(t.as_str()))),
+                JoinedBy::Issuer,
+            ),
+            ExchangeKind::Userinfo => with(
+                d.userinfo_request
+                    .as_ref()
+                    .and_then(|u| u.access_token.as_deref())
+                    .map(fp_of)
+                    .and_then(|t| self.newest(|f| f.access_token_fp.as_deref() == Some(t.as_str()))),
+                JoinedBy::AccessToken,
+            ),
             ExchangeKind::EndSession | ExchangeKind::Introspection | ExchangeKind::Revocation => {
                 let tokens: Vec<String> = d
                     .params
@@ -172,37 +296,54 @@ impl FlowTracker {
                     .filter(|(k, _)| k == "token" || k == "id_token_hint")
                     .map(|(_, v)| fp_of(v))
                     .collect();
-                self.newest(|f| {
-                    tokens.iter().any(|t| {
-                        f.access_token_fp.as_deref() == Some(t.as_str())
-                            || f.token_response
-                                .as_ref()
-                                .and_then(|r| r.value.id_token.as_deref())
-                                .map(fp_of)
-                                .as_deref()
-                                == Some(t.as_str())
-                    })
-                })
+                with(
+                    self.newest(|f| {
+                        tokens.iter().any(|t| {
+                            f.access_token_fp.as_deref() == Some(t.as_str())
+                                || f.token_response
+                                    .as_ref()
+                                    .and_then(|r| r.value.id_token.as_deref())
+                                    .map(fp_of)
+                                    .as_deref()
+                                    == Some(t.as_str())
+                        })
+                    }),
+                    JoinedBy::AccessToken,
+                )
             }
             ExchangeKind::RpFailure => self
-                .newest(|f| f.rp.as_ref().is_some_and(|r| r.value.failed))
-                .or_else(|| self.newest(|_| true)),
+                .by_browser(&d.browser, |f| f.rp.as_ref().is_some_and(|r| r.value.failed))
+                .or_else(|| with(self.newest(|f| f.rp.as_ref().is_some_and(|r| r.value.failed)), JoinedBy::Issuer)),
             ExchangeKind::Other => None,
-        };
-        match found {
-            Some(id) => Assignment { flow: Some(id), opened: false },
-            None if matches!(d.kind, ExchangeKind::Other | ExchangeKind::Jwks | ExchangeKind::RpFailure) => {
-                Assignment { flow: None, opened: false }
-            }
-            None if matches!(
-                d.kind,
-                ExchangeKind::EndSession | ExchangeKind::Introspection | ExchangeKind::Revocation
-            ) =>
-            {
-                Assignment { flow: None, opened: false }
-            }
-            None => Assignment { flow: Some(self.open(ts)), opened: true },
         }
+    }
+
+    /// Open logins of the same browser session (a session cookie in common) still waiting
+    /// for their code, other than `id`: a new authorize from that browser replaces them.
+    pub fn supersede(&mut self, id: u64) -> Vec<u64> {
+        let Some(f) = self.flows.get(&id) else { return vec![] };
+        let mine: Vec<BrowserKey> = f.browsers.iter().filter(|k| k.is_session()).cloned().collect();
+        if mine.is_empty() || f.authorize.is_none() {
+            return vec![];
+        }
+        let older: Vec<u64> = self
+            .flows
+            .values()
+            .filter(|o| {
+                o.id != id
+                    && o.outcome.is_none()
+                    && o.stage == Stage::Authorizing
+                    && o.browsers.iter().any(|b| mine.contains(b))
+            })
+            .map(|o| o.id)
+            .collect();
+        for o in &older {
+            if let Some(f) = self.flows.get_mut(o) {
+                f.outcome = Some(Outcome::Abandoned);
+                f.superseded_by = Some(id);
+            }
+        }
+        older
     }
 
     /// Folds a decoded exchange into its flow. Returns the outcome if this exchange ended it.
@@ -224,6 +365,26 @@ impl FlowTracker {
         }
         if f.issuer.is_none() {
             f.issuer = issuer.map(str::to_owned);
+        }
+        // The browser's identity, from front-channel steps only (Mastodon's back channel
+        // comes from one server address for every user).
+        if !d.kind.is_back_channel() && d.caller != Some(Caller::Gateway) {
+            for k in &d.browser {
+                if !f.browsers.contains(k) && f.browsers.len() < 16 {
+                    f.browsers.push(k.clone());
+                }
+            }
+        }
+        if d.kind == ExchangeKind::ProviderFlow || d.resumes.is_some() {
+            let leg = f.provider_leg.get_or_insert(ProviderLeg { first_ms: ts, ..Default::default() });
+            leg.calls += 1;
+            leg.last_ms = leg.last_ms.max(ts);
+            if let Some(s) = &d.flow_stage
+                && leg.stages.last() != Some(s)
+                && leg.stages.len() < 32
+            {
+                leg.stages.push(s.clone());
+            }
         }
         let advance = |f: &mut Flow, s: Stage| {
             if f.stage != Stage::Failed && s > f.stage {

@@ -15,7 +15,7 @@ use crate::oidc::{Decoded, EndpointBook, ExchangeKind, decode_exchange};
 use crate::rules::passed::Check;
 use crate::rules::{Ctx, Finding, NotChecked, UidHistory};
 use crate::verify::{KeyStore, SigOutcome, Unverifiable, is_hmac, verify_hmac};
-use correlate::{FlowLimits, FlowTracker};
+use correlate::{FlowLimits, FlowTracker, JoinedBy};
 
 /// Settings of the core.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +35,10 @@ pub struct ExchangeEvent {
     pub decoded: Decoded,
     /// Checks that passed on this exchange ("state ✓", "signature ✓ …"): they rule causes out.
     pub passed: Vec<Check>,
+    /// Which key joined the exchange to its flow.
+    pub joined_by: Option<JoinedBy>,
+    /// The browser's steps through the provider's flow so far (shown under the code).
+    pub provider_leg: Option<crate::oidc::flow::ProviderLeg>,
     pub exchange: Exchange,
 }
 
@@ -239,6 +243,7 @@ impl Analyzer {
             book: &self.book,
             issuer: issuer.as_deref(),
             history: &self.history,
+            joined_by: a.joined_by,
         });
         let mut findings = self.not_checked.filter(findings);
         let mut passed =
@@ -247,6 +252,12 @@ impl Analyzer {
             self.verify_pending(&url, &mut passed, &mut findings);
         }
         let closed = a.flow.and_then(|id| self.flows.record(id, &d, ex.id, now, issuer.as_deref()));
+        let superseded = a.flow.map(|id| self.flows.supersede(id)).unwrap_or_default();
+        let provider_leg = a
+            .flow
+            .and_then(|id| self.flows.get(id))
+            .filter(|_| d.kind == ExchangeKind::AuthorizeResponse)
+            .and_then(|f| f.provider_leg.clone());
         self.remember_uid(&d, a.flow);
         out.push(Event::Exchange(Box::new(ExchangeEvent {
             id: ex.id,
@@ -255,8 +266,15 @@ impl Analyzer {
             kind: d.kind,
             decoded: d,
             passed,
+            joined_by: a.joined_by,
+            provider_leg,
             exchange: ex.clone(),
         })));
+        for id in superseded {
+            if let Some(f) = self.flows.get(id) {
+                self.closed_events(f, now, &mut out);
+            }
+        }
         out.extend(findings.into_iter().map(|f| Event::Finding(Box::new(f))));
         if closed.is_some()
             && let Some(f) = a.flow.and_then(|id| self.flows.get(id))

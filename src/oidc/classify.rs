@@ -26,6 +26,9 @@ pub enum ExchangeKind {
     RpLogin,
     RpCallback,
     RpFailure,
+    /// The browser's steps through the provider's own login flow (authentik's flow pages and
+    /// flow executor) between the authorize request and the code.
+    ProviderFlow,
     Other,
 }
 
@@ -44,6 +47,7 @@ impl ExchangeKind {
             ExchangeKind::RpLogin => "rp_login",
             ExchangeKind::RpCallback => "rp_callback",
             ExchangeKind::RpFailure => "rp_failure",
+            ExchangeKind::ProviderFlow => "provider_flow",
             ExchangeKind::Other => "other",
         }
     }
@@ -63,6 +67,7 @@ impl ExchangeKind {
             ExchangeKind::RpLogin => "MASTODON",
             ExchangeKind::RpCallback => "CALLBACK",
             ExchangeKind::RpFailure => "MASTODON",
+            ExchangeKind::ProviderFlow => "AUTHENTIK",
             ExchangeKind::Other => "OTHER",
         }
     }
@@ -191,6 +196,11 @@ fn default_kind(p: &str) -> ExchangeKind {
 /// authentik's flow executor API, whose JSON may carry the authorization response.
 pub fn is_flow_executor(path: &str) -> bool {
     path.starts_with("/api/v3/flows/executor/")
+}
+
+/// authentik's flow pages (the login UI) and its executor API.
+pub fn is_provider_flow(path: &str) -> bool {
+    path.starts_with("/if/flow/") || is_flow_executor(path)
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::caller::{Caller, caller};
-use super::classify::{EndpointBook, ExchangeKind, classify_request, is_flow_executor, normalize_host};
+use super::classify::{
+    EndpointBook, ExchangeKind, classify_request, is_flow_executor, is_provider_flow, normalize_host,
+};
+use super::flow::BrowserKey;
 use super::messages::*;
 use super::url::{path_of, split_url};
 use crate::capture::{Exchange, GatewayAnswer, HeaderLookup};
@@ -145,6 +148,67 @@ pub struct Decoded {
     /// What could not be judged and why (a cut or truncated body, the gateway's own answer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unreadable: Option<Unreadable>,
+    /// The authorize request a provider-flow step resumes (authentik's executor carries it in
+    /// `query`, its flow pages in their own query): the provider's interaction identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumes: Option<AuthorizeRequest>,
+    /// The stage the provider's flow executor presented (`identification`, `password`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_stage: Option<String>,
+    /// Who the browser is, as fingerprints (never the cookie values themselves).
+    #[serde(skip)]
+    pub browser: Vec<BrowserKey>,
+}
+
+/// Session cookies and address + User-Agent of the request (and session cookies the response
+/// sets), as fingerprints.
+fn browser_keys(ex: &Exchange) -> Vec<BrowserKey> {
+    let mut keys = vec![];
+    let mut cookie = |name: &str, value: &str| {
+        let fp = crate::redact::fp_of(value);
+        match name.trim() {
+            "authentik_session" => keys.push(BrowserKey::AuthentikSession(fp)),
+            "_mastodon_session" => keys.push(BrowserKey::MastodonSession(fp)),
+            _ => {}
+        }
+    };
+    for h in ex.request.headers.iter().filter(|h| h.name.eq_ignore_ascii_case("cookie")) {
+        for pair in h.value.split(';') {
+            if let Some((n, v)) = pair.split_once('=') {
+                cookie(n, v.trim());
+            }
+        }
+    }
+    for h in ex.response.iter().flat_map(|r| &r.headers).filter(|h| h.name.eq_ignore_ascii_case("set-cookie")) {
+        if let Some((n, v)) = h.value.split(';').next().and_then(|p| p.split_once('=')) {
+            cookie(n, v.trim());
+        }
+    }
+    if let Some(ua) = ex.request.header("user-agent") {
+        let ip = ex.client_addr.rsplit_once(':').map(|(ip, _)| ip).unwrap_or(&ex.client_addr);
+        keys.push(BrowserKey::AddressAndAgent(crate::redact::fingerprint(&format!("{ip} {ua}"))));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// `ak-stage-identification` → `identification`; `xak-flow-redirect` → `redirect`.
+fn stage_name(component: &str) -> String {
+    let c = component.trim_start_matches("xak-").trim_start_matches("ak-").trim_start_matches("stage-");
+    crate::text::truncate(c, 40)
+}
+
+/// The authorize request a flow page or executor call belongs to.
+fn resumed_authorize(path: &str) -> Option<AuthorizeRequest> {
+    let query = split_url(path).query?;
+    let original = if is_flow_executor(path) {
+        parse_pairs(&query).into_iter().find(|(k, _)| k == "query").map(|(_, v)| v)?
+    } else {
+        query
+    };
+    let a = AuthorizeRequest::from_url(&format!("/?{original}"));
+    (a.state.is_some() || a.client_id.is_some()).then_some(a)
 }
 
 /// `/auth/sign_in` or omniauth's failure endpoint: Mastodon gave up on the login.
@@ -183,6 +247,9 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
         rp: None,
         problems: vec![],
         unreadable: unreadable(ex),
+        resumes: None,
+        flow_stage: None,
+        browser: browser_keys(ex),
     };
     // A body that is not whole is not decoded: a half JSON document is not the provider's.
     let (req_ok, resp_ok) = match &d.unreadable {
@@ -281,7 +348,7 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
                 o
             });
         }
-        ExchangeKind::AuthorizeResponse | ExchangeKind::Other => {
+        ExchangeKind::AuthorizeResponse | ExchangeKind::ProviderFlow | ExchangeKind::Other => {
             // The code may travel in authentik's flow-executor JSON, an auto-submit page, or a
             // Location header of some intermediate hop.
             let from_executor = || {
@@ -302,9 +369,17 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
                 }
                 AuthorizationResponse::from_form_post_html(r.body.text()?)
             };
+            if is_provider_flow(&req.path) {
+                d.resumes = resumed_authorize(&req.path);
+                d.flow_stage = resp
+                    .and_then(|r| serde_json::from_str::<Value>(r.body.text()?).ok())
+                    .and_then(|v| v.get("component").and_then(Value::as_str).map(stage_name));
+            }
             if let Some(ar) = from_executor().or_else(from_location).or_else(from_html) {
                 d.kind = ExchangeKind::AuthorizeResponse;
                 d.authorization_response = Some(ar);
+            } else if is_provider_flow(&req.path) {
+                d.kind = ExchangeKind::ProviderFlow;
             }
         }
     }

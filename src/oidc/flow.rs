@@ -124,6 +124,55 @@ pub struct Flow {
     /// The gateway also fronts Mastodon: the flow completes with Mastodon's callback answer.
     pub rp_fronted: bool,
     pub rp_callback_seen: bool,
+    /// Who the browser is (session cookies, address + User-Agent), as fingerprints: the
+    /// fallback join when a correlation value was tampered with.
+    pub browsers: Vec<BrowserKey>,
+    /// The browser's steps through the provider's login flow (authentik's flow executor).
+    pub provider_leg: Option<ProviderLeg>,
+    /// A newer login of the same browser that replaced this one.
+    pub superseded_by: Option<u64>,
+}
+
+/// One way of recognising a browser, strongest first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BrowserKey {
+    /// authentik's `authentik_session` cookie.
+    AuthentikSession(String),
+    /// Mastodon's `_mastodon_session` cookie.
+    MastodonSession(String),
+    /// Client address (without port) and User-Agent: weak, shared by users behind one NAT.
+    AddressAndAgent(String),
+}
+
+impl BrowserKey {
+    /// Keys that identify one browser session (cookies), unlike an address shared by many.
+    pub fn is_session(&self) -> bool {
+        !matches!(self, BrowserKey::AddressAndAgent(_))
+    }
+}
+
+/// The browser's path through the provider's flow between authorize and code.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProviderLeg {
+    pub first_ms: u64,
+    pub last_ms: u64,
+    /// Flow pages and executor calls seen.
+    pub calls: u32,
+    /// Stages the executor presented, in order, without repeats (`identification`, ...).
+    pub stages: Vec<String>,
+}
+
+impl ProviderLeg {
+    /// `identification → password → consent · 3 calls · 4.2 s`.
+    pub fn summary(&self) -> String {
+        let stages = if self.stages.is_empty() { "no stage seen".to_owned() } else { self.stages.join(" → ") };
+        format!(
+            "{stages} · {} call{} · {:.1} s",
+            self.calls,
+            if self.calls == 1 { "" } else { "s" },
+            self.last_ms.saturating_sub(self.first_ms) as f64 / 1000.0
+        )
+    }
 }
 
 impl Flow {
@@ -154,10 +203,61 @@ impl Flow {
             outcome: None,
             rp_fronted: false,
             rp_callback_seen: false,
+            browsers: vec![],
+            provider_leg: None,
+            superseded_by: None,
         }
     }
 
     pub fn exchange_ids(&self) -> Vec<u64> {
         self.steps.iter().map(|s| s.exchange).collect()
+    }
+}
+
+/// Which key joined an exchange to its flow (the journal's `joined_by`), strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinedBy {
+    /// The exchange opened the flow.
+    Opened,
+    State,
+    Code,
+    AccessToken,
+    /// The authorize request the provider's flow resumes (authentik's executor `query`).
+    ProviderInteraction,
+    /// authentik's session cookie.
+    AuthentikSession,
+    /// Mastodon's session cookie.
+    MastodonSession,
+    /// Client address and User-Agent.
+    ClientAddress,
+    /// client_id and redirect_uri of the one login waiting for this step, within 10 minutes.
+    ClientRedirect,
+    /// The issuer and the step the login is at (discovery, JWKS): per provider, not per user.
+    Issuer,
+}
+
+impl JoinedBy {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JoinedBy::Opened => "opened",
+            JoinedBy::State => "state",
+            JoinedBy::Code => "code",
+            JoinedBy::AccessToken => "access_token",
+            JoinedBy::ProviderInteraction => "provider_interaction",
+            JoinedBy::AuthentikSession => "authentik_session",
+            JoinedBy::MastodonSession => "mastodon_session",
+            JoinedBy::ClientAddress => "client_address",
+            JoinedBy::ClientRedirect => "client_redirect",
+            JoinedBy::Issuer => "issuer",
+        }
+    }
+
+    /// A join by something other than the login's own correlation values.
+    pub fn is_fallback(self) -> bool {
+        matches!(
+            self,
+            JoinedBy::AuthentikSession | JoinedBy::MastodonSession | JoinedBy::ClientAddress | JoinedBy::ClientRedirect
+        )
     }
 }

@@ -155,7 +155,9 @@ impl Console {
     }
 
     fn exchange(&self, x: &ExchangeEvent) -> Option<String> {
-        if x.kind == ExchangeKind::Other && !self.show_all {
+        // The browser's steps through authentik's flow are summed up under the code;
+        // `--show-all` lists them one by one.
+        if matches!(x.kind, ExchangeKind::Other | ExchangeKind::ProviderFlow) && !self.show_all {
             return None;
         }
         let req = &x.exchange.request;
@@ -165,7 +167,12 @@ impl Console {
             let p = printable(&crate::redact::redact_url(&req.path)).into_owned();
             if p.chars().count() > 90 { format!("{}…", p.chars().take(89).collect::<String>()) } else { p }
         };
-        let who = x.decoded.caller.map(|c| format!("  ({c})")).unwrap_or_default();
+        let mut who = x.decoded.caller.map(|c| format!("  ({c})")).unwrap_or_default();
+        if self.show_all
+            && let Some(j) = x.joined_by
+        {
+            who.push_str(&format!("  [joined by {}]", j.as_str()));
+        }
         let mut line = format!(
             "{} {} · {:<10} {} {}{path} → {status}{who}",
             clock_ms(x.ts),
@@ -285,6 +292,12 @@ impl Console {
                     e.message.as_deref().map(|m| format!(" — {m}")).unwrap_or_default()
                 ),
             ));
+        }
+        if let Some(leg) = &x.provider_leg {
+            v.push((plain, format!("authentik flow: {}", leg.summary())));
+        }
+        if let Some(s) = &d.flow_stage {
+            v.push((plain, format!("stage {s}")));
         }
         if let Some(r) = &d.authorization_response {
             let via = r.via.as_str();

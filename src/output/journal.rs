@@ -110,6 +110,9 @@ fn exchange_line(x: &ExchangeEvent, redact: bool) -> Value {
     if let Some(c) = x.decoded.caller {
         m.insert("caller".into(), c.as_str().into());
     }
+    if let Some(j) = x.joined_by {
+        m.insert("joined_by".into(), j.as_str().into());
+    }
     m.insert("decoded".into(), decoded);
     if !x.passed.is_empty() {
         m.insert("passed".into(), serde_json::to_value(&x.passed).unwrap_or_default());

@@ -52,6 +52,8 @@ pub struct Ctx<'a> {
     /// Issuer of the endpoint this exchange went to, if known.
     pub issuer: Option<&'a str>,
     pub history: &'a UidHistory,
+    /// Which key joined this exchange to its flow (a fallback means a correlation value broke).
+    pub joined_by: Option<crate::oidc::flow::JoinedBy>,
 }
 
 impl<'a> Ctx<'a> {
