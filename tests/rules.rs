@@ -981,3 +981,13 @@ async fn disc_field_type_for_a_numeric_issuer_and_an_array_jwks_uri() {
     )));
     assert!(got.contains(&("discovery.issuer".into(), "a string".into(), "123".into(), Severity::Error)));
 }
+
+#[tokio::test]
+async fn token_code_unknown_when_the_code_changed_on_its_way() {
+    let r = run(|s| s.rp.quirks.code_tamper = true).await;
+    let f = r.get("TOKEN-CODE-UNKNOWN");
+    assert_eq!((f.severity, f.field.as_deref()), (Severity::Error, Some("token_request.code")));
+    assert_eq!(f.hint.as_deref(), Some("a suffix of 1 characters was added"));
+    assert!(f.expected.as_deref().is_some_and(|e| e.starts_with('…')), "{f:?}");
+    assert_eq!(r.failure(), "invalid_grant");
+}

@@ -104,11 +104,9 @@ impl FlowTracker {
     /// The only open flow among those `pred` accepts that shares a browser key with `keys`,
     /// trying the strongest kind of key first; `None` when none or several fit.
     fn by_browser(&self, keys: &[BrowserKey], pred: impl Fn(&Flow) -> bool) -> Option<(u64, JoinedBy)> {
-        for (kind, joined) in [
-            (0, JoinedBy::AuthentikSession),
-            (1, JoinedBy::MastodonSession),
-            (2, JoinedBy::ClientAddress),
-        ] {
+        for (kind, joined) in
+            [(0, JoinedBy::AuthentikSession), (1, JoinedBy::MastodonSession), (2, JoinedBy::ClientAddress)]
+        {
             let mine: Vec<&BrowserKey> = keys.iter().filter(|k| key_rank(k) == kind).collect();
             if mine.is_empty() {
                 continue;
@@ -129,11 +127,19 @@ impl FlowTracker {
     }
 
     /// The only open flow of this client waiting at `stage`, started within the window.
-    fn by_client(&self, client_id: Option<&str>, redirect: Option<&str>, stage: Stage, ts: u64) -> Option<u64> {
+    fn by_client(
+        &self,
+        client_id: Option<&str>,
+        redirect: Option<&str>,
+        stage: Stage,
+        ts: u64,
+    ) -> Option<u64> {
         let fits: Vec<u64> = self
             .flows
             .values()
-            .filter(|f| f.outcome.is_none() && f.stage == stage && ts.saturating_sub(f.started_ms) <= CLIENT_WINDOW_MS)
+            .filter(|f| {
+                f.outcome.is_none() && f.stage == stage && ts.saturating_sub(f.started_ms) <= CLIENT_WINDOW_MS
+            })
             .filter(|f| client_id.is_none_or(|c| f.client_id.as_deref() == Some(c)))
             .filter(|f| {
                 redirect.is_none_or(|r| {
@@ -249,7 +255,10 @@ impl FlowTracker {
                     return Some(hit);
                 }
                 let r = d.authorization_response.as_ref()?;
-                with(self.by_client(None, Some(&r.redirect_to), Stage::Authorizing, ts), JoinedBy::ClientRedirect)
+                with(
+                    self.by_client(None, Some(&r.redirect_to), Stage::Authorizing, ts),
+                    JoinedBy::ClientRedirect,
+                )
             }
             ExchangeKind::Token => {
                 let t = d.token_request.as_ref()?;
@@ -261,12 +270,7 @@ impl FlowTracker {
                     return Some(hit);
                 }
                 // A code no login issued: the one login of this client waiting for its token.
-                let hit = self.by_client(
-                    t.client_auth.client_id.as_deref(),
-                    None,
-                    Stage::CodeIssued,
-                    ts,
-                )?;
+                let hit = self.by_client(t.client_auth.client_id.as_deref(), None, Stage::CodeIssued, ts)?;
                 self.get(hit).filter(|f| f.token_request.is_none())?;
                 Some((hit, JoinedBy::ClientRedirect))
             }
@@ -311,9 +315,11 @@ impl FlowTracker {
                     JoinedBy::AccessToken,
                 )
             }
-            ExchangeKind::RpFailure => self
-                .by_browser(&d.browser, |f| f.rp.as_ref().is_some_and(|r| r.value.failed))
-                .or_else(|| with(self.newest(|f| f.rp.as_ref().is_some_and(|r| r.value.failed)), JoinedBy::Issuer)),
+            ExchangeKind::RpFailure => {
+                self.by_browser(&d.browser, |f| f.rp.as_ref().is_some_and(|r| r.value.failed)).or_else(|| {
+                    with(self.newest(|f| f.rp.as_ref().is_some_and(|r| r.value.failed)), JoinedBy::Issuer)
+                })
+            }
             ExchangeKind::Other => None,
         }
     }

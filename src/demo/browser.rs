@@ -17,7 +17,12 @@ const UA: &str =
 pub struct Browser {
     client: UpstreamClient<Body>,
     cookies: HashMap<String, String>,
+    /// Stop at authentik's login page (the user gives up, or starts over).
+    pub abandon_in_flow: bool,
 }
+
+/// What the user types into authentik's flow (a secret the trace must never show).
+pub const PASSWORD: &str = "correct horse battery staple";
 
 /// Where the browser ended up.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +47,7 @@ fn origin_of(url: &str) -> &str {
 
 impl Browser {
     pub fn new(client: UpstreamClient<Body>) -> Browser {
-        Browser { client, cookies: HashMap::new() }
+        Browser { client, cookies: HashMap::new(), abandon_in_flow: false }
     }
 
     async fn go(
@@ -58,7 +63,9 @@ impl Browser {
             b = b.header("cookie", c.as_str());
         }
         if method == "POST" {
-            b = b.header("content-type", "application/x-www-form-urlencoded");
+            let ct =
+                if body.starts_with('{') { "application/json" } else { "application/x-www-form-urlencoded" };
+            b = b.header("content-type", ct);
         }
         if accept_json {
             b = b.header("accept", "application/json");
@@ -111,8 +118,19 @@ impl Browser {
                 }
             };
             let _ = resp_body;
-            // authentik's SPA: the flow page calls the executor API, which answers JSON.
+            // authentik's SPA: the flow page loads, then calls the executor API, which answers
+            // a stage challenge (JSON) per step until it redirects.
             if let Some(rest) = next.split_once("/if/flow/").map(|(_, r)| r) {
+                visited.push(next.clone());
+                self.go("GET", &next, "", false).await?;
+                if self.abandon_in_flow {
+                    return Ok(BrowserResult {
+                        visited,
+                        last_status: 200,
+                        final_location: None,
+                        error: None,
+                    });
+                }
                 let (flow, query) = rest.split_once("/?").unwrap_or((rest.trim_end_matches('/'), ""));
                 let api = format!(
                     "{}/api/v3/flows/executor/{flow}/?query={}",
@@ -120,7 +138,22 @@ impl Browser {
                     form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
                 );
                 visited.push(api.clone());
-                let (_, _, json) = self.go("GET", &api, "", true).await?;
+                let (_, _, mut json) = self.go("GET", &api, "", true).await?;
+                for _ in 0..6 {
+                    let v: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
+                    let answer = match v["component"].as_str() {
+                        Some("ak-stage-identification") => {
+                            r#"{"component":"ak-stage-identification","uid_field":"alice"}"#.to_owned()
+                        }
+                        Some("ak-stage-password") => {
+                            serde_json::json!({"component": "ak-stage-password", "password": PASSWORD})
+                                .to_string()
+                        }
+                        Some("ak-stage-consent") => r#"{"component":"ak-stage-consent"}"#.to_owned(),
+                        _ => break,
+                    };
+                    json = self.go("POST", &api, &answer, true).await?.2;
+                }
                 let v: Value = serde_json::from_slice(&json).unwrap_or(Value::Null);
                 match v["to"].as_str() {
                     Some(to) => {

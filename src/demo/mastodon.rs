@@ -60,6 +60,12 @@ pub struct RpQuirks {
     pub redeem_twice: bool,
     /// Wait before the token request.
     pub token_delay_ms: u64,
+    /// A state with `+`, `/` and `=` in it (base64, as some relying parties make it).
+    pub base64_state: bool,
+    /// The code is changed on its way to the token request (a rewriting proxy).
+    pub code_tamper: bool,
+    /// Redeem the previous login's code instead of this one's (a replayed callback).
+    pub redeem_previous_code: bool,
 }
 
 /// What Mastodon concluded about one login.
@@ -88,6 +94,8 @@ struct Inner {
     client: UpstreamClient<Body>,
     sessions: Mutex<HashMap<String, Pending>>,
     verdicts: Arc<Mutex<Vec<Verdict>>>,
+    /// The code of the previous callback (for `redeem_previous_code`).
+    last_code: Mutex<Option<String>>,
 }
 
 type Fail = String;
@@ -101,8 +109,13 @@ impl Mastodon {
     ) -> std::io::Result<Mastodon> {
         let addr = listener.local_addr()?;
         let verdicts = Arc::new(Mutex::new(vec![]));
-        let inner =
-            Arc::new(Inner { cfg, client, sessions: Mutex::new(HashMap::new()), verdicts: verdicts.clone() });
+        let inner = Arc::new(Inner {
+            cfg,
+            client,
+            sessions: Mutex::new(HashMap::new()),
+            verdicts: verdicts.clone(),
+            last_code: Mutex::new(None),
+        });
         serve(listener, None, move |req, _| {
             let inner = inner.clone();
             async move { inner.handle(req).await }
@@ -189,7 +202,12 @@ impl Inner {
     async fn request_phase(&self) -> Result<(String, String), Fail> {
         let doc = self.discover().await?;
         let q = &self.cfg.quirks;
-        let state = random_hex();
+        let state = if self.cfg.quirks.base64_state {
+            base64::engine::general_purpose::STANDARD.encode(format!("{}+/", random_hex()).as_bytes())
+                + "+/=="
+        } else {
+            random_hex()
+        };
         let nonce = random_hex();
         let verifier = self
             .cfg
@@ -204,7 +222,7 @@ impl Inner {
             if q.omit_nonce { String::new() } else { format!("&nonce={nonce}") },
             enc(&self.cfg.redirect_uri),
             enc(&self.scopes().join(" ")),
-            if q.omit_state { String::new() } else { format!("&state={state}") },
+            if q.omit_state { String::new() } else { format!("&state={}", enc(&state)) },
         );
         if let Some(v) = &verifier {
             if q.pkce_plain {
@@ -252,6 +270,17 @@ impl Inner {
             Some(_) if quirks.pkce_bad_verifier => Some(format!("{}{}", random_hex(), random_hex())),
             v => v.clone(),
         };
+        let tampered = format!("{code}x");
+        let previous = {
+            let mut last = self.last_code.lock().unwrap_or_else(|p| p.into_inner());
+            last.replace(code.to_owned())
+        };
+        let code = match previous {
+            Some(p) if quirks.redeem_previous_code => p,
+            _ if quirks.code_tamper => tampered,
+            _ => code.to_owned(),
+        };
+        let code = code.as_str();
         let token = self.token_request(&doc, code, verifier.as_deref()).await;
         if quirks.redeem_twice {
             let _ = self.token_request(&doc, code, verifier.as_deref()).await;

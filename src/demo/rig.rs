@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+pub use super::browser::PASSWORD;
 use super::browser::{Browser, BrowserResult};
 use super::http::client_via;
 use super::mastodon::{Mastodon, RpConfig, Verdict};
@@ -145,9 +146,19 @@ impl Rig {
 
     /// One login by a fresh browser.
     pub async fn login(&self) -> anyhow::Result<LoginOutcome> {
-        let before = self.mastodon.verdicts().len();
+        let mut browser = self.browser()?;
+        self.login_as(&mut browser).await
+    }
+
+    /// A fresh browser (no cookies) that reaches every name through the gateway.
+    pub fn browser(&self) -> anyhow::Result<Browser> {
         let client = client_via(self.gateway_addr, &[AUTHENTIK, MASTODON, INTERNAL], &self.trust)?;
-        let mut browser = Browser::new(client);
+        Ok(Browser::new(client))
+    }
+
+    /// One login by `browser`, keeping its cookies (a user trying again).
+    pub async fn login_as(&self, browser: &mut Browser) -> anyhow::Result<LoginOutcome> {
+        let before = self.mastodon.verdicts().len();
         let result = browser.login(&format!("https://{MASTODON}")).await.map_err(anyhow::Error::msg)?;
         let verdict = self.mastodon.verdicts().get(before).cloned();
         Ok(LoginOutcome { browser: result, verdict })

@@ -179,7 +179,8 @@ fn browser_keys(ex: &Exchange) -> Vec<BrowserKey> {
             }
         }
     }
-    for h in ex.response.iter().flat_map(|r| &r.headers).filter(|h| h.name.eq_ignore_ascii_case("set-cookie")) {
+    for h in ex.response.iter().flat_map(|r| &r.headers).filter(|h| h.name.eq_ignore_ascii_case("set-cookie"))
+    {
         if let Some((n, v)) = h.value.split(';').next().and_then(|p| p.split_once('=')) {
             cookie(n, v.trim());
         }

@@ -165,7 +165,8 @@ pub struct ProviderLeg {
 impl ProviderLeg {
     /// `identification → password → consent · 3 calls · 4.2 s`.
     pub fn summary(&self) -> String {
-        let stages = if self.stages.is_empty() { "no stage seen".to_owned() } else { self.stages.join(" → ") };
+        let stages =
+            if self.stages.is_empty() { "no stage seen".to_owned() } else { self.stages.join(" → ") };
         format!(
             "{stages} · {} call{} · {:.1} s",
             self.calls,
@@ -257,7 +258,10 @@ impl JoinedBy {
     pub fn is_fallback(self) -> bool {
         matches!(
             self,
-            JoinedBy::AuthentikSession | JoinedBy::MastodonSession | JoinedBy::ClientAddress | JoinedBy::ClientRedirect
+            JoinedBy::AuthentikSession
+                | JoinedBy::MastodonSession
+                | JoinedBy::ClientAddress
+                | JoinedBy::ClientRedirect
         )
     }
 }

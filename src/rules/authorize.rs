@@ -179,14 +179,32 @@ fn response(ctx: &Ctx, out: &mut Vec<Finding>) {
     }
     // AUTHZ-STATE-MISMATCH — RFC 6749 §10.12: state returned must be state sent.
     let sent = ctx.authorize().and_then(|a| a.state.as_deref());
+    // Said once, where it first went wrong: not again at the callback for the same value.
+    let said = at_callback
+        && ctx
+            .flow
+            .and_then(|f| f.auth_response.as_ref())
+            .is_some_and(|s| s.value.state.as_deref() == r.state.as_deref());
     if let (Some(sent), Some(got)) = (sent, r.state.as_deref())
         && fp_of(sent) != fp_of(got)
+        && !said
     {
+        let joined = match ctx.joined_by {
+            Some(j) if j != crate::oidc::flow::JoinedBy::State => {
+                format!(
+                    " (this response was joined to its login by {}, since its state matched none)",
+                    j.as_str().replace('_', " ")
+                )
+            }
+            _ => String::new(),
+        };
         out.push(
             Finding::new(RuleId::AuthzStateMismatch, if at_callback { "the callback's state is not the state this login sent" } else { "the provider returned another state than it was sent" })
                 .field(if at_callback { "callback.state" } else { "authorization_response.state" })
-                .evidence(short(sent), short(got))
-                .why("the state ties the callback to the browser session that started the login; a different one means another tab, a lost cookie, or a reload")
+                .expected(short(sent))
+                .seen(short(got))
+                .hint(super::diff::how_values_differ(sent, got))
+                .why(format!("the state ties the callback to the browser session that started the login; a changed one means something rewrote it on the way, another tab, or a lost cookie{joined}"))
                 .mastodon("“Invalid 'state' parameter” (csrf_detected)"),
         );
     } else if sent.is_some() && r.state.is_none() {

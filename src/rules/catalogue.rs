@@ -188,7 +188,7 @@ catalogue! {
         reference: "RFC 6749 §4.1.2.1";
     AuthzStateMismatch = "AUTHZ-STATE-MISMATCH", Error,
         title: "state returned ≠ state sent",
-        fix: "one login at a time per browser; make LOCAL_DOMAIN/WEB_DOMAIN and the redirect URI host the same so the session cookie comes back",
+        fix: "look for a proxy or WAF rewriting the Location header or the callback query; the callback must reach the host that set Mastodon's session cookie (LOCAL_DOMAIN/WEB_DOMAIN = the redirect URI's host); one login at a time per browser",
         reference: "RFC 6749 §10.12; omniauth_openid_connect #callback_phase";
     AuthzIssMismatch = "AUTHZ-ISS-MISMATCH", Warning,
         title: "the RFC 9207 iss parameter ≠ the discovered issuer",
@@ -210,6 +210,10 @@ catalogue! {
         title: "the same authorization code was redeemed twice",
         fix: "look for a reload or prefetch of Mastodon's callback URL, or an intermediary replaying requests",
         reference: "RFC 6749 §4.1.2, §10.5";
+    TokenCodeUnknown = "TOKEN-CODE-UNKNOWN", Error,
+        title: "the token request redeems a code this login was not issued (joined by client_id + redirect_uri, not by its code)",
+        fix: "look for a proxy or WAF rewriting the callback query, or a callback replayed from another login",
+        reference: "RFC 6749 §4.1.3, §10.5";
     TokenCodeSlow = "TOKEN-CODE-SLOW", Error,
         title: "the code was redeemed later than its lifetime (authentik: 60 s)",
         fix: "find what delays Mastodon's callback (web/Sidekiq overload, a proxy buffering the request); or raise authentik's provider 'Access code validity'",

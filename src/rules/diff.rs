@@ -121,3 +121,48 @@ mod tests {
         assert_eq!(first_difference("https://a", "http://a"), Some(4));
     }
 }
+
+/// How a correlation value (state, code) differs from the one sent, in words: what was added,
+/// cut or re-encoded on the way (the values themselves are shown only as fingerprints).
+pub fn how_values_differ(sent: &str, got: &str) -> String {
+    let decoded = |s: &str| -> String {
+        form_urlencoded::parse(format!("x={}", s.replace(' ', "+")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    if got.is_empty() {
+        "the value came back empty".into()
+    } else if got.starts_with(sent) {
+        format!("a suffix of {} characters was added", got.chars().count() - sent.chars().count())
+    } else if got.ends_with(sent) {
+        format!("a prefix of {} characters was added", got.chars().count() - sent.chars().count())
+    } else if sent.starts_with(got) {
+        format!("truncated after {} of {} characters", got.chars().count(), sent.chars().count())
+    } else if decoded(got) == sent
+        || decoded(sent) == got
+        || got.replace(' ', "+") == sent
+        || sent.replace(' ', "+") == got
+    {
+        "the percent-encoding changed on the way ('+' read as a space, or a value decoded or encoded twice)"
+            .into()
+    } else {
+        "a different value altogether".into()
+    }
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::how_values_differ;
+
+    #[test]
+    fn says_how_a_value_was_changed() {
+        assert_eq!(how_values_differ("abc", "abcx"), "a suffix of 1 characters was added");
+        assert_eq!(how_values_differ("abc", "xxabc"), "a prefix of 2 characters was added");
+        assert_eq!(how_values_differ("abcdef", "abc"), "truncated after 3 of 6 characters");
+        assert!(how_values_differ("ab+c/d==", "ab c/d==").starts_with("the percent-encoding changed"));
+        assert!(how_values_differ("ab+c", "ab%2Bc").starts_with("the percent-encoding changed"));
+        assert_eq!(how_values_differ("abc", "xyz"), "a different value altogether");
+        assert_eq!(how_values_differ("abc", ""), "the value came back empty");
+    }
+}

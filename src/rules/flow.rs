@@ -12,6 +12,15 @@ pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
         && f.authorize.is_none()
         && f.discovery.is_some()
         && f.rp.as_ref().is_some_and(|r| r.value.failed);
+    if let (Some(Outcome::Abandoned), Some(newer)) = (f.outcome, f.superseded_by) {
+        return Some(
+            base(RuleId::FlowAbandoned, format!("the same browser started a new login (flow {newer}) before this one got its code"))
+                .seen(f.stage.as_str())
+                .why("the user pressed the login button again, reloaded, or opened a second tab; only the newer login can complete (Mastodon keeps one state per session)")
+                .fix(format!("nothing to fix if flow {newer} completed; otherwise see its findings"))
+                .mastodon("answers the older login's callback, if it ever comes, with “Invalid 'state' parameter”"),
+        );
+    }
     match f.outcome {
         Some(Outcome::Abandoned) | Some(Outcome::Failed)
             if f.outcome == Some(Outcome::Abandoned) || request_phase_failure =>
@@ -70,21 +79,7 @@ pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
             Some(finding)
         }
         Some(Outcome::Incomplete) => {
-            let (at, cause) = match f.stage {
-                Stage::Authorizing => (
-                    "the authorize request",
-                    "no code came back: the user stopped at authentik's login or consent page, or a policy denied access",
-                ),
-                Stage::CodeIssued => (
-                    "the code",
-                    "the code was never redeemed: the browser did not reach Mastodon's callback (CSP, cookie, redirect URI host), or Mastodon failed before its token request",
-                ),
-                Stage::TokenIssued => (
-                    "the token response",
-                    "no userinfo call: Mastodon rejected the ID token (see IDT-* findings)",
-                ),
-                _ => ("discovery", "nothing followed"),
-            };
+            let (at, cause) = last_seen(f);
             Some(
                 base(RuleId::FlowIncomplete, format!("the login stopped after {at}"))
                     .seen(f.stage.as_str())
@@ -92,5 +87,44 @@ pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
             )
         }
         _ => None,
+    }
+}
+
+/// Where a login stopped and what the exchanges show about why: only what was seen, never a
+/// guess its own exchanges contradict.
+fn last_seen(f: &Flow) -> (&'static str, String) {
+    match f.stage {
+        Stage::Authorizing => match &f.provider_leg {
+            Some(leg) => (
+                "authentik's login flow",
+                format!(
+                    "no code came back: the browser went through authentik's flow ({}) and stopped there: the user gave up, or a stage or policy denied access",
+                    leg.summary()
+                ),
+            ),
+            None => (
+                "the authorize request",
+                "no code came back, and no step of authentik's login flow passed the gateway: the user stopped at authentik's login page, or a policy denied access"
+                    .into(),
+            ),
+        },
+        Stage::CodeIssued => {
+            let rp = f.rp.as_ref().map(|r| &r.value);
+            let cause = match (f.rp_callback_seen, rp) {
+                (true, Some(r)) if r.failed => format!(
+                    "the callback reached Mastodon and Mastodon sent the browser back to sign-in{} without redeeming the code",
+                    r.message.as_deref().map(|m| format!(" (message={m})")).unwrap_or_default()
+                ),
+                (true, _) => "the callback reached Mastodon, but Mastodon never redeemed the code (its token request did not pass the gateway)".into(),
+                (false, _) if f.rp_fronted => "the code was issued but the browser never reached Mastodon's callback (CSP form-action, a cookie lost on another host, the redirect URI's host)".into(),
+                (false, _) => "the code was issued but never redeemed: no token request for it passed the gateway (Mastodon failed before it, or its back channel does not go through the gateway)".into(),
+            };
+            ("the code", cause)
+        }
+        Stage::TokenIssued => (
+            "the token response",
+            "the tokens were issued but Mastodon never called userinfo: it rejected the ID token (see IDT-* findings)".into(),
+        ),
+        _ => ("discovery", "nothing followed".into()),
     }
 }

@@ -27,6 +27,25 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         );
     }
 
+    // TOKEN-CODE-UNKNOWN — joined by client_id + redirect_uri because its code matched no
+    // login: the code was changed on the way, or belongs to a login the gateway never saw.
+    if ctx.joined_by == Some(crate::oidc::flow::JoinedBy::ClientRedirect)
+        && let (Some(code), Some(f)) = (t.code.as_deref(), flow)
+    {
+        let issued = f.code_fp.as_deref().map(|fp| format!("…{}", fp.chars().take(4).collect::<String>()));
+        let mut finding = Finding::new(RuleId::TokenCodeUnknown, "the token request redeems a code this login was not issued")
+            .field("token_request.code")
+            .seen(short(code))
+            .why("no login the gateway saw was issued this code; it was joined to the one login of this client waiting for its token")
+            .mastodon("“Invalid grant”");
+        if let (Some(issued), Some(raw)) =
+            (issued, f.auth_response.as_ref().and_then(|a| a.value.code.as_deref()))
+        {
+            finding = finding.expected(issued).hint(super::diff::how_values_differ(raw, code));
+        }
+        out.push(finding);
+    }
+
     // TOKEN-CODE-SLOW — authentik's code lifetime (Access code validity, 60 s).
     if let Some(issued) = flow.and_then(|f| f.auth_response.as_ref()).map(|s| s.ts) {
         let age_ms = ctx.now_ms.saturating_sub(issued);

@@ -97,7 +97,10 @@ impl Provider {
         let sep = if redirect_uri.contains('?') { '&' } else { '?' };
         let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let state_out = f.state_override.clone().or(state);
-        let state_param = state_out.as_deref().map(|s| format!("&state={}", enc(s))).unwrap_or_default();
+        let state_param = state_out
+            .as_deref()
+            .map(|s| format!("&state={}", f.state_tamper.map(|t| t.apply(s)).unwrap_or_else(|| enc(s))))
+            .unwrap_or_default();
         if let Some(err) = &f.authorize_error {
             return redirect(
                 302,
@@ -125,11 +128,19 @@ impl Provider {
         let target = format!("{redirect_uri}{sep}code={code}{state_param}{iss}");
         if f.executor {
             let flow_query = req.query.clone();
-            st.executor.insert(flow_query.clone(), target);
-            return redirect(
+            st.executor.insert(flow_query.clone(), (target, 0));
+            let mut r = redirect(
                 302,
                 &format!("/if/flow/default-provider-authorization-implicit-consent/?{flow_query}"),
             );
+            if req.header("cookie").is_none_or(|c| !c.contains("authentik_session=")) {
+                let cookie =
+                    format!("authentik_session={}; Path=/; HttpOnly; Secure; SameSite=None", random_hex());
+                if let Ok(v) = cookie.parse() {
+                    r.headers_mut().insert(http::header::SET_COOKIE, v);
+                }
+            }
+            return r;
         }
         redirect(302, &target)
     }
@@ -137,19 +148,40 @@ impl Provider {
     pub(super) fn executor(&self, req: &Req) -> Response<Body> {
         let q = req.query_pairs();
         let flow_query = get(&q, "query").unwrap_or("").to_owned();
-        let st = self.lock();
+        let mut st = self.lock();
         if st.cfg.faults.deny_in_flow {
             return json_resp(
                 200,
                 &json!({"component": "ak-stage-access-denied", "error_message": "Request has been denied."}),
             );
         }
-        match st.executor.get(&flow_query) {
-            Some(to) => json_resp(200, &json!({"component": "xak-flow-redirect", "to": to})),
-            None => json_resp(
+        let stages: &[&str] = if st.cfg.faults.flow_stages {
+            &["ak-stage-identification", "ak-stage-password", "ak-stage-consent"]
+        } else {
+            &[]
+        };
+        let Some((to, passed)) = st.executor.get_mut(&flow_query) else {
+            return json_resp(
                 200,
                 &json!({"component": "ak-stage-access-denied", "error_message": "no pending authorization"}),
-            ),
+            );
+        };
+        // A POST answers the current stage (the password stage wants a non-empty password).
+        if req.method == http::Method::POST {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            let ok = match stages.get(*passed) {
+                Some(&"ak-stage-password") => body["password"].as_str().is_some_and(|p| !p.is_empty()),
+                _ => true,
+            };
+            if ok {
+                *passed += 1;
+            }
+        }
+        match stages.get(*passed) {
+            Some(stage) => {
+                json_resp(200, &json!({"component": stage, "flow_info": {"title": "Welcome to authentik!"}}))
+            }
+            None => json_resp(200, &json!({"component": "xak-flow-redirect", "to": to})),
         }
     }
 

@@ -5,6 +5,29 @@ use serde_json::{Map, Value};
 
 use super::signing::Signing;
 
+/// How something on the way (a WAF, a rewriting proxy) alters the state in the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateTamper {
+    /// Characters appended.
+    Suffix,
+    /// Cut in half.
+    Truncate,
+    /// Written into the URL without percent-encoding (a `+` then reads as a space).
+    PercentDecoded,
+}
+
+impl StateTamper {
+    /// The state parameter as it appears in the response URL.
+    pub fn apply(self, state: &str) -> String {
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        match self {
+            StateTamper::Suffix => enc(&format!("{state}-waf")),
+            StateTamper::Truncate => enc(&state.chars().take(state.chars().count() / 2).collect::<String>()),
+            StateTamper::PercentDecoded => state.to_owned(),
+        }
+    }
+}
+
 /// How the ID token's nonce is set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum NonceMode {
@@ -40,6 +63,10 @@ pub struct Faults {
     pub authorize_error: Option<String>,
     /// Return this state instead of the one sent.
     pub state_override: Option<String>,
+    /// Alter the state on the way back (in the Location or the executor's `to`).
+    pub state_tamper: Option<StateTamper>,
+    /// The executor walks identification → password (→ consent) before the redirect.
+    pub flow_stages: bool,
     /// RFC 9207 `iss` parameter on the authorization response.
     pub iss_param: Option<String>,
     /// Token endpoint answers 400 with this error code.

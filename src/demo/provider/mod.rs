@@ -10,7 +10,7 @@ mod faults;
 mod signing;
 mod token;
 
-pub use faults::{Faults, NonceMode};
+pub use faults::{Faults, NonceMode, StateTamper};
 pub use signing::Signing;
 
 use std::collections::HashMap;
@@ -70,8 +70,9 @@ struct State {
     cfg: ProviderConfig,
     codes: HashMap<String, CodeInfo>,
     tokens: HashMap<String, TokenInfo>,
-    /// Codes waiting for the browser's executor call, by the flow query.
-    executor: HashMap<String, String>,
+    /// Codes waiting for the browser's executor call, by the flow query: the redirect target
+    /// and how many stages the browser has passed.
+    executor: HashMap<String, (String, usize)>,
 }
 
 /// A running provider; change its faults between logins with [`Provider::set_faults`].
@@ -162,7 +163,7 @@ impl Provider {
             ("POST", "/application/o/token") => redirect(301, "/application/o/token/"),
             ("POST", "/application/o/token/") => self.token(req),
             (_, "/application/o/userinfo/") => self.userinfo(req),
-            ("GET", p) if p.starts_with("/api/v3/flows/executor/") => self.executor(req),
+            (_, p) if p.starts_with("/api/v3/flows/executor/") => self.executor(req),
             ("GET", p) if p.starts_with("/if/flow/") => {
                 respond(200, "text/html", "<html><body>authentik flow</body></html>")
             }

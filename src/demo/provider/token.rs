@@ -49,7 +49,7 @@ impl Provider {
         let granted = granted.join(" ");
         let issuer = self.issuer(req, &st);
         let now = now_s();
-        let access_token = self.sign(&st, &json!({"iss": issuer, "sub": self.sub(&st), "aud": st.cfg.client_id, "exp": now + 3600, "iat": now, "scope": granted, "azp": st.cfg.client_id}), f.signing);
+        let access_token = self.sign(&st, &json!({"iss": issuer, "sub": self.sub(&st), "aud": st.cfg.client_id, "exp": now + 3600, "iat": now, "scope": granted, "azp": st.cfg.client_id, "jti": crate::demo::http::random_hex()}), f.signing);
         st.tokens.insert(access_token.clone(), TokenInfo { scope: granted.clone(), exp: now + 3600 });
         let mut body = json!({
             "access_token": access_token,
