@@ -90,6 +90,14 @@ fn issuer_trailing_slash_console_is_pinned() {
     check("console-issuer-trailing-slash", &render("issuer-trailing-slash", false));
 }
 
+/// authentik's flow summed up under the code; the altered state joined by the provider's
+/// interaction and named.
+#[test]
+fn state_altered_console_is_pinned() {
+    check("console-state-altered", &render("state-altered", false));
+    check("console-state-altered-show-all", &render("state-altered", true));
+}
+
 #[test]
 fn nonce_mismatch_console_with_show_all_is_pinned() {
     check("console-nonce-mismatch-show-all", &render("nonce-mismatch", true));

@@ -25,6 +25,10 @@ pub const FAULTS: &[(&str, &str)] = &[
     ("uid-claim-missing", "OIDC_UID_FIELD names a claim authentik never sends"),
     ("expired-id-token", "the ID token is already expired when it arrives (clock skew)"),
     ("tampered-signature", "the ID token's payload was changed after signing"),
+    (
+        "state-altered",
+        "a proxy between authentik and the browser changes the state in authentik's flow redirect",
+    ),
 ];
 
 /// Applies a named fault to a scenario.
@@ -46,6 +50,11 @@ pub fn apply(name: &str, sc: &mut Scenario) -> Result<(), String> {
         "uid-claim-missing" => sc.rp.uid_field = "username".into(),
         "expired-id-token" => f.exp_offset_s = Some(-120),
         "tampered-signature" => f.tamper_signature = true,
+        "state-altered" => {
+            f.executor = true;
+            f.flow_stages = true;
+            f.state_tamper = Some(super::provider::StateTamper::Suffix);
+        }
         other => {
             let names: Vec<&str> = FAULTS.iter().map(|(n, _)| *n).collect();
             return Err(format!("unknown demo fault {other:?}; known: {}", names.join(", ")));

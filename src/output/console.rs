@@ -296,7 +296,7 @@ impl Console {
         if let Some(leg) = &x.provider_leg {
             v.push((plain, format!("authentik flow: {}", leg.summary())));
         }
-        if let Some(s) = &d.flow_stage {
+        if let Some(s) = d.flow_stage.as_ref().filter(|_| x.kind == ExchangeKind::ProviderFlow) {
             v.push((plain, format!("stage {s}")));
         }
         if let Some(r) = &d.authorization_response {
