@@ -29,6 +29,49 @@ pub enum Command {
     /// Decode a JWT (argument, file, or a JSON token response in a file): header, claims,
     /// human times.
     Decode(DecodeArgs),
+    /// Analyse a recorded trace offline (this tool's journal or HAR, or a browser's or
+    /// mitmproxy's HAR; gzip too): the same findings as live. Exit 1 with error findings,
+    /// 2 when the input cannot be read.
+    Analyze(AnalyzeArgs),
+    /// Convert a journal into a HAR 1.2 file (for browser DevTools, HAR viewers, mitmproxy).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The journal (or HAR) to convert.
+    #[arg(value_name = "JOURNAL")]
+    pub input: String,
+    /// Where to write the HAR (0600, replaced atomically).
+    #[arg(long, value_name = "OUT.har")]
+    pub har: PathBuf,
+    /// Keep secrets in clear (the HAR says so).
+    #[arg(long)]
+    pub no_redact: bool,
+    /// Keep bodies and headers of non-OIDC traffic too.
+    #[arg(long)]
+    pub trace_all: bool,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Trace files (`-` for standard input); several logins become several flows.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<String>,
+    /// `console` (what the live gateway prints) or `json` (one document: flows, exchanges,
+    /// findings).
+    #[arg(long, value_name = "FORMAT", default_value = "console", value_parser = ["console", "json"])]
+    pub format: String,
+    /// List non-OIDC traffic and each step of the provider's flow too.
+    #[arg(long)]
+    pub show_all: bool,
+    /// Keep secrets in the JSON output as the trace has them (they are masked by default).
+    #[arg(long)]
+    pub no_redact: bool,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +178,16 @@ pub struct OutputArgs {
     /// Keep secrets (codes, tokens, client secret, cookies) in clear in the journal.
     #[arg(long, env = "OIDC_TAP_NO_REDACT")]
     pub no_redact: bool,
+    /// Write a HAR 1.2 file of everything seen: on exit, on SIGUSR1 and every --har-every s.
+    #[arg(long, value_name = "FILE.har", env = "OIDC_TAP_HAR")]
+    pub har: Option<PathBuf>,
+    /// Seconds between HAR rewrites (so a killed gateway leaves a usable file).
+    #[arg(long, value_name = "SECS", env = "OIDC_TAP_HAR_EVERY", default_value_t = 10)]
+    pub har_every: u64,
+    /// Keep bodies and headers of non-OIDC traffic in the journal and the HAR (by default
+    /// they are a one-line summary).
+    #[arg(long, env = "OIDC_TAP_TRACE_ALL")]
+    pub trace_all: bool,
     /// List non-OIDC traffic on the console too.
     #[arg(long, env = "OIDC_TAP_SHOW_ALL")]
     pub show_all: bool,
@@ -172,6 +225,9 @@ pub struct DemoArgs {
     /// Append the demo's events to this JSONL journal.
     #[arg(long, value_name = "FILE.jsonl")]
     pub trace: Option<PathBuf>,
+    /// Write the demo's logins as a HAR 1.2 file.
+    #[arg(long, value_name = "FILE.har")]
+    pub har: Option<PathBuf>,
 }
 
 /// `1MiB`, `512k`, `2M`, `4096` → bytes.

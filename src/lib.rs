@@ -22,4 +22,5 @@ pub mod session;
 pub(crate) mod text;
 pub(crate) mod timefmt;
 pub mod tls;
+pub mod trace;
 pub(crate) mod verify;

@@ -28,7 +28,9 @@ fn main() -> ExitCode {
     match runtime.block_on(oidc_tap::commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            if !oidc_tap::commands::exit::is_quiet(&e) {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::from(oidc_tap::commands::exit::classify(&e).code())
         }
     }

@@ -13,6 +13,31 @@ use crate::clock::now_ms;
 use crate::keyfetch::KeyFetcher;
 use crate::output::console::Console;
 use crate::output::journal::Journal;
+use crate::trace::har::HarWriter;
+use std::path::PathBuf;
+
+#[cfg(unix)]
+type UserSignal = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type UserSignal = Option<()>;
+
+/// SIGUSR1, where there is one: "write the HAR now".
+fn user_signal() -> UserSignal {
+    #[cfg(unix)]
+    return tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).ok();
+    #[cfg(not(unix))]
+    None
+}
+
+async fn next_signal(s: &mut UserSignal) {
+    #[cfg(unix)]
+    if let Some(s) = s {
+        s.recv().await;
+        return;
+    }
+    let _ = s;
+    std::future::pending::<()>().await
+}
 
 pub struct Session {
     pub analyzer: Analyzer,
@@ -24,7 +49,31 @@ pub struct Session {
     pub keep: Option<Vec<Event>>,
     /// Fetches JWKS the gateway has not seen (live sessions only).
     pub fetcher: Option<KeyFetcher>,
+    /// The HAR being kept (`--har`): rewritten periodically, on SIGUSR1 and at the end.
+    pub har: Option<HarOut>,
     capture_limit: usize,
+}
+
+/// A HAR file kept up to date while the session runs.
+pub struct HarOut {
+    pub writer: HarWriter,
+    pub path: PathBuf,
+    /// Between rewrites.
+    pub every: Duration,
+    /// Failed writes (the first is reported).
+    pub errors: u64,
+}
+
+impl HarOut {
+    /// Rewrites the file (atomically); a failure is reported once and counted.
+    pub fn write(&mut self) {
+        if let Err(e) = self.writer.write(&self.path) {
+            if self.errors == 0 {
+                tracing::error!("cannot write the HAR {}: {e}", self.path.display());
+            }
+            self.errors += 1;
+        }
+    }
 }
 
 impl Session {
@@ -34,7 +83,16 @@ impl Session {
         journal: Option<Journal>,
         capture_limit: usize,
     ) -> Session {
-        Session { analyzer, console, journal, journal_errors: 0, keep: None, fetcher: None, capture_limit }
+        Session {
+            analyzer,
+            console,
+            journal,
+            journal_errors: 0,
+            keep: None,
+            fetcher: None,
+            har: None,
+            capture_limit,
+        }
     }
 
     /// Keep every event in memory as well.
@@ -55,6 +113,9 @@ impl Session {
                     tracing::error!("cannot write the trace journal: {e}");
                 }
                 self.journal_errors += 1;
+            }
+            if let Some(h) = &mut self.har {
+                h.writer.event(&ev);
             }
             if let Some(k) = &mut self.keep {
                 k.push(ev);
@@ -104,6 +165,10 @@ pub fn spawn_session(mut rx: mpsc::Receiver<Exchange>, mut session: Session) -> 
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let every = session.har.as_ref().map(|h| h.every).unwrap_or(Duration::from_secs(3600));
+        let mut har_tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+        har_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut usr1 = user_signal();
         loop {
             tokio::select! {
                 rec = rx.recv() => match rec {
@@ -114,9 +179,18 @@ pub fn spawn_session(mut rx: mpsc::Receiver<Exchange>, mut session: Session) -> 
                     None => break,
                 },
                 _ = tick.tick() => session.tick(now_ms()),
+                _ = har_tick.tick(), if session.har.is_some() => {
+                    if let Some(h) = &mut session.har { h.write() }
+                }
+                _ = next_signal(&mut usr1), if session.har.is_some() => {
+                    if let Some(h) = &mut session.har { h.write() }
+                }
             }
         }
         session.finish(now_ms());
+        if let Some(h) = &mut session.har {
+            h.write();
+        }
         session
     })
 }

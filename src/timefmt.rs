@@ -14,6 +14,46 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// (year, month, day) → days since 1970-01-01 (H. Hinnant's algorithm, the inverse above).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = (y - era * 400) as u64;
+    let mp = if m > 2 { m - 3 } else { m + 9 } as u64;
+    let doy = (153 * mp + 2) / 5 + d as u64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe as i64 - 719_468
+}
+
+/// `2026-11-26T10:14:02.123Z` or `…+01:00` (HAR's `startedDateTime`) → Unix ms.
+pub fn parse_iso8601_ms(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (date, rest) = s.split_once('T')?;
+    let mut d = date.split('-');
+    let (y, mo, da): (i64, u32, u32) =
+        (d.next()?.parse().ok()?, d.next()?.parse().ok()?, d.next()?.parse().ok()?);
+    let tz_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
+    let (time, tz) = rest.split_at(tz_at);
+    let mut t = time.split(':');
+    let (h, mi): (i64, i64) = (t.next()?.parse().ok()?, t.next()?.parse().ok()?);
+    let sec: f64 = t.next().unwrap_or("0").parse().ok()?;
+    let offset_min: i64 = match tz.chars().next() {
+        Some(sign @ ('+' | '-')) => {
+            let hm = tz[1..].replace(':', "");
+            let v: i64 =
+                hm.get(..2)?.parse::<i64>().ok()? * 60 + hm.get(2..4).unwrap_or("0").parse::<i64>().ok()?;
+            if sign == '+' { v } else { -v }
+        }
+        _ => 0,
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || !(0.0..61.0).contains(&sec) {
+        return None;
+    }
+    let secs = days_from_civil(y, mo, da) * 86_400 + h * 3600 + mi * 60 - offset_min * 60;
+    let ms = secs * 1000 + (sec * 1000.0).round() as i64;
+    u64::try_from(ms).ok()
+}
+
 /// `2026-11-26 10:14:02 UTC` for a Unix time in seconds.
 pub fn utc_datetime(secs: i64) -> String {
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
@@ -22,7 +62,6 @@ pub fn utc_datetime(secs: i64) -> String {
 }
 
 /// `2026-11-26T10:14:02.123Z` (ISO 8601, for HAR and JSON).
-#[cfg_attr(not(test), expect(dead_code, reason = "the HAR export (issue 10) writes it"))]
 pub fn iso8601_ms(ms: u64) -> String {
     let secs = (ms / 1000) as i64;
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
@@ -65,6 +104,10 @@ mod tests {
         assert_eq!(utc_datetime(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc_datetime(1_795_600_042), "2026-11-25 09:47:22 UTC");
         assert_eq!(iso8601_ms(1_795_600_042_123), "2026-11-25T09:47:22.123Z");
+        assert_eq!(parse_iso8601_ms("2026-11-25T09:47:22.123Z"), Some(1_795_600_042_123));
+        assert_eq!(parse_iso8601_ms("2026-11-25T10:47:22.123+01:00"), Some(1_795_600_042_123));
+        assert_eq!(parse_iso8601_ms("2026-11-25T09:47:22Z"), Some(1_795_600_042_000));
+        assert_eq!(parse_iso8601_ms("yesterday"), None);
         assert_eq!(clock_ms(1_795_600_042_123), "09:47:22.123");
         assert_eq!(human_duration(3598), "59m58s");
         assert_eq!(human_duration(11_520), "3h12m");

@@ -1,5 +1,5 @@
 //! The console as a user sees it, pinned whole: recorded journals (made with `oidc-tap demo
-//! --fault NAME --trace`) replayed through the core and rendered without colour, compared line
+//! --fault NAME --trace`) analysed as `oidc-tap analyze` does and rendered without colour, compared line
 //! for line with `tests/golden/*.txt`. Times come from the records, so the output is fixed.
 //! `UPDATE_GOLDEN=1 cargo test --test console_golden` rewrites the golden files after an
 //! intended change of layout; review the diff before committing it.
@@ -7,11 +7,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use oidc_tap::analysis::{Analyzer, AnalyzerConfig};
-use oidc_tap::capture::Exchange;
+use oidc_tap::analysis::AnalyzerConfig;
 use oidc_tap::demo::rig::Scenario;
 use oidc_tap::output::console::{Console, Style};
-use serde_json::Value;
 
 #[derive(Clone, Default)]
 struct Buf(Arc<Mutex<Vec<u8>>>);
@@ -26,31 +24,20 @@ impl Write for Buf {
     }
 }
 
-/// Replays `tests/fixtures/journals/demo-<fault>.jsonl` with the expectations the demo used.
+/// `tests/fixtures/journals/demo-<fault>.jsonl` analysed exactly as `oidc-tap analyze` does
+/// (live verdicts included), with the expectations the demo used.
 fn render(fault: &str, show_all: bool) -> String {
     let dir = env!("CARGO_MANIFEST_DIR");
-    let journal =
-        std::fs::read_to_string(format!("{dir}/tests/fixtures/journals/demo-{fault}.jsonl")).unwrap();
     let mut sc = Scenario::clean();
     oidc_tap::demo::faults::apply(fault, &mut sc).unwrap();
-    let mut analyzer =
-        Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() });
     let buf = Buf::default();
     let mut console = Console::new(Box::new(buf.clone()), Style { color: false }, show_all);
-    let mut last = 0;
-    for line in journal.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        if v["type"] == "exchange" {
-            let ex: Exchange = serde_json::from_value(v["exchange"].clone()).unwrap();
-            last = last.max(ex.started_ms + ex.total_ms);
-            for ev in analyzer.ingest(&ex) {
-                console.event(&ev);
-            }
-        }
-    }
-    for ev in analyzer.finish(last + 1) {
-        console.event(&ev);
-    }
+    oidc_tap::commands::analyze::analyze(
+        &[format!("{dir}/tests/fixtures/journals/demo-{fault}.jsonl")],
+        AnalyzerConfig { expectations: sc.expectations(), ..Default::default() },
+        |ev| console.event(ev),
+    )
+    .unwrap();
     let out = buf.0.lock().unwrap().clone();
     String::from_utf8(out).unwrap()
 }

@@ -7,7 +7,7 @@ const LAYERS: &[&[&str]] = &[
     &["commands", "cli"],
     &["demo"],
     &["session"],
-    &["output"],
+    &["output", "trace"],
     &["keyfetch"],
     &["proxy"],
     &["tls"],

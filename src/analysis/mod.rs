@@ -16,12 +16,25 @@ use crate::rules::passed::Check;
 use crate::rules::{Ctx, Finding, NotChecked, UidHistory};
 use crate::verify::{KeyStore, SigOutcome, Unverifiable, is_hmac, verify_hmac};
 use correlate::{FlowLimits, FlowTracker, JoinedBy};
+use std::collections::HashMap;
 
 /// Settings of the core.
 #[derive(Debug, Clone, Default)]
 pub struct AnalyzerConfig {
     pub limits: FlowLimits,
     pub expectations: Expectations,
+    /// Verdicts of the live run, by exchange id, carried in a trace: what a redacted record
+    /// can no longer re-check (a signature) is shown as checked live.
+    pub live: HashMap<u64, LiveVerdict>,
+}
+
+/// What the live run concluded about one exchange, as a trace carries it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveVerdict {
+    /// Checks that passed live (`signature ✓ RS256 kid …`).
+    pub passed: Vec<String>,
+    /// Live findings about the exchange, as JSON lines.
+    pub findings: Vec<serde_json::Value>,
 }
 
 /// A decoded exchange, tagged with its flow.
@@ -105,6 +118,8 @@ pub struct Analyzer {
     not_checked: NotChecked,
     /// ID tokens that arrived before any JWKS of their issuer, checked when one passes.
     pending: Vec<PendingSig>,
+    /// Verdicts of the live run carried in a trace (offline analysis only).
+    live: HashMap<u64, LiveVerdict>,
 }
 
 /// An ID token waiting for keys.
@@ -128,6 +143,7 @@ impl Analyzer {
             history: UidHistory::default(),
             not_checked: NotChecked::default(),
             pending: vec![],
+            live: cfg.live,
         }
     }
 
@@ -248,6 +264,9 @@ impl Analyzer {
         let mut findings = self.not_checked.filter(findings);
         let mut passed =
             crate::rules::passed::passed_checks(&d, before.as_ref(), sig.as_ref(), now, &findings);
+        if let Some(SigOutcome::Unverifiable { why: Unverifiable::SignatureRedacted, alg }) = &sig {
+            self.checked_live(ex.id, a.flow, alg, &mut passed, &mut findings);
+        }
         if let Some(url) = keys_changed {
             self.verify_pending(&url, &mut passed, &mut findings);
         }
@@ -282,6 +301,45 @@ impl Analyzer {
             self.closed_events(f, now, &mut out);
         }
         out
+    }
+
+    /// A signature the trace no longer holds: "not re-checkable: redacted", with the verdict of
+    /// the live run carried in the trace (a passed check, or its findings) when there is one.
+    fn checked_live(
+        &self,
+        exchange: u64,
+        flow: Option<u64>,
+        alg: &str,
+        passed: &mut Vec<Check>,
+        findings: &mut Vec<Finding>,
+    ) {
+        findings.retain(|f| f.rule != crate::rules::RuleId::IdtUnverifiable);
+        let live = self.live.get(&exchange);
+        let live_passed: Vec<&String> = live
+            .map(|l| {
+                l.passed.iter().filter(|p| p.starts_with("signature ✓") || p.contains("MAC ✓")).collect()
+            })
+            .unwrap_or_default();
+        let live_findings: Vec<Finding> = live
+            .map(|l| l.findings.iter().filter_map(carried_signature_finding).collect())
+            .unwrap_or_default();
+        let verdict = match (live_passed.first(), live_findings.first()) {
+            (Some(p), _) => format!("checked live: {p}"),
+            (None, Some(f)) => format!("checked live: {} {}", f.rule, f.message),
+            (None, None) => {
+                "no live verdict in the trace (record with --no-redact or --keep-signatures)".into()
+            }
+        };
+        let mut note = crate::rules::not_checked(
+            crate::rules::RuleId::IdtUnverifiable,
+            &format!("{alg} signature not re-checkable: redacted; {verdict}"),
+            None,
+        );
+        note.flow = flow;
+        note.exchange = Some(exchange);
+        findings.push(note);
+        passed.extend(live_passed.into_iter().map(|p| Check::Live(format!("{p} (checked live)"))));
+        findings.extend(live_findings.into_iter().map(|f| Finding { flow, exchange: Some(exchange), ..f }));
     }
 
     /// Checks the ID tokens that waited for a JWKS of `url` now that one passed: the verdict
@@ -392,6 +450,40 @@ impl Analyzer {
             _ => self.book.issuer_for_host(&d.host).map(str::to_owned),
         }
     }
+}
+
+/// A live signature finding carried in a trace, rebuilt as a finding "checked live".
+fn carried_signature_finding(v: &serde_json::Value) -> Option<Finding> {
+    use crate::rules::RuleId;
+    let rule = RuleId::parse(v.get("rule")?.as_str()?)?;
+    if !matches!(
+        rule,
+        RuleId::IdtSignatureInvalid
+            | RuleId::IdtKidUnknown
+            | RuleId::IdtKidAmbiguous
+            | RuleId::IdtUnverifiable
+    ) {
+        return None;
+    }
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+    let mut f = Finding::new(rule, format!("{} (checked live)", text("message").unwrap_or_default()));
+    f.field = text("field");
+    f.expected = text("expected");
+    f.seen = text("seen");
+    f.why = text("why").unwrap_or_default();
+    if let Some(fix) = text("fix") {
+        f.fix = fix;
+    }
+    f.mastodon = text("mastodon");
+    if let Some(s) = v.get("severity").and_then(|s| s.as_str()) {
+        f.severity = match s {
+            "error" => crate::rules::Severity::Error,
+            "warning" => crate::rules::Severity::Warning,
+            _ => crate::rules::Severity::Info,
+        };
+    }
+    // Not re-checked now: never let a carried "not checked yet" note be mistaken for a verdict.
+    (!v.get("not_checked").and_then(|x| x.as_bool()).unwrap_or(false)).then_some(f)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! Mastodon, all on loopback. Each named fault is one login; the console shows what the
 //! gateway sees, exactly as it would in front of a real deployment.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::cli::DemoArgs;
@@ -36,6 +36,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     println!("A real gateway on 127.0.0.1 in front of a built-in authentik stand-in (authentik.test) and a");
     println!("scripted Mastodon (mastodon.test). Each login below is broken in one way; the lines are what");
     println!("`oidc-tap proxy` prints in front of a real deployment. `--fault list` shows every fault.\n");
+    // One HAR for every demo login: each rig's flows are renumbered, so they stay apart.
+    let mut har = args.har.as_ref().map(|_| crate::trace::har::HarWriter::new(true, false));
     for name in names {
         let mut sc = Scenario::clean();
         apply(&name, &mut sc).map_err(super::exit::usage)?;
@@ -51,15 +53,22 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         };
         // As if `--mastodon-env` pointed at the demo Mastodon's .env.production.
         let expectations = sc.expectations();
-        let session = Session::new(
+        let mut session = Session::new(
             Analyzer::new(AnalyzerConfig { expectations, ..Default::default() }),
             Some(Console::new(Box::new(std::io::stdout()), style, false)),
             journal,
             1024 * 1024,
         );
+        if har.is_some() {
+            session = session.keep_events();
+        }
         let rig = Rig::start(sc, session).await?;
         let outcome = rig.login().await?;
-        rig.finish().await?;
+        let done = rig.finish().await?;
+        if let Some(h) = &mut har {
+            done.keep.iter().flatten().for_each(|ev| h.event(ev));
+            h.next_run();
+        }
         match outcome.verdict {
             Some(Verdict::Success { uid }) => println!("   Mastodon: signed in, account key (uid) {uid:?}\n"),
             Some(Verdict::Failure { reason }) => {
@@ -73,6 +82,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 outcome.browser.visited.last().map(|s| crate::redact::redact_url(s)).unwrap_or_default()
             ),
         }
+    }
+    if let (Some(h), Some(path)) = (har, &args.har) {
+        h.write(path).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("HAR written to {} (secrets redacted)", path.display());
     }
     Ok(())
 }

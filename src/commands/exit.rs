@@ -45,11 +45,29 @@ impl ExitKind {
 pub struct CliError {
     pub kind: ExitKind,
     message: String,
+    /// Already said (the findings were printed): exit with the code, print nothing more.
+    pub quiet: bool,
+}
+
+impl CliError {
+    pub fn new(kind: ExitKind, message: impl Into<String>) -> CliError {
+        CliError { kind, message: message.into(), quiet: false }
+    }
+
+    pub fn quiet(mut self) -> CliError {
+        self.quiet = true;
+        self
+    }
+}
+
+/// Whether the error was already told to the user.
+pub fn is_quiet(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<CliError>().is_some_and(|c| c.quiet)
 }
 
 /// A usage error: the message says which flag to pass or fix.
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    CliError { kind: ExitKind::Usage, message: message.into() }.into()
+    CliError::new(ExitKind::Usage, message).into()
 }
 
 /// The kind of the first error in the chain that has one.

@@ -1,10 +1,12 @@
 //! The CLI edge: one module per subcommand. These turn flags into configs, start things, print
 //! for humans and map errors to `anyhow` with context. No protocol logic lives here.
 
+pub mod analyze;
 pub mod certs;
 pub mod decode;
 pub mod demo;
 pub mod exit;
+pub mod export;
 pub mod proxy;
 
 use crate::cli::{Cli, Command};
@@ -16,6 +18,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Certs(cmd) => certs::run(cmd),
         Command::Demo(args) => demo::run(args).await,
         Command::Decode(args) => decode::run(&args),
+        Command::Analyze(args) => analyze::run(&args),
+        Command::Export(args) => export::run(&args),
     }
 }
 

@@ -133,18 +133,37 @@ pub fn build_session(out: &OutputArgs, expectations: Expectations, capture_limit
         abandon_ms: out.abandon_after.max(1) * 1000,
         ..FlowLimits::default()
     };
-    let analyzer = Analyzer::new(AnalyzerConfig { limits, expectations });
+    let analyzer = Analyzer::new(AnalyzerConfig { limits, expectations, ..Default::default() });
     let console = Console::new(Box::new(std::io::stdout()), Style::detect(), out.show_all);
     let journal = match &out.trace {
         Some(p) => {
             let mut j = Journal::open(p, !out.no_redact)
-                .with_context(|| format!("cannot open trace {}", p.display()))?;
+                .with_context(|| format!("cannot open trace {}", p.display()))?
+                .keep_all(out.trace_all);
             j.session(now_ms(), Default::default())?;
             Some(j)
         }
         None => None,
     };
-    Ok(Session::new(analyzer, Some(console), journal, capture_limit))
+    let mut session = Session::new(analyzer, Some(console), journal, capture_limit);
+    if let Some(path) = &out.har {
+        // Checked now: the HAR is written later, and a wrong directory should stop the start.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("--har {}: no directory {}", path.display(), dir.display()),
+            )
+            .into());
+        }
+        session.har = Some(crate::session::HarOut {
+            writer: crate::trace::har::HarWriter::new(!out.no_redact, out.trace_all),
+            path: path.clone(),
+            every: Duration::from_secs(out.har_every.max(1)),
+            errors: 0,
+        });
+    }
+    Ok(session)
 }
 
 /// What signs the gateway's certificates, for the banner.
@@ -183,11 +202,15 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     for d in dials {
         eprintln!("  {d}");
     }
+    let secrets = if args.output.no_redact { "secrets in CLEAR" } else { "secrets redacted" };
     if let Some(t) = &args.output.trace {
+        eprintln!("  journal {} ({secrets})", t.display());
+    }
+    if let Some(h) = &args.output.har {
         eprintln!(
-            "  journal {} ({})",
-            t.display(),
-            if args.output.no_redact { "secrets in CLEAR" } else { "secrets redacted" }
+            "  HAR {} ({secrets}), rewritten every {} s and on SIGUSR1",
+            h.display(),
+            args.output.har_every.max(1)
         );
     }
     let records = gw.take_records().context("records already taken")?;

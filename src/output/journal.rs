@@ -18,17 +18,25 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub struct Journal {
     out: Box<dyn Write + Send>,
     redact: bool,
+    /// Keep headers and bodies of non-OIDC traffic too (`--trace-all`).
+    keep_all: bool,
 }
 
 impl Journal {
     /// Opens (creating 0600, or appending to) a journal file.
     pub fn open(path: &Path, redact: bool) -> io::Result<Journal> {
         let f: File = crate::files::append(path)?;
-        Ok(Journal { out: Box::new(f), redact })
+        Ok(Journal { out: Box::new(f), redact, keep_all: false })
     }
 
     pub fn from_writer(out: Box<dyn Write + Send>, redact: bool) -> Journal {
-        Journal { out, redact }
+        Journal { out, redact, keep_all: false }
+    }
+
+    /// Keep non-OIDC traffic whole (else a summary: method, host, path, status, sizes, times).
+    pub fn keep_all(mut self, keep_all: bool) -> Journal {
+        self.keep_all = keep_all;
+        self
     }
 
     fn put(&mut self, v: &Value) -> io::Result<()> {
@@ -54,8 +62,29 @@ impl Journal {
     }
 
     pub fn write(&mut self, ev: &Event) -> io::Result<()> {
-        let v = event_line(ev, self.redact);
+        let mut v = event_line(ev, self.redact);
+        if !self.keep_all
+            && v["type"] == "exchange"
+            && v["kind"] == "other"
+            && let Some(rec) = v.get_mut("exchange")
+        {
+            summarise(rec);
+        }
         self.put(&v)
+    }
+}
+
+/// Non-OIDC traffic as a summary: the heads and bodies go, method, host, path, status, sizes
+/// and times stay (a page of authentik's UI is megabytes of scripts nobody needs to send).
+fn summarise(rec: &mut Value) {
+    for side in ["request", "response"] {
+        if let Some(r) = rec.get_mut(side).and_then(Value::as_object_mut) {
+            r.insert("headers".into(), Value::Array(vec![]));
+            if let Some(b) = r.get_mut("body").and_then(Value::as_object_mut) {
+                b.insert("bytes".into(), Value::String(String::new()));
+                b.insert("summarised".into(), Value::Bool(true));
+            }
+        }
     }
 }
 

@@ -45,6 +45,8 @@ pub enum Check {
     Exp,
     /// Userinfo's sub is the ID token's.
     SubMatchesIdToken,
+    /// A check the live run made, carried in the trace (no longer re-checkable).
+    Live(String),
 }
 
 impl fmt::Display for Check {
@@ -68,6 +70,7 @@ impl fmt::Display for Check {
             Check::Aud => f.write_str("aud ✓"),
             Check::Exp => f.write_str("exp ✓"),
             Check::SubMatchesIdToken => f.write_str("sub ✓ = ID token"),
+            Check::Live(text) => f.write_str(text),
         }
     }
 }

@@ -1,0 +1,27 @@
+//! `oidc-tap export JOURNAL --har OUT`: a recorded trace as HAR 1.2, through the same core so
+//! the HAR carries the findings.
+
+use anyhow::{Context, Result};
+
+use super::exit::{CliError, ExitKind};
+use crate::analysis::AnalyzerConfig;
+use crate::cli::ExportArgs;
+use crate::trace::har::HarWriter;
+
+pub fn run(args: &ExportArgs) -> Result<()> {
+    let expectations = super::proxy::build_expectations(&args.expect)?;
+    let mut har = HarWriter::new(!args.no_redact, args.trace_all);
+    super::analyze::analyze(
+        std::slice::from_ref(&args.input),
+        AnalyzerConfig { expectations, ..Default::default() },
+        |ev| har.event(ev),
+    )
+    .map_err(|e| CliError::new(ExitKind::Usage, e.to_string()))?;
+    har.write(&args.har).with_context(|| format!("cannot write {}", args.har.display()))?;
+    eprintln!(
+        "wrote {} ({})",
+        args.har.display(),
+        if args.no_redact { "secrets in CLEAR" } else { "secrets redacted" }
+    );
+    Ok(())
+}
