@@ -35,6 +35,23 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Convert a journal into a HAR 1.2 file (for browser DevTools, HAR viewers, mitmproxy).
     Export(ExportArgs),
+    /// A report of a trace to attach to a ticket: one section per login, verdict first.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The trace (journal or HAR).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<String>,
+    /// `md` (Markdown for a GitHub issue or a helpdesk ticket) or `json`.
+    #[arg(long, value_name = "FORMAT", default_value = "md", value_parser = ["md", "json"])]
+    pub format: String,
+    /// Write to this file (0600) instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod exit;
 pub mod export;
 pub mod proxy;
+pub mod report;
 
 use crate::cli::{Cli, Command};
 
@@ -20,6 +21,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Decode(args) => decode::run(&args),
         Command::Analyze(args) => analyze::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }
 

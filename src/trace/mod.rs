@@ -4,3 +4,4 @@
 
 pub mod har;
 pub mod import;
+pub mod report;
