@@ -116,11 +116,43 @@ fn mask_value(key: &str, value: &str) -> Option<String> {
     let k = key.to_ascii_lowercase();
     if JWT_KEYS.contains(&k.as_str()) {
         Some(mask_jwt(value))
+    } else if KEYED_KEYS.contains(&k.as_str()) {
+        Some(mask_keyed(value))
     } else if SECRET_KEYS.contains(&k.as_str()) {
         Some(mask(value))
     } else {
         None
     }
+}
+
+/// Secrets a person chooses (the client secret, passwords, one-time codes typed in): an
+/// unkeyed hash of them could be brute-forced offline by anyone holding the trace, so their
+/// fingerprint is an HMAC with a random key made for this run and never written anywhere.
+/// Stable within one trace (correlation still works), different in the next.
+const KEYED_KEYS: &[&str] = &["client_secret", "password", "passcode", "otp", "totp", "recovery_code"];
+
+/// The run's key for keyed fingerprints.
+fn run_key() -> &'static ring::hmac::Key {
+    static KEY: std::sync::OnceLock<ring::hmac::Key> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let rng = ring::rand::SystemRandom::new();
+        ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng).unwrap_or_else(|_| {
+            // No system randomness: still never the same as an unkeyed hash.
+            ring::hmac::Key::new(
+                ring::hmac::HMAC_SHA256,
+                format!("{:?}", std::time::SystemTime::now()).as_bytes(),
+            )
+        })
+    })
+}
+
+/// `~redacted~k<fp>`: a keyed fingerprint (see [`KEYED_KEYS`]); masking a marker is a no-op.
+pub fn mask_keyed(secret: &str) -> String {
+    if is_masked(secret) || secret.is_empty() {
+        return secret.to_owned();
+    }
+    let tag = ring::hmac::sign(run_key(), secret.as_bytes());
+    format!("{MARK}k{}", URL_SAFE_NO_PAD.encode(&tag.as_ref()[..16]))
 }
 
 /// Masks secret parameters of a query string or form body, keeping every other byte.
@@ -197,7 +229,7 @@ pub fn redact_json(v: &mut Value) {
 fn redact_cookie_pairs(v: &str) -> String {
     v.split(';')
         .map(|p| match p.split_once('=') {
-            Some((n, val)) => format!("{n}={}", mask(val.trim())),
+            Some((n, val)) => format!("{n}={}", mask_keyed(val.trim())),
             None => p.to_owned(),
         })
         .collect::<Vec<_>>()
@@ -218,7 +250,7 @@ fn redact_authorization(v: &str) -> String {
         "basic" => match STANDARD.decode(cred.trim()).ok().and_then(|b| String::from_utf8(b).ok()) {
             Some(pair) => {
                 let (id, secret) = pair.split_once(':').unwrap_or((&pair, ""));
-                format!("{scheme} {}", STANDARD.encode(format!("{id}:{}", mask(secret))))
+                format!("{scheme} {}", STANDARD.encode(format!("{id}:{}", mask_keyed(secret))))
             }
             None => format!("{scheme} {}", mask(cred)),
         },
@@ -291,9 +323,33 @@ fn redact_body_text(text: &str, content_type: &str) -> Option<String> {
     None
 }
 
+/// What a user typed into the provider's flow (authentik's executor answers): every value but
+/// the stage name and the username is masked with the run's key (passwords, TOTP and
+/// recovery codes are guessable from an unkeyed hash).
+fn redact_flow_answer(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, val) in m.iter_mut() {
+                match val {
+                    Value::String(s) if k != "component" && k != "uid_field" => *s = mask_keyed(s),
+                    other => redact_flow_answer(other),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(redact_flow_answer),
+        _ => {}
+    }
+}
+
 /// A copy of the exchange with every secret masked.
 pub fn redact_exchange(ex: &Exchange) -> Exchange {
     let mut ex = ex.clone();
+    if ex.request.path.starts_with("/api/v3/flows/executor/")
+        && let Some(mut v) = ex.request.body.text().and_then(|t| serde_json::from_str::<Value>(t).ok())
+    {
+        redact_flow_answer(&mut v);
+        ex.request.body.bytes = serde_json::to_string(&v).unwrap_or_default().into();
+    }
     ex.request.path = redact_url(&ex.request.path);
     redact_headers(&mut ex.request.headers);
     let ct = ex
@@ -391,7 +447,10 @@ mod tests {
 
     #[test]
     fn cookies_and_html_forms() {
-        assert_eq!(redact_cookie_pairs("a=1; b=2"), format!("a={}; b={}", mask("1"), mask("2")));
+        // Cookies are keyed: stable within this run, not an unkeyed hash anyone could test.
+        assert_eq!(redact_cookie_pairs("a=1; b=2"), format!("a={}; b={}", mask_keyed("1"), mask_keyed("2")));
+        assert_ne!(mask_keyed("1"), mask("1"));
+        assert!(mask_keyed("1").starts_with("~redacted~k"));
         assert!(redact_set_cookie("s=abc; Path=/; Secure").ends_with("; Path=/; Secure"));
         let html = r#"<form method="post"><input type="hidden" name="code" value="SECRETCODE123"><input name="state" value="st"></form>"#;
         let r = redact_body_text(html, "text/html").unwrap();
