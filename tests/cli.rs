@@ -391,3 +391,137 @@ fn the_banner_names_the_ca_and_says_when_it_is_new() {
     assert!(!second.contains("NOTICE"), "{second}");
     assert!(second.contains(&tls_line), "{second}");
 }
+
+/// Inputs `analyze` cannot read exit 2 with a message that says what is wrong and where.
+#[test]
+fn unreadable_traces_exit_2_saying_what_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let cases = [
+        (file("empty.har", ""), "empty file".to_owned()),
+        (file("text.har", "hello"), "not JSON at byte".to_owned()),
+        (
+            file("cut.har", r#"{"log":{"version":"1.2","entries":[{"request":"#),
+            "truncated at byte".to_owned(),
+        ),
+        (
+            file("other.json", r#"{"name":"not a trace"}"#),
+            "not a HAR (no `log.entries`) and not an oidc-tap journal".to_owned(),
+        ),
+        (
+            file("v2.har", r#"{"log":{"version":"2.0","entries":[]}}"#),
+            "HAR version \"2.0\" is not 1.x".to_owned(),
+        ),
+        (
+            file(
+                "noreq.har",
+                r#"{"log":{"version":"1.2","entries":[{"startedDateTime":"2026-01-01T00:00:00Z"}]}}"#,
+            ),
+            "entry 1 has no `request`".to_owned(),
+        ),
+        (
+            file(
+                "cut.jsonl",
+                "{\"v\":1,\"type\":\"session\"}\n{\"v\":1,\"type\":\"exchange\",\"exchange\":{",
+            ),
+            "journal line 2: the line ends inside a JSON value (truncated)".to_owned(),
+        ),
+    ];
+    for (path, want) in cases {
+        let (code, stdout, stderr) = run(&["analyze", &path]);
+        assert_eq!((code, stdout.as_str()), (Some(2), ""), "{path}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {path}: ")) && stderr.contains(&want),
+            "{path}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+/// `analyze` of a recorded broken login exits 1 (error findings), `--format json` is one JSON
+/// document; `export` and `report -o` write 0600 files; a gzip'd journal reads the same.
+#[cfg(unix)]
+#[test]
+fn analyze_export_and_report_a_recorded_trace() {
+    use std::os::unix::fs::PermissionsExt;
+    let journal = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/journals/demo-state-altered.jsonl");
+    let (code, stdout, stderr) = run(&["analyze", journal]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.contains("✗ AUTHZ-STATE-MISMATCH"), "{stdout}");
+    assert_eq!(stderr, format!("9 exchanges read from {journal}; 1 error finding\n"));
+    let (code, json, _) = run(&["analyze", "--format", "json", journal]);
+    assert_eq!(code, Some(1));
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
+    assert_eq!(
+        doc["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == "AUTHZ-STATE-MISMATCH").count(),
+        1
+    );
+    assert_eq!(doc["flows"][0]["outcome"], "failed");
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("out.har");
+    let (code, _, stderr) = run(&["export", journal, "--har", har.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(std::fs::metadata(&har).unwrap().permissions().mode() & 0o777, 0o600);
+    let (code, stdout, _) = run(&["analyze", har.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(stdout.contains("✗ AUTHZ-STATE-MISMATCH"));
+    let md = dir.path().join("report.md");
+    let (code, _, stderr) = run(&["report", journal, "-o", md.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(std::fs::metadata(&md).unwrap().permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        text.starts_with(
+            "# oidc-tap report\n\n## Login flow 1 · failed\n\n**Failed at the code: `AUTHZ-STATE-MISMATCH`"
+        ),
+        "{text}"
+    );
+    // gzip'd input.
+    let gz = dir.path().join("t.jsonl.gz");
+    let mut enc =
+        flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &std::fs::read(journal).unwrap()).unwrap();
+    enc.finish().unwrap();
+    let (code, stdout2, _) = run(&["analyze", gz.to_str().unwrap()]);
+    assert_eq!((code, stdout2), (Some(1), stdout_of_analyze(journal)));
+}
+
+fn stdout_of_analyze(path: &str) -> String {
+    run(&["analyze", path]).1
+}
+
+/// The client secret's fingerprint is keyed per run: two runs of the same login differ, so
+/// nobody holding a trace can test guesses of the secret against it.
+#[test]
+fn the_client_secrets_fingerprint_differs_between_two_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut masked = vec![];
+    for n in 0..2 {
+        let t = dir.path().join(format!("{n}.jsonl"));
+        let out = bin().args(["demo", "--fault", "clean", "--trace"]).arg(&t).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = std::fs::read_to_string(&t).unwrap();
+        let line = text.lines().find(|l| l.contains(r#""kind":"token""#)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let auth = v["exchange"]["request"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case("authorization")))
+            .unwrap()["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        use base64::Engine;
+        let pair =
+            base64::engine::general_purpose::STANDARD.decode(auth.trim_start_matches("Basic ")).unwrap();
+        let secret = String::from_utf8(pair).unwrap().split_once(':').unwrap().1.to_owned();
+        assert!(secret.starts_with("~redacted~k"), "{secret}");
+        masked.push(secret);
+    }
+    assert_ne!(masked[0], masked[1]);
+}
