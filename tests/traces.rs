@@ -248,3 +248,77 @@ async fn the_har_is_valid_har_1_2_with_one_page_per_login() {
     assert_eq!(flagged[0]["_oidc"]["findings"][0]["rule"], "AUTHZ-STATE-MISMATCH");
     assert!(doc["log"]["comment"].as_str().unwrap().contains("flow 1: failed (AUTHZ-STATE-MISMATCH)"));
 }
+
+/// Writes an unredacted HAR of one login through authentik's flow (the raw material of the
+/// browser-shaped fixtures): `FIXTURE_OUT=/tmp/raw.har cargo test --test traces -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn record_a_raw_har_for_fixtures() {
+    let Some(out) = std::env::var_os("FIXTURE_OUT") else { return };
+    let mut sc = Scenario::clean();
+    sc.provider.faults.executor = true;
+    sc.provider.faults.flow_stages = true;
+    if std::env::var_os("FIXTURE_TAMPER").is_some() {
+        sc.provider.faults.state_tamper = Some(StateTamper::Suffix);
+    }
+    let l = live(sc, false).await;
+    std::fs::write(out, l.har).unwrap();
+}
+
+fn fixture(name: &str) -> Vec<Event> {
+    let path =
+        std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/har")).join(name);
+    offline(&path, &Scenario::clean())
+}
+
+/// HARs in the shapes Chrome and Firefox export (sanitised: no cookies, no Authorization; the
+/// front channel only) are understood: authentik's executor delivery joins the login, a clean
+/// login completes at Mastodon's callback, an altered state is found.
+#[test]
+fn browser_exported_hars_are_analysed() {
+    for name in ["chrome-sanitized-clean.har", "firefox-clean.har"] {
+        let ev = fixture(name);
+        let bad: Vec<_> = ev
+            .iter()
+            .filter_map(|e| if let Event::Finding(f) = e { Some(f) } else { None })
+            .filter(|f| f.severity >= Severity::Warning)
+            .map(|f| f.rule)
+            .collect();
+        assert!(bad.is_empty(), "{name}: {bad:?}");
+        let closed: Vec<_> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::Flow(f) if f.event == oidc_tap::analysis::FlowEventKind::Closed => {
+                    f.outcome.map(|o| o.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closed, vec!["complete"], "{name}");
+        let code = ev
+            .iter()
+            .find_map(|e| match e {
+                Event::Exchange(x) if x.kind.as_str() == "authorize_response" => Some(x),
+                _ => None,
+            })
+            .expect("the executor's redirect carries the code");
+        assert!(code.exchange.request.path.starts_with("/api/v3/flows/executor/"));
+        assert_eq!(code.joined_by.map(|j| j.as_str()), Some("state"));
+        assert_eq!(
+            code.provider_leg.as_ref().unwrap().stages,
+            vec!["identification", "password", "consent", "flow-redirect"]
+        );
+    }
+    let ev = fixture("chrome-sanitized-state-altered.har");
+    let f = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::Finding(f) if f.rule == "AUTHZ-STATE-MISMATCH" => Some(f),
+            _ => None,
+        })
+        .expect("the altered state is found");
+    assert_eq!(
+        (f.severity, f.hint.as_deref()),
+        (Severity::Error, Some("a suffix of 4 characters was added"))
+    );
+}

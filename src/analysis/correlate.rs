@@ -481,6 +481,11 @@ impl FlowTracker {
         if let Some(rp) = &d.rp {
             failed |= rp.failed;
             f.rp = Some(Seen::at(exchange, ts, rp.clone()));
+            // Mastodon answered its callback by signing the user in: the login completed, even
+            // when its back channel is not in the trace (a browser's HAR).
+            if d.kind == ExchangeKind::RpCallback && !rp.failed && rp.redirect_to.is_some() {
+                advance(f, Stage::Complete);
+            }
         }
         match d.kind {
             ExchangeKind::RpLogin | ExchangeKind::RpFailure => f.rp_fronted = true,
