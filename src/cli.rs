@@ -68,6 +68,12 @@ pub struct ExportArgs {
     /// Keep bodies and headers of non-OIDC traffic too.
     #[arg(long)]
     pub trace_all: bool,
+    /// Keep JWT signatures in written traces (so an offline replay can re-verify them).
+    #[arg(long)]
+    pub keep_signatures: bool,
+    /// Mask e-mail addresses and names in written traces too.
+    #[arg(long)]
+    pub redact_pii: bool,
     #[command(flatten)]
     pub expect: ExpectArgs,
 }
@@ -205,6 +211,12 @@ pub struct OutputArgs {
     /// they are a one-line summary).
     #[arg(long, env = "OIDC_TAP_TRACE_ALL")]
     pub trace_all: bool,
+    /// Keep JWT signatures in written traces (so an offline replay can re-verify them).
+    #[arg(long, env = "OIDC_TAP_KEEP_SIGNATURES")]
+    pub keep_signatures: bool,
+    /// Mask e-mail addresses and names in written traces too.
+    #[arg(long, env = "OIDC_TAP_REDACT_PII")]
+    pub redact_pii: bool,
     /// List non-OIDC traffic on the console too.
     #[arg(long, env = "OIDC_TAP_SHOW_ALL")]
     pub show_all: bool,

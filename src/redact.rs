@@ -102,11 +102,64 @@ pub fn short(value: &str) -> String {
     format!("…{}", fp_of(value).chars().take(4).collect::<String>())
 }
 
-/// A JWT with its signature masked; anything else is masked whole.
+/// How far redaction goes beyond the secrets (which are always masked when redacting).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Keep JWT signatures (`--keep-signatures`): an offline replay can then re-verify them.
+    pub keep_signatures: bool,
+    /// Mask e-mail addresses and names too (`--redact-pii`); by default they stay, since
+    /// they are often what is being debugged.
+    pub pii: bool,
+}
+
+thread_local! {
+    static POLICY: std::cell::Cell<Policy> = const { std::cell::Cell::new(Policy { keep_signatures: false, pii: false }) };
+}
+
+/// Runs `f` with `policy` in force for the redaction functions called inside it.
+pub fn with_policy<T>(policy: Policy, f: impl FnOnce() -> T) -> T {
+    let before = POLICY.with(|p| p.replace(policy));
+    let out = f();
+    POLICY.with(|p| p.set(before));
+    out
+}
+
+fn policy() -> Policy {
+    POLICY.with(|p| p.get())
+}
+
+/// Claims and fields that name a person (`--redact-pii`).
+const PII_KEYS: &[&str] = &[
+    "email",
+    "name",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "nickname",
+    "uid_field",
+    "username",
+];
+
+/// A JWT with its signature masked (unless the policy keeps it) and, with `--redact-pii`, the
+/// personal claims masked in its payload; anything else is masked whole.
 pub fn mask_jwt(token: &str) -> String {
     let parts: Vec<&str> = token.split('.').collect();
     if parts.len() == 3 && !parts[2].is_empty() {
-        format!("{}.{}.{}", parts[0], parts[1], mask(parts[2]))
+        let payload = if policy().pii {
+            URL_SAFE_NO_PAD
+                .decode(parts[1])
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .map(|mut v| {
+                    redact_json(&mut v);
+                    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap_or_default())
+                })
+                .unwrap_or_else(|| parts[1].to_owned())
+        } else {
+            parts[1].to_owned()
+        };
+        let sig = if policy().keep_signatures { parts[2].to_owned() } else { mask(parts[2]) };
+        format!("{}.{payload}.{sig}", parts[0])
     } else {
         mask(token)
     }
@@ -116,7 +169,7 @@ fn mask_value(key: &str, value: &str) -> Option<String> {
     let k = key.to_ascii_lowercase();
     if JWT_KEYS.contains(&k.as_str()) {
         Some(mask_jwt(value))
-    } else if KEYED_KEYS.contains(&k.as_str()) {
+    } else if KEYED_KEYS.contains(&k.as_str()) || (policy().pii && PII_KEYS.contains(&k.as_str())) {
         Some(mask_keyed(value))
     } else if SECRET_KEYS.contains(&k.as_str()) {
         Some(mask(value))
@@ -331,7 +384,9 @@ fn redact_flow_answer(v: &mut Value) {
         Value::Object(m) => {
             for (k, val) in m.iter_mut() {
                 match val {
-                    Value::String(s) if k != "component" && k != "uid_field" => *s = mask_keyed(s),
+                    Value::String(s) if k != "component" && (k != "uid_field" || policy().pii) => {
+                        *s = mask_keyed(s)
+                    }
                     other => redact_flow_answer(other),
                 }
             }
@@ -443,6 +498,28 @@ mod tests {
         assert_eq!(v["attrs"]["code"], mask("C0DE"));
         assert_eq!(v["attrs"]["state"], "s");
         assert!(!v["to"].as_str().unwrap().contains("C0DE"));
+    }
+
+    #[test]
+    fn the_policy_keeps_signatures_or_masks_personal_data() {
+        let payload = URL_SAFE_NO_PAD.encode(r#"{"sub":"1","email":"alice@example.test","name":"Alice"}"#);
+        let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2lnbmF0dXJl");
+        assert!(mask_jwt(&jwt).ends_with(&mask("c2lnbmF0dXJl")));
+        assert!(mask_jwt(&jwt).contains(&payload), "claims stay readable");
+        let keep = Policy { keep_signatures: true, pii: false };
+        assert_eq!(with_policy(keep, || mask_jwt(&jwt)), jwt);
+        let pii = Policy { keep_signatures: false, pii: true };
+        let masked = with_policy(pii, || mask_jwt(&jwt));
+        let claims = URL_SAFE_NO_PAD.decode(masked.split('.').nth(1).unwrap()).unwrap();
+        let claims = String::from_utf8(claims).unwrap();
+        assert!(!claims.contains("alice@example.test") && !claims.contains("Alice"), "{claims}");
+        assert!(claims.contains(r#""sub":"1""#));
+        let mut v = serde_json::json!({"email": "alice@example.test", "sub": "1"});
+        with_policy(pii, || redact_json(&mut v));
+        assert!(v["email"].as_str().unwrap().starts_with("~redacted~k"));
+        let mut v = serde_json::json!({"email": "alice@example.test"});
+        redact_json(&mut v);
+        assert_eq!(v["email"], "alice@example.test", "personal data stays by default");
     }
 
     #[test]

@@ -525,3 +525,24 @@ fn the_client_secrets_fingerprint_differs_between_two_runs() {
     }
     assert_ne!(masked[0], masked[1]);
 }
+
+/// `export --redact-pii` masks e-mail addresses and names; `--keep-signatures` keeps ID token
+/// signatures; neither unmasks a secret.
+#[test]
+fn export_redacts_personal_data_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("t.jsonl");
+    let out = bin().args(["demo", "--fault", "clean", "--trace"]).arg(&journal).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let j = journal.to_str().unwrap();
+    let plain = dir.path().join("plain.har");
+    let pii = dir.path().join("pii.har");
+    assert_eq!(run(&["export", j, "--har", plain.to_str().unwrap()]).0, Some(0));
+    assert_eq!(run(&["export", j, "--har", pii.to_str().unwrap(), "--redact-pii"]).0, Some(0));
+    let plain = std::fs::read_to_string(plain).unwrap();
+    let pii = std::fs::read_to_string(pii).unwrap();
+    assert!(plain.contains("alice@example.test"), "personal data stays by default");
+    assert!(!pii.contains("alice@example.test"), "--redact-pii masks e-mail addresses");
+    assert!(!pii.contains("Alice Example"), "--redact-pii masks names");
+    assert!(pii.contains("~redacted~k"));
+}

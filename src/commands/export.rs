@@ -10,7 +10,8 @@ use crate::trace::har::HarWriter;
 
 pub fn run(args: &ExportArgs) -> Result<()> {
     let expectations = super::proxy::build_expectations(&args.expect)?;
-    let mut har = HarWriter::new(!args.no_redact, args.trace_all);
+    let mut har = HarWriter::new(!args.no_redact, args.trace_all)
+        .policy(crate::redact::Policy { keep_signatures: args.keep_signatures, pii: args.redact_pii });
     super::analyze::analyze(
         std::slice::from_ref(&args.input),
         AnalyzerConfig { expectations, ..Default::default() },

@@ -126,6 +126,11 @@ pub fn build_expectations(a: &ExpectArgs) -> Result<Expectations> {
     Ok(e)
 }
 
+/// How far redaction goes, from the output flags.
+fn policy(out: &OutputArgs) -> crate::redact::Policy {
+    crate::redact::Policy { keep_signatures: out.keep_signatures, pii: out.redact_pii }
+}
+
 /// Builds the analysis session (console on stdout, optional journal) for the output flags.
 pub fn build_session(out: &OutputArgs, expectations: Expectations, capture_limit: usize) -> Result<Session> {
     let limits = FlowLimits {
@@ -139,7 +144,8 @@ pub fn build_session(out: &OutputArgs, expectations: Expectations, capture_limit
         Some(p) => {
             let mut j = Journal::open(p, !out.no_redact)
                 .with_context(|| format!("cannot open trace {}", p.display()))?
-                .keep_all(out.trace_all);
+                .keep_all(out.trace_all)
+                .policy(policy(out));
             j.session(now_ms(), Default::default())?;
             Some(j)
         }
@@ -157,7 +163,7 @@ pub fn build_session(out: &OutputArgs, expectations: Expectations, capture_limit
             .into());
         }
         session.har = Some(crate::session::HarOut {
-            writer: crate::trace::har::HarWriter::new(!out.no_redact, out.trace_all),
+            writer: crate::trace::har::HarWriter::new(!out.no_redact, out.trace_all).policy(policy(out)),
             path: path.clone(),
             every: Duration::from_secs(out.har_every.max(1)),
             errors: 0,

@@ -20,17 +20,24 @@ pub struct Journal {
     redact: bool,
     /// Keep headers and bodies of non-OIDC traffic too (`--trace-all`).
     keep_all: bool,
+    policy: crate::redact::Policy,
 }
 
 impl Journal {
     /// Opens (creating 0600, or appending to) a journal file.
     pub fn open(path: &Path, redact: bool) -> io::Result<Journal> {
         let f: File = crate::files::append(path)?;
-        Ok(Journal { out: Box::new(f), redact, keep_all: false })
+        Ok(Journal { out: Box::new(f), redact, keep_all: false, policy: Default::default() })
     }
 
     pub fn from_writer(out: Box<dyn Write + Send>, redact: bool) -> Journal {
-        Journal { out, redact, keep_all: false }
+        Journal { out, redact, keep_all: false, policy: Default::default() }
+    }
+
+    /// How far redaction goes (`--keep-signatures`, `--redact-pii`).
+    pub fn policy(mut self, policy: crate::redact::Policy) -> Journal {
+        self.policy = policy;
+        self
     }
 
     /// Keep non-OIDC traffic whole (else a summary: method, host, path, status, sizes, times).
@@ -62,7 +69,7 @@ impl Journal {
     }
 
     pub fn write(&mut self, ev: &Event) -> io::Result<()> {
-        let mut v = event_line(ev, self.redact);
+        let mut v = crate::redact::with_policy(self.policy, || event_line(ev, self.redact));
         if !self.keep_all
             && v["type"] == "exchange"
             && v["kind"] == "other"

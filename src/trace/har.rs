@@ -34,6 +34,7 @@ pub struct HarWriter {
     max_flow: u64,
     /// Runs so far; exchange ids of later runs are shifted so they stay unique too.
     run: u64,
+    policy: crate::redact::Policy,
 }
 
 /// Exchange ids of each further run start this much higher.
@@ -51,7 +52,14 @@ impl HarWriter {
             offset: 0,
             max_flow: 0,
             run: 0,
+            policy: Default::default(),
         }
+    }
+
+    /// How far redaction goes (`--keep-signatures`, `--redact-pii`).
+    pub fn policy(mut self, policy: crate::redact::Policy) -> HarWriter {
+        self.policy = policy;
+        self
     }
 
     /// The next events come from another analysis run (whose flows count from 1 again).
@@ -67,6 +75,11 @@ impl HarWriter {
     }
 
     pub fn event(&mut self, ev: &Event) {
+        let policy = self.policy;
+        crate::redact::with_policy(policy, || self.event_inner(ev))
+    }
+
+    fn event_inner(&mut self, ev: &Event) {
         match ev {
             Event::Exchange(x) => self.exchange(x),
             Event::Finding(f) => self.finding(f),
