@@ -546,3 +546,52 @@ fn export_redacts_personal_data_on_request() {
     assert!(!pii.contains("Alice Example"), "--redact-pii masks names");
     assert!(pii.contains("~redacted~k"));
 }
+
+/// `proxy --har` keeps a usable HAR on disk while it runs (every --har-every seconds, and on
+/// SIGUSR1), so a killed gateway still leaves one; it is 0600 and never half-written.
+#[cfg(unix)]
+#[test]
+fn proxy_keeps_a_har_up_to_date_while_it_runs() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("live.har");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = bin()
+        .args(["proxy", "--listen", &format!("http://127.0.0.1:{port}"), "--upstream", "http://127.0.0.1:1"])
+        .args(["--har", har.to_str().unwrap(), "--har-every", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut conn = None;
+    for _ in 0..100 {
+        if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            conn = Some(c);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut c = conn.expect("the proxy listens");
+    c.write_all(
+        b"GET /application/o/token/?code=SECRET-CODE HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1600));
+    let text = std::fs::read_to_string(&har).expect("the HAR is written while the proxy runs");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("a whole HAR");
+    assert_eq!(doc["log"]["entries"].as_array().unwrap().len(), 1);
+    assert!(!text.contains("SECRET-CODE"));
+    assert_eq!(std::fs::metadata(&har).unwrap().permissions().mode() & 0o777, 0o600);
+    child.kill().unwrap();
+    let stderr = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    assert!(
+        stderr.contains(&format!(
+            "  HAR {} (secrets redacted), rewritten every 1 s and on SIGUSR1",
+            har.display()
+        )),
+        "{stderr}"
+    );
+}
