@@ -322,3 +322,27 @@ fn browser_exported_hars_are_analysed() {
         (Severity::Error, Some("a suffix of 4 characters was added"))
     );
 }
+
+/// A HAR mitmproxy wrote (after reading oidc-tap's own): both logins come back.
+#[test]
+fn a_har_written_by_mitmproxy_is_analysed() {
+    let ev = fixture("mitmproxy-export.har");
+    let mut closed: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Flow(f) if f.event == oidc_tap::analysis::FlowEventKind::Closed => {
+                f.outcome.map(|o| o.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    closed.sort();
+    assert_eq!(closed, vec!["complete", "failed"]);
+    let errors: Vec<_> = ev
+        .iter()
+        .filter_map(|e| if let Event::Finding(f) = e { Some(f) } else { None })
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| f.rule.to_string())
+        .collect();
+    assert_eq!(errors, vec!["AUTHZ-STATE-MISMATCH"]);
+}
