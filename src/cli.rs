@@ -247,10 +247,13 @@ pub struct CertsInitArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Faults to run, one login each (default: clean, then a few common breakages).
-    /// `--fault list` prints them.
+    /// Break the login this way; several combine into one login (default: a clean login, then
+    /// a few common breakages, one login each). `--fault list` prints them.
     #[arg(long = "fault", value_name = "NAME")]
     pub faults: Vec<String>,
+    /// Print every fault: its name, what it breaks and the rule ids it raises.
+    #[arg(long)]
+    pub list_faults: bool,
     /// Append the demo's events to this JSONL journal.
     #[arg(long, value_name = "FILE.jsonl")]
     pub trace: Option<PathBuf>,

@@ -120,6 +120,36 @@ fn demo_runs_and_shows_traffic() {
 }
 
 #[test]
+fn demo_list_faults_names_every_fault_with_its_rules() {
+    let (code, listing, stderr) = run(&["demo", "--list-faults"]);
+    assert_eq!((code, stderr.as_str()), (Some(0), ""));
+    let names: Vec<&str> = listing.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
+    let want: Vec<&str> = oidc_tap::demo::faults::FAULTS.iter().map(|f| f.name).collect();
+    assert_eq!(names, want);
+    assert!(names.len() >= 60, "{}", names.len());
+    let line = listing.lines().find(|l| l.starts_with("wrong-aud ")).unwrap();
+    assert!(line.ends_with("→ IDT-AUD-MISMATCH (error)"), "{line}");
+    // The old spelling still works and prints the same.
+    assert_eq!(run(&["demo", "--fault", "list"]).1, listing);
+}
+
+#[test]
+fn demo_faults_combine_into_one_login_and_conflicts_are_refused() {
+    let (code, stdout, stderr) = run(&["demo", "--fault", "clock-skew", "--fault", "email-unverified"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.matches("── demo fault:").count(), 1, "{stdout}");
+    assert!(stdout.contains("── demo fault: clock-skew + email-unverified — "), "{stdout}");
+    assert!(stdout.contains("✗ CLOCK-SKEW"), "{stdout}");
+    assert!(stdout.contains("! MASTODON-EMAIL-UNVERIFIED"), "{stdout}");
+    let (code, stdout, stderr) = run(&["demo", "--fault", "hs256", "--fault", "alg-none"]);
+    assert_eq!((code, stdout.as_str()), (Some(2), ""));
+    assert_eq!(
+        stderr,
+        "error: demo faults \"hs256\" and \"alg-none\" change the same setting and cannot share one login\n"
+    );
+}
+
+#[test]
 fn decode_prints_claims_with_human_times_and_rejects_garbage() {
     let dir = tempfile::tempdir().unwrap();
     let fixture: serde_json::Value =

@@ -1,13 +1,14 @@
 //! `oidc-tap demo`: a real gateway in front of the built-in authentik stand-in and a scripted
-//! Mastodon, all on loopback. Each named fault is one login; the console shows what the
-//! gateway sees, exactly as it would in front of a real deployment.
+//! Mastodon, all on loopback. Without `--fault` it runs a few logins, each broken in one common
+//! way; several `--fault` flags combine into one login. The console shows what the gateway sees,
+//! exactly as it would in front of a real deployment.
 
 use anyhow::{Context, Result};
 
 use crate::analysis::{Analyzer, AnalyzerConfig};
 use crate::cli::DemoArgs;
 use crate::clock::now_ms;
-use crate::demo::faults::{FAULTS, apply};
+use crate::demo::faults;
 use crate::demo::mastodon::Verdict;
 use crate::demo::rig::{Rig, Scenario};
 use crate::output::console::{Console, Style};
@@ -17,32 +18,32 @@ use crate::session::Session;
 const DEFAULT: &[&str] = &["clean", "issuer-trailing-slash", "missing-openid-scope", "email-unverified"];
 
 pub async fn run(args: DemoArgs) -> Result<()> {
-    if args.faults.iter().any(|f| f == "list") {
-        for (name, what) in FAULTS {
-            println!("{name:<24} {what}");
-        }
+    if args.list_faults || args.faults.iter().any(|f| f == "list") {
+        print!("{}", faults::listing());
         return Ok(());
     }
-    let names: Vec<String> = if args.faults.is_empty() {
-        DEFAULT.iter().map(|s| s.to_string()).collect()
+    // Each default fault is its own login; the faults a user names combine into one.
+    let logins: Vec<Vec<String>> = if args.faults.is_empty() {
+        DEFAULT.iter().map(|s| vec![s.to_string()]).collect()
     } else {
-        args.faults.clone()
+        vec![args.faults.clone()]
     };
-    for n in &names {
-        apply(n, &mut Scenario::clean()).map_err(super::exit::usage)?;
+    for names in &logins {
+        faults::combine(names, &mut Scenario::clean()).map_err(super::exit::usage)?;
     }
     let style = Style::detect();
     println!("{}", style.bold("oidc-tap demo"));
     println!("A real gateway on 127.0.0.1 in front of a built-in authentik stand-in (authentik.test) and a");
-    println!("scripted Mastodon (mastodon.test). Each login below is broken in one way; the lines are what");
-    println!("`oidc-tap proxy` prints in front of a real deployment. `--fault list` shows every fault.\n");
+    println!("scripted Mastodon (mastodon.test). Each login below is broken on purpose; the lines are what");
+    println!("`oidc-tap proxy` prints in front of a real deployment. `--list-faults` shows every fault.\n");
     // One HAR for every demo login: each rig's flows are renumbered, so they stay apart.
     let mut har = args.har.as_ref().map(|_| crate::trace::har::HarWriter::new(true, false));
-    for name in names {
+    for names in logins {
         let mut sc = Scenario::clean();
-        apply(&name, &mut sc).map_err(super::exit::usage)?;
-        let what = FAULTS.iter().find(|(n, _)| *n == name).map(|(_, w)| *w).unwrap_or("");
-        println!("{}", style.bold(&format!("── demo fault: {name} — {what}")));
+        faults::combine(&names, &mut sc).map_err(super::exit::usage)?;
+        let name = names.join(" + ");
+        let what: Vec<&str> = names.iter().filter_map(|n| faults::find(n)).map(|f| f.what).collect();
+        println!("{}", style.bold(&format!("── demo fault: {name} — {}", what.join("; "))));
         let journal = match &args.trace {
             Some(p) => {
                 let mut j = Journal::open(p, true)?;

@@ -73,6 +73,8 @@ impl Scenario {
             web_domain: Some(MASTODON.into()),
             scope: Some(self.rp.scope.join(",")),
             source: Some("demo .env.production".into()),
+            // As `--code-lifetime` would say when authentik's "Access code validity" was changed.
+            code_lifetime_s: self.provider.faults.code_lifetime(),
             ..Default::default()
         }
     }

@@ -1,0 +1,87 @@
+//! Every demo fault, end to end: the fault applied to the demo deployment, one login through a
+//! real gateway, and the rule ids at warning or error, with their severities, compared with what
+//! `--list-faults` says the fault raises.
+
+use std::collections::BTreeSet;
+
+use oidc_tap::analysis::{Analyzer, AnalyzerConfig, Event};
+use oidc_tap::demo::faults::{FAULTS, combine};
+use oidc_tap::demo::rig::{Rig, Scenario};
+use oidc_tap::rules::Severity;
+use oidc_tap::session::Session;
+
+/// (rule id, severity) at warning or above for one login with `names` applied.
+async fn raised(names: &[&str]) -> BTreeSet<(String, Severity)> {
+    let mut sc = Scenario::clean();
+    combine(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &mut sc).unwrap();
+    let expectations = sc.expectations();
+    let session = Session::new(
+        Analyzer::new(AnalyzerConfig { expectations, ..Default::default() }),
+        None,
+        None,
+        1 << 20,
+    )
+    .keep_events();
+    let rig = Rig::start(sc, session).await.unwrap();
+    rig.login().await.unwrap();
+    let s = rig.finish().await.unwrap();
+    s.keep
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Finding(f) if f.severity >= Severity::Warning => {
+                Some((f.rule.as_str().to_owned(), f.severity))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn listed(rules: &[(&str, Severity)]) -> BTreeSet<(String, Severity)> {
+    rules.iter().map(|(r, s)| (r.to_string(), *s)).collect()
+}
+
+#[tokio::test]
+async fn every_fault_raises_exactly_the_rules_it_lists() {
+    oidc_tap::tls::install_crypto_provider();
+    let mut wrong = Vec::new();
+    for f in FAULTS {
+        let got = raised(&[f.name]).await;
+        let want = listed(f.rules);
+        if got != want {
+            wrong.push(format!("{}: lists {:?}, raised {:?}", f.name, want, got));
+        }
+    }
+    assert!(wrong.is_empty(), "{} faults differ:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn faults_combine_in_one_login() {
+    oidc_tap::tls::install_crypto_provider();
+    // Both faults show: the skewed clock does not stop Mastodon, the unverified e-mail is seen.
+    let got = raised(&["clock-skew", "email-unverified"]).await;
+    assert_eq!(
+        got,
+        listed(&[("CLOCK-SKEW", Severity::Error), ("MASTODON-EMAIL-UNVERIFIED", Severity::Warning)])
+    );
+}
+
+/// The README's fault table is `faults::markdown_table()` byte for byte (`UPDATE_README=1 cargo
+/// test readme_fault_table` rewrites it).
+#[test]
+fn readme_fault_table_is_the_fault_list() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let start = readme.find("| fault | what it breaks |").expect("README has the fault table");
+    let end = start + readme[start..].find("\n\n").expect("table ends with a blank line") + 1;
+    let table = oidc_tap::demo::faults::markdown_table();
+    if std::env::var_os("UPDATE_README").is_some() {
+        std::fs::write(path, format!("{}{table}{}", &readme[..start], &readme[end..])).unwrap();
+        return;
+    }
+    assert_eq!(
+        &readme[start..end],
+        table,
+        "README fault table is stale: run UPDATE_README=1 cargo test readme_fault_table"
+    );
+}
