@@ -260,6 +260,20 @@ pub struct DemoArgs {
     /// Write the demo's logins as a HAR 1.2 file.
     #[arg(long, value_name = "FILE.har")]
     pub har: Option<PathBuf>,
+    /// Keep the demo provider and the gateway running (with the --fault flags applied) for a
+    /// real Mastodon or a browser; prints the URLs, the CA and the .env.production block.
+    #[arg(long, conflicts_with = "har")]
+    pub serve: bool,
+    /// With --serve: where the gateway listens.
+    #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:8443", requires = "serve")]
+    pub listen: String,
+    /// With --serve: directory of the dev CA the gateway's certificates come from (created on
+    /// first use, kept so Mastodon trusts it across runs).
+    #[arg(long, value_name = "DIR", default_value = "certs", requires = "serve")]
+    pub ca_dir: PathBuf,
+    /// With --serve: the real Mastodon's WEB_DOMAIN (its callback is registered at the provider).
+    #[arg(long, value_name = "DOMAIN", default_value = "mastodon.test", requires = "serve")]
+    pub web_domain: String,
 }
 
 /// `1MiB`, `512k`, `2M`, `4096` → bytes.

@@ -625,3 +625,107 @@ fn proxy_keeps_a_har_up_to_date_while_it_runs() {
         "{stderr}"
     );
 }
+
+/// `demo --serve` until SIGINT: reads what it printed up to "Ctrl-C stops.".
+struct Served {
+    child: std::process::Child,
+    banner: String,
+    rest: std::sync::mpsc::Receiver<String>,
+}
+
+fn serve(args: &[&str], ca_dir: &std::path::Path) -> Served {
+    use std::io::BufRead;
+    let mut child = bin()
+        .args(["demo", "--serve", "--listen", "https://127.0.0.1:0", "--ca-dir", ca_dir.to_str().unwrap()])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line == "Ctrl-C stops." {
+            break;
+        }
+    }
+    let (tx, rest) = std::sync::mpsc::channel();
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| drop(tx.send(l))));
+    Served { child, banner, rest }
+}
+
+impl Served {
+    fn env(&self, key: &str) -> String {
+        let prefix = format!("{key}=");
+        self.banner
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{key} in\n{}", self.banner))
+            .to_owned()
+    }
+
+    fn port(&self) -> u16 {
+        let l = self.banner.lines().find(|l| l.starts_with("  gateway ")).unwrap();
+        l.split(':').nth(2).unwrap().split(' ').next().unwrap().parse().unwrap()
+    }
+
+    /// SIGINT, then everything it printed after the banner and its exit code.
+    fn stop(mut self) -> (Option<i32>, String) {
+        std::process::Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
+        let code = self.child.wait().unwrap().code();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        (code, self.rest.try_iter().collect::<Vec<_>>().join("\n"))
+    }
+}
+
+// Multi-threaded: the blocking waits on the child leave a worker for the client's connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serve_keeps_a_provider_running_for_a_real_mastodon() {
+    oidc_tap::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("certs");
+    let served = serve(&["--fault", "wrong-aud", "--web-domain", "social.example"], &ca_dir);
+    let port = served.port();
+    let issuer = served.env("OIDC_ISSUER");
+    assert_eq!(issuer, format!("https://authentik.test:{port}/application/o/mastodon/"));
+    assert_eq!(served.env("OIDC_REDIRECT_URI"), "https://social.example/auth/auth/openid_connect/callback");
+    assert_eq!(served.env("OIDC_SCOPE"), "openid,profile,email");
+    assert!(served.banner.contains("faults: wrong-aud\n"), "{}", served.banner);
+    assert!(
+        served.banner.contains(&format!("CA to trust  {}/ca.pem (NEW", ca_dir.display())),
+        "{}",
+        served.banner
+    );
+    // What Mastodon's gem does first: discovery at the issuer, trusting the printed CA.
+    let ca = oidc_tap::tls::load_certs(&ca_dir.join("ca.pem")).unwrap();
+    let trust = oidc_tap::tls::UpstreamTrust { extra_roots: ca, ..Default::default() };
+    let gateway: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let client = oidc_tap::proxy::upstream::build_client(
+        &trust,
+        oidc_tap::proxy::route::ConnectTo::new(vec![(("authentik.test".into(), port), gateway.to_string())]),
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let req = http::Request::get(format!("{issuer}.well-known/openid-configuration"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let (parts, body) = oidc_tap::demo::http::send(&client, req).await.unwrap();
+    drop(client);
+    assert_eq!(parts.status, 200);
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["issuer"], issuer.as_str());
+    let (code, after) = served.stop();
+    assert_eq!(code, Some(0), "{after}");
+    // The gateway analysed it live, expecting the served issuer (no false mismatch).
+    assert!(after.contains(&format!("DISCOVERY  GET authentik.test:{port}/application/o/mastodon/.well-known/openid-configuration → 200")), "{after}");
+    assert!(!after.contains("CONFIG-ISSUER-MISMATCH"), "{after}");
+    assert!(after.contains("stopping"), "{after}");
+    // A second run keeps the CA Mastodon now trusts.
+    let again = serve(&[], &ca_dir);
+    assert!(again.banner.contains("faults: none (a correct provider)\n"), "{}", again.banner);
+    assert!(!again.banner.contains("(NEW"), "{}", again.banner);
+    assert_eq!(again.stop().0, Some(0));
+}

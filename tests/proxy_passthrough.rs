@@ -356,6 +356,40 @@ async fn shutdown_lets_in_flight_requests_finish() {
     assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err());
 }
 
+#[tokio::test]
+async fn shutdown_ends_connections_a_client_keeps_open_after_the_grace_period() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let opts = GatewayOpts {
+        upstream: Some(up.url()),
+        shutdown_grace: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let mut gw = start_gateway(&ca, opts).await;
+    // A client that stops responding after its request (its thread is blocked, so it never
+    // answers the gateway's GOAWAY nor closes): h1 and h2 connections, each left open.
+    for h2 in [false, true] {
+        let (ca, port) = (ca.clone(), gw.port);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let c = client(&ca, h2);
+            let (resp, _) = rt.block_on(send(&c, get(&format!("https://localhost:{port}/"))));
+            tx.send(resp.status()).unwrap();
+            std::thread::sleep(Duration::from_secs(30));
+            drop(c);
+        });
+        assert_eq!(rx.await.unwrap(), 404, "the upstream's own answer");
+    }
+    while gw.records.try_recv().is_ok() {}
+    let stopped = tokio::time::timeout(Duration::from_secs(5), gw.gw.shutdown()).await;
+    assert!(stopped.is_ok(), "shutdown waited on idle client connections");
+    // Every connection task ended: the capture channel is closed, so the analysis can finish.
+    let closed = tokio::time::timeout(Duration::from_secs(2), gw.records.recv()).await;
+    assert!(matches!(closed, Ok(None)), "{closed:?}");
+}
+
 /// An upstream that promises 1000 bytes, sends 10 and hangs up: the client sees the abort,
 /// the record keeps what came and says what happened.
 #[tokio::test]

@@ -41,16 +41,24 @@ fn init(args: &CertsInitArgs) -> Result<()> {
 
 /// How to make Mastodon trust the gateway, and how to point Mastodon at it.
 pub fn trust_instructions(dir: &Path) -> String {
+    format!(
+        "{}\n\
+         Point Mastodon at the gateway: resolve authentik's host name to the gateway (hosts file / DNS),\n\
+         and let the gateway reach the real authentik with --connect-to authentik.company:443=REAL_IP:443.\n\
+         Remove the CA from the trust store when you are done.",
+        trust_ca(dir)
+    )
+}
+
+/// How to make Mastodon trust the CA in `dir` (it has no switch to skip verification).
+pub fn trust_ca(dir: &Path) -> String {
     let ca = dir.join(crate::tls::certs::CA_CERT);
     format!(
         "Make Mastodon trust the gateway (it has no option to skip verification):\n\
          \x20 • one process:  SSL_CERT_FILE=/path/to/bundle.pem, where the bundle is the system bundle plus {ca}\n\
          \x20                 (cat /etc/ssl/certs/ca-certificates.crt {ca} > bundle.pem)\n\
          \x20 • system store: cp {ca} /usr/local/share/ca-certificates/oidc-tap.crt && update-ca-certificates\n\
-         \x20   (in Docker: mount it into the web and sidekiq containers and run the same there)\n\
-         Point Mastodon at the gateway: resolve authentik's host name to the gateway (hosts file / DNS),\n\
-         and let the gateway reach the real authentik with --connect-to authentik.company:443=REAL_IP:443.\n\
-         Remove the CA from the trust store when you are done.",
+         \x20   (in Docker: mount it into the web and sidekiq containers and run the same there)",
         ca = ca.display()
     )
 }

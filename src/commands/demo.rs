@@ -10,7 +10,7 @@ use crate::cli::DemoArgs;
 use crate::clock::now_ms;
 use crate::demo::faults;
 use crate::demo::mastodon::Verdict;
-use crate::demo::rig::{Rig, Scenario};
+use crate::demo::rig::{AUTHENTIK, Rig, Scenario};
 use crate::output::console::{Console, Style};
 use crate::output::journal::Journal;
 use crate::session::Session;
@@ -21,6 +21,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     if args.list_faults || args.faults.iter().any(|f| f == "list") {
         print!("{}", faults::listing());
         return Ok(());
+    }
+    if args.serve {
+        return serve(&args).await;
     }
     // Each default fault is its own login; the faults a user names combine into one.
     let logins: Vec<Vec<String>> = if args.faults.is_empty() {
@@ -89,4 +92,98 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         println!("HAR written to {} (secrets redacted)", path.display());
     }
     Ok(())
+}
+
+/// `demo --serve`: the provider (with the faults applied) behind a gateway, until Ctrl-C.
+async fn serve(args: &DemoArgs) -> Result<()> {
+    let mut sc = Scenario::for_web_domain(&args.web_domain);
+    faults::combine(&args.faults, &mut sc).map_err(super::exit::usage)?;
+    let mut listen = crate::proxy::Listen::parse(&args.listen)
+        .map_err(|e| super::exit::usage(format!("--listen: {e}")))?;
+    if listen.addr.port() == 0 {
+        // The issuer carries the port, and the live analysis must expect that issuer: pick the
+        // port now rather than after the gateway binds.
+        listen.addr = std::net::TcpListener::bind(listen.addr)?.local_addr()?;
+    }
+    let port = listen.addr.port();
+    let host = if port == 443 { AUTHENTIK.to_owned() } else { format!("{AUTHENTIK}:{port}") };
+    sc.rp.issuer = format!("https://{host}/application/o/{}/", sc.provider.slug);
+    let (ca, created) = crate::tls::DevCa::load_or_create(&args.ca_dir)
+        .with_context(|| format!("dev CA in {}", args.ca_dir.display()))?;
+    sc.gateway.ca = Some(std::sync::Arc::new(ca));
+    sc.gateway.listen = Some(format!("https://{}", listen.addr));
+    sc.gateway.authentik_for_any_host = true;
+    let style = Style::detect();
+    let journal = match &args.trace {
+        Some(p) => Some(Journal::open(p, true)?),
+        None => None,
+    };
+    let session = Session::new(
+        Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),
+        Some(Console::new(Box::new(std::io::stdout()), style, false)),
+        journal,
+        1024 * 1024,
+    );
+    let rig = Rig::start(sc.clone(), session).await?;
+    let addr = rig.gateway_addr;
+    print!("{}", serve_banner(&sc, &args.faults, addr, &args.ca_dir, created));
+    super::shutdown_signal().await;
+    println!("stopping");
+    rig.finish().await?;
+    Ok(())
+}
+
+/// What a support engineer needs to point a real Mastodon at the served provider.
+fn serve_banner(
+    sc: &Scenario,
+    names: &[String],
+    addr: std::net::SocketAddr,
+    ca_dir: &std::path::Path,
+    created: bool,
+) -> String {
+    let ca_pem = ca_dir.join(crate::tls::certs::CA_CERT);
+    let issuer = &sc.rp.issuer;
+    let faults = if names.is_empty() { "none (a correct provider)".to_owned() } else { names.join(" + ") };
+    let mut out =
+        format!("oidc-tap demo --serve: the authentik stand-in behind a gateway; faults: {faults}\n");
+    out += &format!("  gateway      https://{addr} (every name but Mastodon's goes to the provider)\n");
+    out += &format!("  issuer       {issuer}\n");
+    out += &format!("  discovery    {issuer}.well-known/openid-configuration\n");
+    out += &format!(
+        "  CA to trust  {}{}\n",
+        ca_pem.display(),
+        if created { " (NEW: Mastodon does not trust it yet)" } else { "" }
+    );
+    out += &format!(
+        "  name         make {AUTHENTIK} resolve to {} on the Mastodon host (/etc/hosts)\n",
+        addr.ip()
+    );
+    out += &format!("  user         {} / {}\n", sc.provider.username, crate::demo::rig::PASSWORD);
+    out += &format!("Mastodon's .env.production (then restart web and sidekiq):\n\n{}\n", env_block(sc));
+    out += &super::certs::trust_ca(ca_dir);
+    out += "\nCtrl-C stops.\n";
+    out
+}
+
+/// The OIDC block of `.env.production` for the scenario's Mastodon side.
+pub fn env_block(sc: &Scenario) -> String {
+    let rp = &sc.rp;
+    let issuer = &rp.issuer;
+    format!(
+        "OIDC_ENABLED=true\n\
+         OIDC_DISPLAY_NAME=authentik\n\
+         OIDC_DISCOVERY=true\n\
+         OIDC_ISSUER={issuer}\n\
+         OIDC_SCOPE={}\n\
+         OIDC_UID_FIELD={}\n\
+         OIDC_CLIENT_ID={}\n\
+         OIDC_CLIENT_SECRET={}\n\
+         OIDC_REDIRECT_URI={}\n\
+         OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED=true\n",
+        rp.scope.join(","),
+        rp.uid_field,
+        rp.client_id,
+        rp.client_secret,
+        rp.redirect_uri,
+    )
 }

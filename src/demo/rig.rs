@@ -30,6 +30,8 @@ pub struct Scenario {
     pub provider: ProviderConfig,
     pub rp: RpConfig,
     pub gateway: GatewaySettings,
+    /// Mastodon's `WEB_DOMAIN`.
+    pub web_domain: String,
 }
 
 /// How the gateway between them is set up (the defaults of `oidc-tap proxy`).
@@ -39,12 +41,26 @@ pub struct GatewaySettings {
     pub capture_limit: Option<usize>,
     /// Dial a closed port for authentik (a wrong `--connect-to`): the gateway answers 502.
     pub authentik_unreachable: bool,
+    /// Where the gateway listens (default `https://127.0.0.1:0`).
+    pub listen: Option<String>,
+    /// The CA that issues the gateway's leaves (default: a fresh one per rig). `demo --serve`
+    /// keeps one on disk so a Mastodon that trusts it once keeps trusting it.
+    pub ca: Option<Arc<DevCa>>,
+    /// Send every name that is not Mastodon's to authentik (`demo --serve`: a real Mastodon
+    /// may know the provider by any name that resolves to the gateway).
+    pub authentik_for_any_host: bool,
 }
 
 impl Scenario {
     /// A correctly configured pair.
     pub fn clean() -> Scenario {
-        let redirect = format!("https://{MASTODON}/auth/auth/openid_connect/callback");
+        Scenario::for_web_domain(MASTODON)
+    }
+
+    /// A correctly configured pair for a Mastodon whose `WEB_DOMAIN` is `domain` (its callback
+    /// is the redirect URI the provider has registered).
+    pub fn for_web_domain(domain: &str) -> Scenario {
+        let redirect = format!("https://{domain}/auth/auth/openid_connect/callback");
         let provider = ProviderConfig::new(&redirect);
         let rp = RpConfig {
             issuer: format!("https://{AUTHENTIK}/application/o/{}/", provider.slug),
@@ -57,7 +73,7 @@ impl Scenario {
             uid_field: "preferred_username".into(),
             quirks: Default::default(),
         };
-        Scenario { provider, rp, gateway: GatewaySettings::default() }
+        Scenario { provider, rp, gateway: GatewaySettings::default(), web_domain: domain.into() }
     }
 }
 
@@ -70,7 +86,7 @@ impl Scenario {
             redirect_uri: Some(self.rp.redirect_uri.clone()),
             client_secret: Some(crate::redact::Secret::new(self.rp.client_secret.clone())),
             uid_field: self.rp.uid_field.clone(),
-            web_domain: Some(MASTODON.into()),
+            web_domain: Some(self.web_domain.clone()),
             scope: Some(self.rp.scope.join(",")),
             source: Some("demo .env.production".into()),
             // As `--code-lifetime` would say when authentik's "Access code validity" was changed.
@@ -103,7 +119,10 @@ pub struct LoginOutcome {
 impl Rig {
     /// Starts provider, Mastodon and the gateway; `session` analyses what passes.
     pub async fn start(scenario: Scenario, mut session: Session) -> anyhow::Result<Rig> {
-        let ca = Arc::new(DevCa::generate()?);
+        let ca = match &scenario.gateway.ca {
+            Some(ca) => ca.clone(),
+            None => Arc::new(DevCa::generate()?),
+        };
         let leaf = ca.issue(&[AUTHENTIK.into()])?;
         let mut tls =
             rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(leaf.chain, leaf.key)?;
@@ -115,14 +134,16 @@ impl Rig {
         // Mastodon's for its route: bind Mastodon's listener first, serve it last.
         let m_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let m_addr = m_listener.local_addr()?;
+        let authentik = Upstream::parse(&format!("https://{AUTHENTIK}"))?;
         let router = Router::new(
-            None,
+            scenario.gateway.authentik_for_any_host.then(|| authentik.clone()),
             vec![
-                (AUTHENTIK.into(), Upstream::parse(&format!("https://{AUTHENTIK}"))?),
+                (AUTHENTIK.into(), authentik),
                 (MASTODON.into(), Upstream::parse(&format!("http://{m_addr}"))?),
             ],
         );
-        let mut cfg = ProxyConfig::new(vec![Listen::parse("https://127.0.0.1:0")?], router.clone());
+        let listen = scenario.gateway.listen.as_deref().unwrap_or("https://127.0.0.1:0");
+        let mut cfg = ProxyConfig::new(vec![Listen::parse(listen)?], router.clone());
         let authentik_at = if scenario.gateway.authentik_unreachable {
             "127.0.0.1:1".into()
         } else {

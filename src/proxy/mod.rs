@@ -208,8 +208,12 @@ async fn accept_loop(
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
+    // Connection tasks, so the ones still open after the grace period can be ended: a client
+    // holding an idle keep-alive connection must not keep the gateway (and its analysis) alive.
+    let mut conns = tokio::task::JoinSet::new();
     let mut full = false;
     loop {
+        while conns.try_join_next().is_some() {}
         // One slot per connection: at the cap, stop accepting until one closes.
         let permit = match slots.clone().try_acquire_owned() {
             Ok(p) => {
@@ -245,7 +249,7 @@ async fn accept_loop(
                 let watcher = graceful.watcher();
                 let shared = shared.clone();
                 let tls = tls.clone();
-                tokio::spawn(async move {
+                conns.spawn(async move {
                     let _ = tcp.set_nodelay(true);
                     serve_connection(tcp, peer, id, tls, shared, watcher).await;
                     drop(permit);
@@ -257,6 +261,7 @@ async fn accept_loop(
     if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
         tracing::warn!("shutdown: some requests were still running after {} s", grace.as_secs());
     }
+    conns.shutdown().await;
 }
 
 async fn serve_connection(

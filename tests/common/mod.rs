@@ -213,6 +213,7 @@ pub struct GatewayOpts {
     pub response_timeout: Duration,
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    pub shutdown_grace: Duration,
 }
 
 impl Default for GatewayOpts {
@@ -226,6 +227,7 @@ impl Default for GatewayOpts {
             capture_limit: 1024 * 1024,
             response_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            shutdown_grace: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
         }
     }
@@ -266,6 +268,7 @@ pub async fn start_gateway(ca: &Arc<DevCa>, opts: GatewayOpts) -> TestGateway {
     cfg.response_timeout = opts.response_timeout;
     cfg.max_connections = opts.max_connections;
     cfg.header_read_timeout = opts.header_read_timeout;
+    cfg.shutdown_grace = opts.shutdown_grace;
     cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
     let mut gw = Gateway::start(cfg).await.unwrap();
     let records = gw.take_records().unwrap();
