@@ -37,6 +37,33 @@ pub enum Command {
     Export(ExportArgs),
     /// A report of a trace to attach to a ticket: one section per login, verdict first.
     Report(ReportArgs),
+    /// Check a Mastodon .env.production against the provider before anyone logs in: reads the
+    /// OIDC_* block as Mastodon's dotenv does, fetches discovery and the JWKS as Mastodon's gem
+    /// does. Exit 1 with error findings, 2 when it could not run.
+    CheckConfig(CheckConfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// Mastodon's .env.production.
+    #[arg(long, value_name = "FILE")]
+    pub mastodon_env: PathBuf,
+    /// The provider's issuer as authentik shows it ('OpenID Configuration Issuer'); compared
+    /// with what discovery announces.
+    #[arg(long, value_name = "URL")]
+    pub issuer_url: Option<String>,
+    /// Dial HOST:PORT at ADDR:PORT instead (like curl --connect-to). Repeatable.
+    #[arg(long = "connect-to", value_name = "HOST:PORT=ADDR:PORT", value_delimiter = ',')]
+    pub connect_to: Vec<String>,
+    /// Extra CA certificates (PEM) to trust for the provider. Repeatable.
+    #[arg(long = "upstream-ca", value_name = "PEM", value_delimiter = ',')]
+    pub upstream_ca: Vec<PathBuf>,
+    /// Accept any provider certificate (to look at a provider whose certificate is the problem).
+    #[arg(long)]
+    pub insecure_upstream: bool,
+    /// Seconds to wait for each answer.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -729,3 +729,103 @@ async fn demo_serve_keeps_a_provider_running_for_a_real_mastodon() {
     assert!(!again.banner.contains("(NEW"), "{}", again.banner);
     assert_eq!(again.stop().0, Some(0));
 }
+
+/// The rule ids `check-config` printed (✗ error, ! warning), in order, and its exit code.
+fn raised_by_config(env: &str, served: &Served, extra: &[&str]) -> (Option<i32>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(".env.production");
+    std::fs::write(&path, env).unwrap();
+    let port = served.port();
+    let (code, stdout, stderr) = run(&[
+        &["check-config", "--mastodon-env", path.to_str().unwrap()][..],
+        &["--connect-to", &format!("authentik.test:{port}=127.0.0.1:{port}")],
+        extra,
+    ]
+    .concat());
+    assert_eq!(stderr, "", "{stdout}");
+    let ids = stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("✗ ").or(l.trim_start().strip_prefix("! ")))
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    (code, ids)
+}
+
+#[test]
+fn check_config_against_the_served_demo_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("certs");
+    let served = serve(&[], &ca_dir);
+    let ca = ca_dir.join("ca.pem");
+    let trust = ["--upstream-ca", ca.to_str().unwrap()];
+    let block =
+        served.banner.lines().skip_while(|l| !l.starts_with("OIDC_ENABLED=")).take_while(|l| !l.is_empty());
+    let good = format!("WEB_DOMAIN=mastodon.test\n{}\n", block.collect::<Vec<_>>().join("\n"));
+    let issuer = served.env("OIDC_ISSUER");
+    let with = |from: &str, to: &str| {
+        assert!(good.contains(from), "{from}");
+        good.replace(from, to)
+    };
+    // The block `demo --serve` prints is correct.
+    assert_eq!(raised_by_config(&good, &served, &trust), (Some(0), vec![]));
+    // One broken block per finding.
+    let no_slash =
+        with(&format!("OIDC_ISSUER={issuer}"), &format!("OIDC_ISSUER={}", issuer.trim_end_matches('/')));
+    assert_eq!(
+        raised_by_config(&no_slash, &served, &trust),
+        (Some(1), vec!["CONFIG-ISSUER-MISMATCH".into()])
+    );
+    let discovery_url = with(
+        &format!("OIDC_ISSUER={issuer}"),
+        &format!("OIDC_ISSUER={issuer}.well-known/openid-configuration"),
+    );
+    assert_eq!(
+        raised_by_config(&discovery_url, &served, &trust),
+        (Some(1), vec!["CONFIG-ISSUER-SHAPE".into(), "DISC-FETCH-FAILED".into()])
+    );
+    let spaces = with("OIDC_SCOPE=openid,profile,email", "OIDC_SCOPE=openid profile email");
+    assert_eq!(raised_by_config(&spaces, &served, &trust), (Some(0), vec!["CONFIG-SCOPE".into()]));
+    let sub = with("OIDC_UID_FIELD=preferred_username", "OIDC_UID_FIELD=sub");
+    assert_eq!(raised_by_config(&sub, &served, &trust), (Some(0), vec!["CONFIG-UID-FIELD".into()]));
+    let redirect =
+        with("https://mastodon.test/auth/auth/openid_connect/callback", "https://mastodon.test/callback");
+    assert_eq!(
+        raised_by_config(&redirect, &served, &trust),
+        (Some(1), vec!["CONFIG-REDIRECT-URI-MISMATCH".into()])
+    );
+    let auth = format!("{good}OIDC_AUTH_ENDPOINT=https://authentik.test/application/o/authorize/\n");
+    assert_eq!(raised_by_config(&auth, &served, &trust), (Some(0), vec!["CONFIG-AUTH-ENDPOINT".into()]));
+    let crlf_twice = format!("{}OIDC_UID_FIELD=preferred_username\r\n", good.replace('\n', "\r\n"));
+    assert_eq!(
+        raised_by_config(&crlf_twice, &served, &trust),
+        (Some(0), vec!["CONFIG-ENV-SYNTAX".into(), "CONFIG-ENV-SYNTAX".into()])
+    );
+    // Without the CA: the certificate problem, with the flag that fixes it.
+    assert_eq!(raised_by_config(&good, &served, &[]), (Some(1), vec!["DISC-FETCH-FAILED".into()]));
+    assert_eq!(served.stop().0, Some(0));
+    // A provider without a signing key, one with http:// endpoints.
+    let hs = serve(&["--fault", "hs256"], &ca_dir);
+    let good_hs = good.replace(&issuer, &hs.env("OIDC_ISSUER"));
+    assert_eq!(
+        raised_by_config(&good_hs, &hs, &trust),
+        (Some(1), vec!["CONFIG-SIGNING-KEY".into(), "CONFIG-SIGNING-KEY".into()])
+    );
+    hs.stop();
+    let http = serve(&["--fault", "http-endpoints"], &ca_dir);
+    let good_http = good.replace(&issuer, &http.env("OIDC_ISSUER"));
+    let (code, ids) = raised_by_config(&good_http, &http, &trust);
+    assert_eq!(code, Some(1));
+    assert!(
+        ids.contains(&"CONFIG-ISSUER-MISMATCH".to_owned())
+            && ids.contains(&"DISC-INSECURE-ENDPOINT".to_owned()),
+        "{ids:?}"
+    );
+    http.stop();
+    // It could not run: exit 2, saying why.
+    let (code, _, stderr) = run(&["check-config", "--mastodon-env", "/nonexistent/.env.production"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.starts_with("error: --mastodon-env: cannot read /nonexistent/.env.production"),
+        "{stderr}"
+    );
+}

@@ -809,9 +809,15 @@ fn readme_rule_table_is_the_catalogue() {
 #[test]
 fn every_catalogue_rule_has_an_end_to_end_test_here() {
     let me = include_str!("rules.rs");
+    // check-config's rules are asserted end to end against `demo --serve` in cli.rs.
+    let cli = include_str!("cli.rs");
+    let start = cli.find("fn check_config_against_the_served_demo_provider").unwrap();
+    let config = &cli[start..start + cli[start..].find("\n}\n").unwrap()];
     for e in oidc_tap::rules::catalogue::CATALOGUE {
-        let asserted =
-            me.contains(&format!(".get(\"{}\")", e.id)) || me.contains(&format!("f.rule == \"{}\"", e.id));
+        let asserted = me.contains(&format!(".get(\"{}\")", e.id))
+            || me.contains(&format!("f.rule == \"{}\"", e.id))
+            || config.contains(&format!("\"{}\".into()", e.id))
+            || config.contains(&format!("\"{}\".to_owned()", e.id));
         assert!(asserted, "no end-to-end test asserts {}", e.id);
     }
 }

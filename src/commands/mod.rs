@@ -3,6 +3,7 @@
 
 pub mod analyze;
 pub mod certs;
+pub mod check_config;
 pub mod decode;
 pub mod demo;
 pub mod exit;
@@ -22,6 +23,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyze(args) => analyze::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Report(args) => report::run(&args),
+        Command::CheckConfig(args) => check_config::run(&args).await,
     }
 }
 

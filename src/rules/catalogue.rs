@@ -154,6 +154,26 @@ catalogue! {
         title: "requested scopes lack what Mastodon needs (email, profile for preferred_username)",
         fix: "OIDC_SCOPE=openid,profile,email",
         reference: "OIDC Core §5.4; Mastodon omniauthable.rb";
+    ConfigEnvSyntax = "CONFIG-ENV-SYNTAX", Warning,
+        title: "a line of .env.production reads differently from how it looks (quotes, `#`, `$`, duplicates, line endings)",
+        fix: "write the variable once, as KEY=value, quoting values that contain #, $ or \\ in single quotes",
+        reference: "bkeepers/dotenv lib/dotenv/parser.rb";
+    ConfigIssuerShape = "CONFIG-ISSUER-SHAPE", Error,
+        title: "OIDC_ISSUER is unset, or is the discovery URL or an endpoint rather than the issuer",
+        fix: "set OIDC_ISSUER to the provider's issuer, e.g. https://authentik.company/application/o/<application-slug>/ ('OpenID Configuration Issuer' on authentik's provider page)",
+        reference: "OIDC Discovery §4; Mastodon omniauth.yml";
+    ConfigAuthEndpoint = "CONFIG-AUTH-ENDPOINT", Warning,
+        title: "OIDC_AUTH_ENDPOINT differs from the discovered authorization endpoint (Mastodon's CSP form-action uses it)",
+        fix: "set OIDC_AUTH_ENDPOINT to the discovered authorization_endpoint, or unset it",
+        reference: "Mastodon app/lib/content_security_policy.rb";
+    ConfigUidField = "CONFIG-UID-FIELD", Warning,
+        title: "OIDC_UID_FIELD picks the claim that keys Mastodon accounts: some choices make odd usernames or new accounts later",
+        fix: "OIDC_UID_FIELD=preferred_username before the first login (the integration guide's choice); changing it later creates new accounts",
+        reference: "Mastodon omniauthable.rb; mastodon#21296; authentik PR#11945";
+    ConfigSigningKey = "CONFIG-SIGNING-KEY", Error,
+        title: "the provider has no signing key: an empty JWKS, or only HS256 advertised",
+        fix: "authentik → Applications → Providers → <provider> → Signing Key: select a certificate (e.g. 'authentik Self-signed Certificate')",
+        reference: "OIDC Core §10.1; RFC 7517";
     AuthzMissingParam = "AUTHZ-MISSING-PARAM", Error,
         title: "authorize request without client_id, response_type or redirect_uri",
         fix: "set OIDC_CLIENT_ID / OIDC_REDIRECT_URI / OIDC_RESPONSE_TYPE",

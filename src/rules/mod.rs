@@ -7,6 +7,7 @@ pub mod backchannel;
 pub mod catalogue;
 pub mod clock;
 pub mod config;
+pub mod config_check;
 pub mod diff;
 pub mod discovery;
 pub mod finding;

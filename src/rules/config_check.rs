@@ -1,0 +1,446 @@
+//! `check-config`'s judgement, without I/O: a Mastodon `.env.production` (as its dotenv reads
+//! it), then what discovery and the JWKS answered, turned into findings that each name the
+//! variable to change. The command fetches; this decides.
+
+use serde_json::Value;
+
+use super::RuleId;
+use super::finding::{Finding, Severity};
+use crate::dotenv::EnvFile;
+
+/// What one outbound GET gave.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub url: String,
+    pub result: Result<(u16, Vec<u8>), FetchFailure>,
+}
+
+/// Why a GET got no answer, phrased by what fixes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchFailure {
+    /// The certificate is not trusted (or does not cover the name).
+    Untrusted(String),
+    /// Refused, no route, or the name does not resolve.
+    Unreachable(String),
+    Timeout,
+    Other(String),
+}
+
+/// Keys whose value must never be shown.
+fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    k.contains("SECRET") || k.contains("PASSWORD") || k.ends_with("_KEY") || k.contains("TOKEN")
+}
+
+/// The check of one `.env.production`, fed step by step.
+pub struct ConfigCheck<'a> {
+    env: &'a EnvFile,
+    pub findings: Vec<Finding>,
+    /// The issuer Mastodon uses (OIDC_ISSUER).
+    issuer: Option<String>,
+    /// The provider's own issuer, if the user told us (`--issuer-url`).
+    provider_issuer: Option<String>,
+}
+
+impl<'a> ConfigCheck<'a> {
+    /// Checks the file alone; returns the discovery URL to fetch (None: nothing to fetch).
+    pub fn new(env: &'a EnvFile, provider_issuer: Option<&str>) -> (ConfigCheck<'a>, Option<String>) {
+        let mut c = ConfigCheck {
+            env,
+            findings: vec![],
+            issuer: None,
+            provider_issuer: provider_issuer.map(str::to_owned),
+        };
+        c.file_syntax();
+        c.scope();
+        c.uid_field();
+        c.redirect_uri();
+        let url = c.issuer_shape();
+        (c, url)
+    }
+
+    fn var(&self, rule: RuleId, key: &str, message: impl Into<String>) -> Finding {
+        let line = self.env.line(key).map(|n| format!(" (line {n})")).unwrap_or_default();
+        Finding::new(rule, message).field(format!("{key}{line}"))
+    }
+
+    fn file_syntax(&mut self) {
+        for l in &self.env.lints {
+            let relevant = l.key.as_deref().is_none_or(|k| k.starts_with("OIDC_") || k.ends_with("_DOMAIN"));
+            if !relevant {
+                continue;
+            }
+            let mut f = Finding::new(RuleId::ConfigEnvSyntax, format!("line {}: {}", l.line, l.what));
+            if let Some(k) = &l.key {
+                f = f.field(format!("{k} (line {})", l.line));
+                if !is_secret(k)
+                    && let Some(v) = self.env.get(k)
+                {
+                    f = f.seen(v.to_owned());
+                }
+                f = f.fix(format!(
+                    "write {k} once, as {k}=value (single-quote a value containing #, $ or \\)"
+                ));
+            } else {
+                f = f.fix("save .env.production with Unix (LF) line endings");
+            }
+            self.findings.push(f);
+        }
+    }
+
+    fn scope(&mut self) {
+        let Some(scope) = self.env.get("OIDC_SCOPE") else {
+            let f = Finding::new(
+                RuleId::ConfigScope,
+                "OIDC_SCOPE is not set: only openid is requested, so no e-mail and no preferred_username",
+            )
+            .field("OIDC_SCOPE")
+            .evidence("openid,profile,email", "(unset)");
+            self.findings.push(f);
+            return;
+        };
+        if scope.contains(' ') && !scope.contains(',') {
+            let f = self
+                .var(
+                    RuleId::ConfigScope,
+                    "OIDC_SCOPE",
+                    "OIDC_SCOPE is split on commas: a space-separated list is one scope with spaces in it",
+                )
+                .evidence("openid,profile,email", scope);
+            self.findings.push(f);
+            return;
+        }
+        let scopes: Vec<&str> = scope.split(',').map(str::trim).collect();
+        let missing: Vec<&str> =
+            ["openid", "profile", "email"].into_iter().filter(|s| !scopes.contains(s)).collect();
+        if !missing.is_empty() {
+            let f = self
+                .var(RuleId::ConfigScope, "OIDC_SCOPE", format!("OIDC_SCOPE lacks {}", missing.join(", ")))
+                .evidence("openid,profile,email", scope);
+            self.findings.push(f);
+        }
+    }
+
+    fn uid_field(&mut self) {
+        match self.env.get("OIDC_UID_FIELD") {
+            None | Some("sub") => {
+                let seen = self.env.get("OIDC_UID_FIELD").unwrap_or("(unset: the strategy's default, sub)");
+                let f = self
+                    .var(RuleId::ConfigUidField, "OIDC_UID_FIELD", "accounts are keyed on sub: with authentik's default Subject mode (hashed user id) usernames become 30 hex characters, and switching later creates new accounts")
+                    .evidence("preferred_username", seen);
+                self.findings.push(f);
+            }
+            Some("preferred_username") => {
+                let f = self
+                    .var(RuleId::ConfigUidField, "OIDC_UID_FIELD", "preferred_username, as the integration guide sets it; caveat: a user who renames themselves in authentik gets a new Mastodon account (mastodon#21296)")
+                    .severity(Severity::Info)
+                    .seen("preferred_username");
+                self.findings.push(f.fix(""));
+            }
+            Some(other) => {
+                let f = self
+                    .var(RuleId::ConfigUidField, "OIDC_UID_FIELD", format!("accounts are keyed on the claim {other:?}: authentik must send it in the ID token or userinfo"))
+                    .severity(Severity::Info)
+                    .seen(other.to_owned());
+                self.findings.push(f.fix(""));
+            }
+        }
+    }
+
+    fn redirect_uri(&mut self) {
+        let domain = self.env.get("WEB_DOMAIN").or(self.env.get("LOCAL_DOMAIN")).filter(|d| !d.is_empty());
+        let want = domain.map(|d| format!("https://{d}/auth/auth/openid_connect/callback"));
+        match (self.env.get("OIDC_REDIRECT_URI"), want) {
+            (None, want) => {
+                let mut f = Finding::new(RuleId::ConfigRedirectUriMismatch, "OIDC_REDIRECT_URI is not set: Mastodon's strategy does not derive it, the authorize request will lack it")
+                    .field("OIDC_REDIRECT_URI");
+                if let Some(w) = want {
+                    f = f.evidence(w.clone(), "(unset)").fix(format!("set OIDC_REDIRECT_URI={w}"));
+                }
+                self.findings.push(f);
+            }
+            (Some(seen), Some(w)) if seen != w => {
+                let f = self
+                    .var(RuleId::ConfigRedirectUriMismatch, "OIDC_REDIRECT_URI", "OIDC_REDIRECT_URI is not Mastodon's callback for its WEB_DOMAIN")
+                    .evidence(w.clone(), seen)
+                    .fix(format!("set OIDC_REDIRECT_URI={w} and register exactly that in authentik's provider (Redirect URIs)"));
+                self.findings.push(f);
+            }
+            _ => {}
+        }
+    }
+
+    /// OIDC_ISSUER's shape; the discovery URL the gem builds from it.
+    fn issuer_shape(&mut self) -> Option<String> {
+        let Some(raw) = self.env.get("OIDC_ISSUER").filter(|v| !v.is_empty()) else {
+            let f = Finding::new(RuleId::ConfigIssuerShape, "OIDC_ISSUER is not set").field("OIDC_ISSUER");
+            self.findings.push(f);
+            return None;
+        };
+        self.issuer = Some(raw.to_owned());
+        let Ok(url) = url::Url::parse(raw) else {
+            let f = self
+                .var(RuleId::ConfigIssuerShape, "OIDC_ISSUER", "OIDC_ISSUER is not a URL")
+                .seen(raw.to_owned());
+            self.findings.push(f);
+            return None;
+        };
+        let path = url.path();
+        let endpoint = [
+            (".well-known/openid-configuration", "the discovery URL"),
+            ("/application/o/authorize/", "the authorize endpoint"),
+            ("/application/o/token/", "the token endpoint"),
+            ("/application/o/userinfo/", "the userinfo endpoint"),
+            ("/jwks/", "the JWKS URL"),
+        ]
+        .into_iter()
+        .find(|(p, _)| path.trim_end_matches('/').ends_with(p.trim_end_matches('/')));
+        if let Some((suffix, what)) = endpoint {
+            let trimmed = raw.trim_end_matches('/');
+            let fixed = match suffix {
+                ".well-known/openid-configuration" => trimmed
+                    .strip_suffix(".well-known/openid-configuration")
+                    .map(|b| format!("{}/", b.trim_end_matches('/'))),
+                "/jwks/" => trimmed.strip_suffix("/jwks").map(|b| format!("{b}/")),
+                _ => None,
+            };
+            let mut f = self
+                .var(
+                    RuleId::ConfigIssuerShape,
+                    "OIDC_ISSUER",
+                    format!("OIDC_ISSUER is {what}, not the issuer"),
+                )
+                .seen(raw.to_owned());
+            if let Some(fixed) = fixed {
+                f = f.expected(fixed.clone()).fix(format!("set OIDC_ISSUER={fixed}"));
+            }
+            self.findings.push(f);
+        }
+        if url.scheme() != "https" {
+            let f = self
+                .var(RuleId::DiscInsecureEndpoint, "OIDC_ISSUER", "OIDC_ISSUER is not https: the gem fetches discovery over https anyway, and the issuer will not match")
+                .seen(raw.to_owned());
+            self.findings.push(f);
+        }
+        // openid_connect's discovery: https, the issuer's host and port, its path joined with
+        // /.well-known/openid-configuration.
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let host = url.host_str().unwrap_or("");
+        Some(format!("https://{host}{port}{}/.well-known/openid-configuration", path.trim_end_matches('/')))
+    }
+
+    /// Judges discovery; returns the JWKS URL to fetch next.
+    pub fn discovery(&mut self, got: &Fetched) -> Option<String> {
+        let body = match &got.result {
+            Err(e) => {
+                let (message, fix) = match e {
+                    FetchFailure::Untrusted(m) => (
+                        format!("discovery at {}: certificate not trusted ({m})", got.url),
+                        "pass --upstream-ca with the CA that signed authentik's certificate (Mastodon must trust it too), or --insecure-upstream to look anyway".to_owned(),
+                    ),
+                    FetchFailure::Unreachable(m) => (
+                        format!("discovery at {}: cannot connect ({m})", got.url),
+                        "check the host in OIDC_ISSUER, or pass --connect-to HOST:443=ADDR:PORT to reach it from here".to_owned(),
+                    ),
+                    FetchFailure::Timeout => (format!("discovery at {}: no answer in time", got.url), "check that authentik is up and reachable from Mastodon's host".to_owned()),
+                    FetchFailure::Other(m) => (format!("discovery at {}: {m}", got.url), String::new()),
+                };
+                let mut f = Finding::new(RuleId::DiscFetchFailed, message).field("OIDC_ISSUER");
+                if !fix.is_empty() {
+                    f = f.fix(fix);
+                }
+                self.findings.push(f);
+                return None;
+            }
+            Ok((status, body)) if !(200..300).contains(status) => {
+                let f = self
+                    .var(
+                        RuleId::DiscFetchFailed,
+                        "OIDC_ISSUER",
+                        format!("discovery at {} answered {status}", got.url),
+                    )
+                    .seen(status.to_string());
+                self.findings.push(f);
+                return None;
+            }
+            Ok((_, body)) => body,
+        };
+        let doc: Value = match serde_json::from_slice(body) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                let f = self.var(
+                    RuleId::DiscFetchFailed,
+                    "OIDC_ISSUER",
+                    format!("discovery at {} is not a JSON object", got.url),
+                );
+                self.findings.push(f);
+                return None;
+            }
+        };
+        let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+        match text("issuer") {
+            None => {
+                let f = Finding::new(RuleId::DiscFieldType, "discovery's issuer is missing or not a string")
+                    .field("discovery.issuer")
+                    .expected("a string");
+                self.findings.push(f);
+            }
+            Some(discovered) => {
+                if let Some(mine) = &self.issuer
+                    && *mine != discovered
+                {
+                    let f = self
+                        .var(RuleId::ConfigIssuerMismatch, "OIDC_ISSUER", "OIDC_ISSUER is not byte-equal to the issuer discovery announces: Mastodon answers “Issuer mismatch”")
+                        .evidence(discovered.clone(), mine.clone())
+                        .fix(format!("set OIDC_ISSUER={discovered} in .env.production and restart Mastodon"));
+                    self.findings.push(f);
+                }
+                if let Some(p) = self.provider_issuer.clone()
+                    && p != discovered
+                {
+                    let f = Finding::new(
+                        RuleId::DiscIssuerMismatch,
+                        "discovery announces another issuer than --issuer-url",
+                    )
+                    .field("discovery.issuer")
+                    .evidence(p, discovered);
+                    self.findings.push(f);
+                }
+            }
+        }
+        for k in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"] {
+            if let Some(u) = text(k).filter(|u| u.starts_with("http://")) {
+                let f = Finding::new(RuleId::DiscInsecureEndpoint, format!("discovery's {k} is http://"))
+                    .field(format!("discovery.{k}"))
+                    .seen(u);
+                self.findings.push(f);
+            }
+        }
+        if let (Some(mine), Some(found)) =
+            (self.env.get("OIDC_AUTH_ENDPOINT"), text("authorization_endpoint"))
+            && mine != found
+        {
+            let f = self
+                .var(
+                    RuleId::ConfigAuthEndpoint,
+                    "OIDC_AUTH_ENDPOINT",
+                    "OIDC_AUTH_ENDPOINT differs from the discovered authorization endpoint",
+                )
+                .evidence(found.clone(), mine.to_owned())
+                .fix(format!("set OIDC_AUTH_ENDPOINT={found}"));
+            self.findings.push(f);
+        }
+        let algs: Vec<String> = doc
+            .get("id_token_signing_alg_values_supported")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default();
+        if !algs.is_empty() && algs.iter().all(|a| a.starts_with("HS")) {
+            let f = Finding::new(
+                RuleId::ConfigSigningKey,
+                format!("discovery advertises only {}: no signing key is selected", algs.join(", ")),
+            )
+            .field("discovery.id_token_signing_alg_values_supported")
+            .evidence("RS256 (or ES256)", algs.join(", "));
+            self.findings.push(f);
+        }
+        text("jwks_uri")
+    }
+
+    /// Judges the JWKS.
+    pub fn jwks(&mut self, got: &Fetched) {
+        let body = match &got.result {
+            Ok((200..=299, body)) => body,
+            Ok((status, _)) => {
+                let f = Finding::new(
+                    RuleId::DiscFetchFailed,
+                    format!("the JWKS at {} answered {status}", got.url),
+                )
+                .field("discovery.jwks_uri");
+                self.findings.push(f);
+                return;
+            }
+            Err(e) => {
+                let f = Finding::new(RuleId::DiscFetchFailed, format!("the JWKS at {}: {e:?}", got.url))
+                    .field("discovery.jwks_uri");
+                self.findings.push(f);
+                return;
+            }
+        };
+        // authentik answers `{}` when no signing key is selected.
+        let keys = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(o)) => match o.get("keys") {
+                None => Some(0),
+                Some(Value::Array(k)) => Some(k.len()),
+                Some(_) => None,
+            },
+            _ => None,
+        };
+        match keys {
+            None => {
+                let f = Finding::new(
+                    RuleId::DiscFetchFailed,
+                    format!("the JWKS at {} is not a JSON object with a keys array", got.url),
+                )
+                .field("jwks.keys");
+                self.findings.push(f);
+            }
+            Some(0) => {
+                let f = Finding::new(RuleId::ConfigSigningKey, "the JWKS has no keys: no signing key is selected, tokens are signed HS256 with the client secret")
+                    .field("jwks.keys")
+                    .evidence("at least one RSA or EC key", "none");
+                self.findings.push(f);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Whether an error was found (exit code 1).
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity >= Severity::Error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(c: &ConfigCheck<'_>) -> Vec<(&'static str, Severity)> {
+        c.findings.iter().map(|f| (f.rule.as_str(), f.severity)).collect()
+    }
+
+    #[test]
+    fn discovery_url_is_built_as_the_gem_does_and_shapes_are_judged() {
+        let env = EnvFile::parse(
+            "OIDC_ISSUER=https://a.test/application/o/m\nOIDC_SCOPE=openid,profile,email\nOIDC_UID_FIELD=preferred_username\nWEB_DOMAIN=s.test\nOIDC_REDIRECT_URI=https://s.test/auth/auth/openid_connect/callback\n",
+        );
+        let (c, url) = ConfigCheck::new(&env, None);
+        assert_eq!(url.as_deref(), Some("https://a.test/application/o/m/.well-known/openid-configuration"));
+        assert_eq!(ids(&c), vec![("CONFIG-UID-FIELD", Severity::Info)]);
+        let env = EnvFile::parse(
+            "OIDC_ISSUER=https://a.test/application/o/m/.well-known/openid-configuration\nOIDC_SCOPE=openid profile email\n",
+        );
+        let (c, _) = ConfigCheck::new(&env, None);
+        let shape = c.findings.iter().find(|f| f.rule == RuleId::ConfigIssuerShape).unwrap();
+        assert_eq!(shape.expected.as_deref(), Some("https://a.test/application/o/m/"));
+        assert_eq!(shape.field.as_deref(), Some("OIDC_ISSUER (line 1)"));
+        assert!(ids(&c).contains(&("CONFIG-SCOPE", Severity::Warning)));
+        assert!(ids(&c).contains(&("CONFIG-REDIRECT-URI-MISMATCH", Severity::Error)));
+    }
+
+    #[test]
+    fn hostile_discovery_answers_are_findings_not_panics() {
+        let env = EnvFile::parse("OIDC_ISSUER=https://a.test/x/\n");
+        for body in [
+            &b"not json"[..],
+            b"[]",
+            b"{\"issuer\": 5}",
+            b"{\"issuer\":\"https://a.test/x/\",\"jwks_uri\":[1]}",
+        ] {
+            let (mut c, _) = ConfigCheck::new(&env, None);
+            let next = c.discovery(&Fetched { url: "u".into(), result: Ok((200, body.to_vec())) });
+            assert!(next.is_none());
+            c.jwks(&Fetched { url: "j".into(), result: Ok((200, b"{\"keys\":{}}".to_vec())) });
+        }
+    }
+}
