@@ -829,3 +829,132 @@ fn check_config_against_the_served_demo_provider() {
         "{stderr}"
     );
 }
+
+// ---- examples/: each file stays true ----
+
+fn example(path: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(path))
+        .unwrap()
+}
+
+#[test]
+fn example_env_block_passes_check_config_against_the_served_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("certs");
+    let served = serve(&[], &ca_dir);
+    let port = served.port();
+    let env = dir.path().join(".env.production");
+    std::fs::write(&env, example("mastodon/env.production.oidc")).unwrap();
+    // The served provider reached as authentik.company on 443, as Mastodon would.
+    let (code, stdout, stderr) = run(&[
+        "check-config",
+        "--mastodon-env",
+        env.to_str().unwrap(),
+        "--connect-to",
+        &format!("authentik.company:443=127.0.0.1:{port}"),
+        "--upstream-ca",
+        ca_dir.join("ca.pem").to_str().unwrap(),
+    ]);
+    assert_eq!((code, stderr.as_str()), (Some(0), ""), "{stdout}");
+    assert!(
+        stdout.contains(
+            "GET https://authentik.company/application/o/mastodon/.well-known/openid-configuration"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("0 error(s), 0 warning(s)\n"), "{stdout}");
+    served.stop();
+}
+
+/// The words of a command line continued with `\` (systemd) or folded (compose `>`).
+fn words_after(text: &str, start: &str, end: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut words = vec![];
+    let mut on = false;
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(rest) = l.strip_prefix(start) {
+            on = true;
+            words.extend(rest.split_whitespace().filter(|w| *w != "\\").map(str::to_owned));
+            continue;
+        }
+        if on {
+            if end(l) {
+                break;
+            }
+            words.extend(l.split_whitespace().filter(|w| *w != "\\").map(str::to_owned));
+        }
+    }
+    words
+}
+
+#[test]
+fn example_systemd_unit_and_compose_commands_are_valid_command_lines() {
+    use clap::Parser;
+    let unit = example("systemd/oidc-tap.service");
+    let words = words_after(&unit, "ExecStart=", |l| !l.ends_with('\\') && !l.starts_with("--"));
+    assert_eq!(words[0], "/usr/local/bin/oidc-tap");
+    oidc_tap::cli::Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{words:?}: {e}"));
+    assert!(words.contains(&"--mastodon-env".to_owned()));
+    let compose = example("docker-compose/docker-compose.oidc-tap.yml");
+    let mut commands = 0;
+    for part in compose.split("command: >").skip(1) {
+        let words: Vec<String> = part
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.trim().ends_with(':'))
+            .flat_map(|l| l.split_whitespace())
+            .map(str::to_owned)
+            .collect();
+        oidc_tap::cli::Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{words:?}: {e}"));
+        commands += 1;
+    }
+    assert_eq!(commands, 2, "both ways of inserting the gateway");
+}
+
+#[test]
+fn example_nginx_snippet_passes_nginx_t() {
+    let nginx = ["nginx", "/usr/sbin/nginx"]
+        .into_iter()
+        .find(|n| Command::new(n).arg("-v").output().is_ok())
+        .expect("nginx is needed for this test (.ci/run installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let leaf = oidc_tap::tls::DevCa::generate().unwrap().issue(&["authentik.company".into()]).unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    let snippet = example("nginx/oidc-tap.conf")
+        .replace("/etc/ssl/authentik.company/fullchain.pem", cert.to_str().unwrap())
+        .replace("/etc/ssl/authentik.company/privkey.pem", key.to_str().unwrap());
+    std::fs::write(dir.path().join("snippet.conf"), snippet).unwrap();
+    let d = dir.path().display();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, format!("error_log stderr;\npid {d}/nginx.pid;\nevents {{}}\nhttp {{ access_log off; include {d}/snippet.conf; }}\n")).unwrap();
+    let out = Command::new(nginx)
+        .args(["-t", "-c", conf.to_str().unwrap(), "-p", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("test is successful"), "{stderr}");
+}
+
+#[test]
+fn example_traces_analyse_to_the_findings_their_report_shows() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/traces");
+    let journal = dir.join("issuer-trailing-slash.jsonl");
+    let expect = ["--expect-issuer", "https://authentik.test/application/o/mastodon"];
+    let (code, report, stderr) = run(&[&["report", journal.to_str().unwrap()][..], &expect].concat());
+    assert_eq!((code, stderr.as_str()), (Some(0), ""));
+    assert_eq!(report, example("traces/issuer-trailing-slash.report.md"), "the recorded report is stale");
+    assert!(report.contains("`CONFIG-ISSUER-MISMATCH`"), "{report}");
+    for trace in ["issuer-trailing-slash.jsonl", "issuer-trailing-slash.har"] {
+        let (code, out, _) = run(&[&["analyze", dir.join(trace).to_str().unwrap()][..], &expect].concat());
+        assert_eq!(code, Some(1), "{trace}: {out}");
+        assert!(out.contains("✗ CONFIG-ISSUER-MISMATCH"), "{trace}: {out}");
+        assert!(out.contains("✗ FLOW-ABANDONED"), "{trace}: {out}");
+    }
+    // Redacted: nothing of the demo client's secret in what a customer would send.
+    for f in ["issuer-trailing-slash.jsonl", "issuer-trailing-slash.har"] {
+        assert!(!example(&format!("traces/{f}")).contains("demoSecretDoNotUse"), "{f}");
+    }
+}
