@@ -141,10 +141,17 @@ const PII_KEYS: &[&str] = &[
 ];
 
 /// A JWT with its signature masked (unless the policy keeps it) and, with `--redact-pii`, the
-/// personal claims masked in its payload; anything else is masked whole.
+/// personal claims masked in its payload; a JWE keeps its header (alg, enc) and has each
+/// encrypted part masked; anything else is masked whole. The shape survives, so a trace
+/// analysed offline sees the same kind of token as the live run did (an unsigned token stays
+/// unsigned, a JWE stays a JWE).
 pub fn mask_jwt(token: &str) -> String {
     let parts: Vec<&str> = token.split('.').collect();
-    if parts.len() == 3 && !parts[2].is_empty() {
+    if parts.len() == 5 && !parts[0].is_empty() {
+        let rest: Vec<String> = parts[1..].iter().map(|p| mask(p)).collect();
+        return format!("{}.{}", parts[0], rest.join("."));
+    }
+    if parts.len() == 3 && !parts[0].is_empty() && !parts[1].is_empty() {
         let payload = if policy().pii {
             URL_SAFE_NO_PAD
                 .decode(parts[1])
@@ -158,6 +165,7 @@ pub fn mask_jwt(token: &str) -> String {
         } else {
             parts[1].to_owned()
         };
+        // mask("") is "": an unsigned token has no signature to hide.
         let sig = if policy().keep_signatures { parts[2].to_owned() } else { mask(parts[2]) };
         format!("{}.{payload}.{sig}", parts[0])
     } else {

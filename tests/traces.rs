@@ -106,6 +106,9 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
         "tampered-signature",
         "wrong-client-secret",
         "state-altered",
+        // The token's shape survives redaction: unsigned stays unsigned, a JWE stays a JWE.
+        "alg-none",
+        "encrypted-id-token",
     ] {
         let mut sc = Scenario::clean();
         oidc_tap::demo::faults::apply(name, &mut sc).unwrap();
@@ -115,7 +118,7 @@ fn scenarios() -> Vec<(&'static str, Scenario)> {
 }
 
 /// A live login → journal and HAR → `analyze` of each: the same findings (rule, severity,
-/// flow, exchange, expected, seen), a clean login and seven broken ones, redacted.
+/// flow, exchange, expected, seen), a clean login and nine broken ones, redacted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journal_and_har_analysed_offline_give_the_live_findings() {
     for (name, sc) in scenarios() {
