@@ -41,6 +41,30 @@ pub enum Command {
     /// OIDC_* block as Mastodon's dotenv does, fetches discovery and the JWKS as Mastodon's gem
     /// does. Exit 1 with error findings, 2 when it could not run.
     CheckConfig(CheckConfigArgs),
+    /// Turn a received trace back into a failing login: the demo faults that raise its findings,
+    /// one login through the gateway, and which findings came back. Exit 1 if some did not.
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// The trace (journal or HAR; redacted is fine).
+    #[arg(value_name = "TRACE")]
+    pub trace: String,
+    /// Then keep the reproducing provider running for a real Mastodon (as `demo --serve`).
+    #[arg(long)]
+    pub serve: bool,
+    /// With --serve: where the gateway listens.
+    #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:8443", requires = "serve")]
+    pub listen: String,
+    /// With --serve: directory of the dev CA.
+    #[arg(long, value_name = "DIR", default_value = "certs", requires = "serve")]
+    pub ca_dir: PathBuf,
+    /// With --serve: the real Mastodon's WEB_DOMAIN.
+    #[arg(long, value_name = "DOMAIN", default_value = "mastodon.test", requires = "serve")]
+    pub web_domain: String,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
 }
 
 #[derive(Debug, Args)]

@@ -958,3 +958,57 @@ fn example_traces_analyse_to_the_findings_their_report_shows() {
         assert!(!example(&format!("traces/{f}")).contains("demoSecretDoNotUse"), "{f}");
     }
 }
+
+#[test]
+fn reproduce_gives_back_the_rule_ids_of_demo_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = [
+        "wrong-aud",
+        "wrong-iss",
+        "expired",
+        "iat-future",
+        "nbf-future",
+        "nonce-missing",
+        "nonce-altered",
+        "state-altered",
+        "unknown-kid",
+        "wrong-key",
+        "alg-none",
+        "hs256",
+        "jwe",
+        "redirect-uri-changed",
+        "userinfo-sub-mismatch",
+        "email-unverified",
+        "code-reused",
+        "backchannel-redirect",
+        "at-hash-mismatch",
+        "azp-mismatch",
+        "pkce-mismatch",
+        "issuer-trailing-slash",
+    ];
+    for name in faults {
+        let trace = dir.path().join(format!("{name}.jsonl"));
+        let (code, _, stderr) = run(&["demo", "--fault", name, "--trace", trace.to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{stderr}");
+        // What the customer's .env said is part of what the trace means (as for `analyze`).
+        let expect: &[&str] = match name {
+            "issuer-trailing-slash" => &["--expect-issuer", "https://authentik.test/application/o/mastodon"],
+            _ => &[],
+        };
+        let (code, out, stderr) = run(&[&["reproduce", trace.to_str().unwrap()][..], expect].concat());
+        let fault = oidc_tap::demo::faults::find(name).unwrap();
+        let mut want: Vec<&str> = fault.rules.iter().map(|(r, _)| *r).collect();
+        want.sort_unstable();
+        let line = format!("reproduced {n}/{n}: {}\n", want.join(", "), n = want.len());
+        assert_eq!((code, stderr.as_str()), (Some(0), ""), "{name}: {out}");
+        assert!(out.contains(&line), "{name}: want {line:?} in\n{out}");
+        assert!(!out.contains("not reproduced"), "{name}: {out}");
+    }
+    // A trace whose findings no fault raises alone says so and exits 1.
+    let (code, out, _) = run(&["reproduce", "examples/traces/issuer-trailing-slash.har"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FLOW-ABANDONED"), "{out}");
+    assert!(out.contains("no demo fault raises any of these without raising others"), "{out}");
+    // An unreadable trace is a usage error.
+    assert_eq!(run(&["reproduce", "/nonexistent.jsonl"]).0, Some(2));
+}

@@ -95,7 +95,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 }
 
 /// `demo --serve`: the provider (with the faults applied) behind a gateway, until Ctrl-C.
-async fn serve(args: &DemoArgs) -> Result<()> {
+pub(super) async fn serve(args: &DemoArgs) -> Result<()> {
     let mut sc = Scenario::for_web_domain(&args.web_domain);
     faults::combine(&args.faults, &mut sc).map_err(super::exit::usage)?;
     let mut listen = crate::proxy::Listen::parse(&args.listen)

@@ -10,6 +10,7 @@ pub mod exit;
 pub mod export;
 pub mod proxy;
 pub mod report;
+pub mod reproduce;
 
 use crate::cli::{Cli, Command};
 
@@ -24,6 +25,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => export::run(&args),
         Command::Report(args) => report::run(&args),
         Command::CheckConfig(args) => check_config::run(&args).await,
+        Command::Reproduce(args) => reproduce::run(&args).await,
     }
 }
 

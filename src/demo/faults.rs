@@ -476,6 +476,35 @@ pub fn listing() -> String {
     out
 }
 
+/// The faults that reproduce `target` (rule ids a trace raised at warning or error): each
+/// chosen fault raises only rules of the target, together they cover as much of it as demo
+/// faults can, and they combine in one login. Also the target rules no fault can raise.
+pub fn for_rules(target: &[&str]) -> (Vec<&'static Fault>, Vec<String>) {
+    let mut chosen: Vec<&'static Fault> = vec![];
+    let mut covered: Vec<&str> = vec![];
+    loop {
+        // Reversed: of equally good faults, the first in catalogue order wins (max_by_key
+        // keeps the last).
+        let best = FAULTS
+            .iter()
+            .rev()
+            .filter(|f| !f.rules.is_empty() && f.rules.iter().all(|(r, _)| target.contains(r)))
+            .filter(|f| {
+                let names: Vec<String> =
+                    chosen.iter().copied().chain([*f]).map(|c| c.name.to_owned()).collect();
+                combine(&names, &mut Scenario::clean()).is_ok()
+            })
+            .map(|f| (f, f.rules.iter().filter(|(r, _)| !covered.contains(r)).count()))
+            .filter(|(_, new)| *new > 0)
+            .max_by_key(|(_, new)| *new);
+        let Some((f, _)) = best else { break };
+        covered.extend(f.rules.iter().map(|(r, _)| *r));
+        chosen.push(f);
+    }
+    let missing = target.iter().filter(|r| !covered.contains(r)).map(|r| r.to_string()).collect();
+    (chosen, missing)
+}
+
 /// The README's fault table (a test keeps the README equal to it).
 pub fn markdown_table() -> String {
     let mut out = String::from("| fault | what it breaks | rule ids it raises |\n|---|---|---|\n");
@@ -500,6 +529,16 @@ mod tests {
                 assert!(crate::rules::RuleId::parse(r).is_some(), "{}: unknown rule id {r}", f.name);
             }
         }
+    }
+
+    #[test]
+    fn faults_are_chosen_to_cover_a_traces_rules_without_raising_others() {
+        let (chosen, missing) =
+            for_rules(&["CONFIG-ISSUER-MISMATCH", "FLOW-ABANDONED", "IDT-AUD-MISMATCH", "LOGIN-X"]);
+        let names: Vec<&str> = chosen.iter().map(|f| f.name).collect();
+        assert_eq!(names, ["issuer-trailing-slash", "wrong-aud"]);
+        assert_eq!(missing, ["LOGIN-X"]);
+        assert!(for_rules(&[]).0.is_empty());
     }
 
     #[test]
