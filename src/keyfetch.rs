@@ -3,26 +3,27 @@
 //! fetches the issuer's `jwks_uri` itself — routed like a request for that URL, same trust and
 //! `--connect-to` settings as the upstream leg, redirects not followed, at most once per URL and
 //! kid every 10 s — and records the result as an ordinary exchange so a replay of the trace
-//! sees the same keys.
+//! sees the same keys. The GET goes out on the tool's outbound client (`outbound`, reqwest),
+//! like `check-config`'s; forwarding stays on hyper.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt, Full, Limited};
 
 use crate::capture::{CapturedBody, Exchange, RequestRecord, ResponseRecord, header_records, version_str};
 use crate::clock::now_ms;
 use crate::proxy::route::{ConnectTo, Router};
-use crate::proxy::upstream::{UpstreamClient, UpstreamFailure, build_client};
+use crate::rules::config_check::FetchFailure;
 use crate::tls::{TlsError, UpstreamTrust};
 
 /// User-Agent of the gateway's own requests (the console shows them as `oidc-tap`).
 pub const USER_AGENT: &str = concat!("oidc-tap/", env!("CARGO_PKG_VERSION"), " (key fetch)");
 
 pub struct KeyFetcher {
-    client: UpstreamClient<Full<Bytes>>,
+    trust: UpstreamTrust,
+    connect_to: ConnectTo,
     /// Last fetch per (URL, kid looked for): a rotation (new kid) fetches again at once, a
     /// kid that stays unknown is retried at most every `min_interval`.
     last: HashMap<(String, Option<String>), Instant>,
@@ -36,8 +37,11 @@ pub struct KeyFetcher {
 
 impl KeyFetcher {
     pub fn new(trust: &UpstreamTrust, connect_to: ConnectTo, router: Router) -> Result<KeyFetcher, TlsError> {
+        // A trust setting that cannot be used fails here, at start, not at the first fetch.
+        crate::tls::upstream_client_config(trust)?;
         Ok(KeyFetcher {
-            client: build_client(trust, connect_to, Duration::from_secs(5))?,
+            trust: trust.clone(),
+            connect_to,
             router,
             last: HashMap::new(),
             // Synthetic exchanges get ids far from the gateway's.
@@ -58,24 +62,38 @@ impl KeyFetcher {
         self.next_id += 1;
         let started = Instant::now();
         let (req, mut ex) = prepare(&self.router, url, self.next_id, now_ms())?;
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-            Err(_) => {
+        let target = url::Url::parse(&req.uri().to_string()).ok()?;
+        let sent = crate::outbound::client(&self.trust, &self.connect_to, &target, self.timeout)
+            .map_err(FetchFailure::Other)
+            .and_then(|c| {
+                Ok((c, reqwest::Request::try_from(req).map_err(|e| FetchFailure::Other(e.to_string()))?))
+            });
+        let answer = match sent {
+            Ok((client, req)) => client.execute(req).await.map_err(crate::outbound::classify),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Err(FetchFailure::Timeout) => {
                 ex.error =
                     Some(format!("key fetch: {url} did not answer within {} s", self.timeout.as_secs()))
             }
-            Ok(Err(e)) => ex.error = Some(format!("key fetch: {}", UpstreamFailure::classify(url, &e))),
-            Ok(Ok(resp)) => {
+            Err(FetchFailure::Unreachable(why)) => {
+                ex.error = Some(format!("key fetch: {url}: cannot connect ({why})"))
+            }
+            Err(FetchFailure::Untrusted(why)) => {
+                ex.error =
+                    Some(format!("key fetch: {url}: certificate not trusted ({why}): pass --upstream-ca PEM"))
+            }
+            Err(FetchFailure::Other(why)) => ex.error = Some(format!("key fetch: {url}: {why}")),
+            Ok(mut resp) => {
                 ex.response_ms = Some(started.elapsed().as_millis() as u64);
-                let (parts, body) = resp.into_parts();
-                let bytes = Limited::new(body, 1024 * 1024).collect().await.map(|b| b.to_bytes());
-                let (bytes, incomplete) = match bytes {
-                    Ok(b) => (b, false),
-                    Err(_) => (Bytes::new(), true),
-                };
+                let (status, version, headers) =
+                    (resp.status().as_u16(), version_str(resp.version()), header_records(resp.headers()));
+                let (bytes, incomplete) = crate::outbound::read_body(&mut resp, 1024 * 1024).await;
                 ex.response = Some(ResponseRecord {
-                    status: parts.status.as_u16(),
-                    version: version_str(parts.version).into(),
-                    headers: header_records(&parts.headers),
+                    status,
+                    version: version.into(),
+                    headers,
                     body: CapturedBody {
                         wire_len: bytes.len() as u64,
                         bytes,
@@ -94,7 +112,7 @@ impl KeyFetcher {
 /// a request for that URL (a `jwks_uri` on a name the gateway fronts goes to that name's
 /// upstream, Host kept, `X-Forwarded-Proto: https` as the gateway would add it), announcing
 /// itself as `oidc-tap`. Pure, so the record's shape is tested without a network.
-fn prepare(router: &Router, url: &str, id: u64, started_ms: u64) -> Option<(Request<Full<Bytes>>, Exchange)> {
+fn prepare(router: &Router, url: &str, id: u64, started_ms: u64) -> Option<(Request<Bytes>, Exchange)> {
     let uri: http::Uri = url.parse().ok()?;
     let authority = uri.authority()?.to_string();
     let scheme = uri.scheme_str().unwrap_or("https");
@@ -111,7 +129,7 @@ fn prepare(router: &Router, url: &str, id: u64, started_ms: u64) -> Option<(Requ
     if upstream.is_some() && scheme == "https" {
         builder = builder.header("x-forwarded-proto", "https");
     }
-    let req = builder.body(Full::new(Bytes::new())).ok()?;
+    let req = builder.body(Bytes::new()).ok()?;
     let request = RequestRecord::new(
         "GET",
         scheme,

@@ -44,20 +44,34 @@ pub async fn get(trust: &UpstreamTrust, connect_to: &ConnectTo, url: &str, timeo
         let c = client(trust, connect_to, &parsed, timeout).map_err(FetchFailure::Other)?;
         let mut resp = c.get(parsed).send().await.map_err(classify)?;
         let status = resp.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(classify)? {
-            body.extend_from_slice(&chunk[..chunk.len().min(BODY_CAP - body.len())]);
-            if body.len() >= BODY_CAP {
-                break;
-            }
-        }
+        let (body, _) = read_body(&mut resp, BODY_CAP).await;
+        let body = body.to_vec();
         Ok((status, body))
     }
     .await;
     Fetched { url: url.to_owned(), result }
 }
 
-fn classify(e: reqwest::Error) -> FetchFailure {
+/// The body up to `cap` bytes, and whether it was cut (too long, or the connection broke).
+pub async fn read_body(resp: &mut reqwest::Response, cap: usize) -> (bytes::Bytes, bool) {
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = cap - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if chunk.len() > room {
+                    return (body.into(), true);
+                }
+            }
+            Ok(None) => return (body.into(), false),
+            Err(_) => return (body.into(), true),
+        }
+    }
+}
+
+/// A reqwest error as what fixes it.
+pub fn classify(e: reqwest::Error) -> FetchFailure {
     if e.is_timeout() {
         return FetchFailure::Timeout;
     }

@@ -124,10 +124,11 @@ pub(super) async fn serve(args: &DemoArgs) -> Result<()> {
         journal,
         1024 * 1024,
     );
+    let stop = super::shutdown_signal();
     let rig = Rig::start(sc.clone(), session).await?;
     let addr = rig.gateway_addr;
     print!("{}", serve_banner(&sc, &args.faults, addr, &args.ca_dir, created));
-    super::shutdown_signal().await;
+    stop.await;
     println!("stopping");
     rig.finish().await?;
     Ok(())

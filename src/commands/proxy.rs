@@ -198,6 +198,8 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     let routes = cfg.router.describe();
     let dials = cfg.connect_to.describe();
     let tls = cfg.listeners.iter().any(|l| l.tls);
+    // Before the banner: a Ctrl-C right after it stops cleanly.
+    let stop = super::shutdown_signal();
     let mut gw = Gateway::start(cfg).await?;
     for l in &gw.listening {
         eprintln!("oidc-tap {} · listening {} → {}", env!("CARGO_PKG_VERSION"), l.url(), routes.join(", "));
@@ -229,7 +231,7 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     }
     session.fetcher = Some(fetcher);
     let session = spawn_session(records, session);
-    super::shutdown_signal().await;
+    stop.await;
     eprintln!("shutting down: letting in-flight requests finish…");
     let dropped = gw.dropped_counter();
     gw.shutdown().await;
