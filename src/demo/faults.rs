@@ -411,6 +411,22 @@ pub const FAULTS: &[Fault] = &[
             s.provider.faults.userinfo_claims.insert("email".into(), json!("other@example.test"));
         },
     ),
+    f(
+        "client-id-not-restarted",
+        "OIDC_CLIENT_ID was changed in .env.production but Mastodon was not restarted: it still sends the old one",
+        &[("CONFIG-CLIENT-ID-MISMATCH", E), ("IDT-AUD-MISMATCH", E)],
+        |s| s.env.client_id = Some("newClientIDAfterRecreatingTheProvider".into()),
+    ),
+    f(
+        "redirect-uri-slash-registered",
+        "OIDC_REDIRECT_URI and authentik both have a trailing slash the callback route does not",
+        &[("CONFIG-REDIRECT-URI-MISMATCH", E), ("FLOW-INCOMPLETE", W)],
+        |s| {
+            s.rp.redirect_uri.push('/');
+            s.provider.redirect_uris.push(s.rp.redirect_uri.clone());
+            s.env.redirect_uri_unset = true;
+        },
+    ),
 ];
 
 /// The fault named `name`.

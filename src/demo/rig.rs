@@ -32,6 +32,18 @@ pub struct Scenario {
     pub gateway: GatewaySettings,
     /// Mastodon's `WEB_DOMAIN`.
     pub web_domain: String,
+    /// Where `.env.production` says something else than the running Mastodon uses (edited,
+    /// not restarted).
+    pub env: EnvDrift,
+}
+
+/// `.env.production` values that differ from what the running Mastodon sends.
+#[derive(Debug, Clone, Default)]
+pub struct EnvDrift {
+    /// OIDC_CLIENT_ID in the file.
+    pub client_id: Option<String>,
+    /// OIDC_REDIRECT_URI is not in the file (only WEB_DOMAIN is).
+    pub redirect_uri_unset: bool,
 }
 
 /// How the gateway between them is set up (the defaults of `oidc-tap proxy`).
@@ -73,7 +85,13 @@ impl Scenario {
             uid_field: "preferred_username".into(),
             quirks: Default::default(),
         };
-        Scenario { provider, rp, gateway: GatewaySettings::default(), web_domain: domain.into() }
+        Scenario {
+            provider,
+            rp,
+            gateway: GatewaySettings::default(),
+            web_domain: domain.into(),
+            env: EnvDrift::default(),
+        }
     }
 }
 
@@ -82,8 +100,8 @@ impl Scenario {
     pub fn expectations(&self) -> crate::expect::Expectations {
         crate::expect::Expectations {
             issuer: Some(self.rp.issuer.clone()),
-            client_id: Some(self.rp.client_id.clone()),
-            redirect_uri: Some(self.rp.redirect_uri.clone()),
+            client_id: Some(self.env.client_id.clone().unwrap_or_else(|| self.rp.client_id.clone())),
+            redirect_uri: (!self.env.redirect_uri_unset).then(|| self.rp.redirect_uri.clone()),
             client_secret: Some(crate::redact::Secret::new(self.rp.client_secret.clone())),
             uid_field: self.rp.uid_field.clone(),
             web_domain: Some(self.web_domain.clone()),
