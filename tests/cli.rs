@@ -634,10 +634,15 @@ struct Served {
 }
 
 fn serve(args: &[&str], ca_dir: &std::path::Path) -> Served {
+    serve_with(&[&["demo"][..], args].concat(), ca_dir)
+}
+
+/// `COMMAND… --serve` on a free port with `ca_dir`, read up to "Ctrl-C stops.".
+fn serve_with(command: &[&str], ca_dir: &std::path::Path) -> Served {
     use std::io::BufRead;
     let mut child = bin()
-        .args(["demo", "--serve", "--listen", "https://127.0.0.1:0", "--ca-dir", ca_dir.to_str().unwrap()])
-        .args(args)
+        .args(command)
+        .args(["--serve", "--listen", "https://127.0.0.1:0", "--ca-dir", ca_dir.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -1004,6 +1009,12 @@ fn reproduce_gives_back_the_rule_ids_of_demo_traces() {
         assert!(out.contains(&line), "{name}: want {line:?} in\n{out}");
         assert!(!out.contains("not reproduced"), "{name}: {out}");
     }
+    // --serve keeps the reproducing provider running, with the faults chosen.
+    let trace = dir.path().join("wrong-aud.jsonl");
+    let served = serve_with(&["reproduce", trace.to_str().unwrap()], &dir.path().join("certs"));
+    assert!(served.banner.contains("reproduced 1/1: IDT-AUD-MISMATCH\n"), "{}", served.banner);
+    assert!(served.banner.contains("faults: wrong-aud\n"), "{}", served.banner);
+    assert_eq!(served.stop().0, Some(0));
     // A trace whose findings no fault raises alone says so and exits 1.
     let (code, out, _) = run(&["reproduce", "examples/traces/issuer-trailing-slash.har"]);
     assert_eq!(code, Some(1), "{out}");
