@@ -1009,6 +1009,17 @@ fn reproduce_gives_back_the_rule_ids_of_demo_traces() {
         assert!(out.contains(&line), "{name}: want {line:?} in\n{out}");
         assert!(!out.contains("not reproduced"), "{name}: {out}");
     }
+    // The reproduced login is set up like the trace's deployment.
+    let (_, out, _) = run(&["reproduce", dir.path().join("hs256.jsonl").to_str().unwrap()]);
+    for line in [
+        "  issuer       https://authentik.test/application/o/mastodon/\n",
+        "  client_id    demoMastodonClientID0123456789abcdefghijk\n",
+        "  redirect_uri https://mastodon.test/auth/auth/openid_connect/callback\n",
+        "  scope        openid profile email\n",
+        "  signing      HS256 (a fresh local key of that type)\n",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
     // --serve keeps the reproducing provider running, with the faults chosen.
     let trace = dir.path().join("wrong-aud.jsonl");
     let served = serve_with(&["reproduce", trace.to_str().unwrap()], &dir.path().join("certs"));

@@ -1,7 +1,8 @@
 //! `oidc-tap reproduce TRACE`: a customer's trace back into a failing login on this machine.
 //! The trace goes through the core (as `analyze`); the demo faults that raise exactly its
-//! findings are combined into one login through a real gateway; the findings that come back
-//! are compared with the trace's.
+//! findings are combined into one login through a real gateway, set up like the trace's
+//! deployment (`demo::derive`: client_id, redirect_uri, scope, slug, signing algorithm); the
+//! findings that come back are compared with the trace's.
 
 use std::collections::BTreeSet;
 
@@ -38,6 +39,7 @@ pub async fn run(args: &ReproduceArgs) -> Result<()> {
     .map_err(|e: import::ImportError| -> anyhow::Error {
         CliError::new(ExitKind::Usage, e.to_string()).into()
     })?;
+    let derived = crate::demo::derive::Derived::from_events(&events);
     let target = raised(events);
     let shown = crate::text::printable(&args.trace).into_owned();
     if target.is_empty() {
@@ -55,8 +57,14 @@ pub async fn run(args: &ReproduceArgs) -> Result<()> {
         println!("no demo fault raises any of these without raising others: nothing to reproduce");
         return Err(CliError::new(ExitKind::Findings, "not reproduced").quiet().into());
     }
+    let shows = derived.describe();
+    if !shows.is_empty() {
+        println!("from the trace (the provider is the demo's, at authentik.test):");
+        shows.iter().for_each(|l| println!("  {l}"));
+    }
     println!("demo faults: {}", names.join(" + "));
     let mut sc = Scenario::clean();
+    derived.apply(&mut sc);
     faults::combine(&names, &mut sc).map_err(anyhow::Error::msg)?;
     let session = Session::new(
         Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),

@@ -3,6 +3,7 @@
 //! real gateway by [`rig`]. `oidc-tap demo` and the end-to-end tests both use it.
 
 pub mod browser;
+pub mod derive;
 pub mod faults;
 pub mod http;
 pub mod mastodon;
