@@ -52,19 +52,29 @@ pub struct ReproduceArgs {
     #[arg(value_name = "TRACE")]
     pub trace: String,
     /// Then keep the reproducing provider running for a real Mastodon (as `demo --serve`).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
+}
+
+/// `--serve` and its settings (`demo`, `reproduce`).
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Keep the demo provider (with the faults applied) and the gateway running for a real
+    /// Mastodon or a browser; prints the URLs, the CA and the .env.production block.
     #[arg(long)]
     pub serve: bool,
     /// With --serve: where the gateway listens.
     #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:8443", requires = "serve")]
     pub listen: String,
-    /// With --serve: directory of the dev CA.
+    /// With --serve: directory of the dev CA the gateway's certificates come from (created on
+    /// first use, kept so Mastodon trusts it across runs).
     #[arg(long, value_name = "DIR", default_value = "certs", requires = "serve")]
     pub ca_dir: PathBuf,
-    /// With --serve: the real Mastodon's WEB_DOMAIN.
+    /// With --serve: the real Mastodon's WEB_DOMAIN (its callback is registered at the provider).
     #[arg(long, value_name = "DOMAIN", default_value = "mastodon.test", requires = "serve")]
     pub web_domain: String,
-    #[command(flatten)]
-    pub expect: ExpectArgs,
 }
 
 #[derive(Debug, Args)]
@@ -309,22 +319,10 @@ pub struct DemoArgs {
     #[arg(long, value_name = "FILE.jsonl")]
     pub trace: Option<PathBuf>,
     /// Write the demo's logins as a HAR 1.2 file.
-    #[arg(long, value_name = "FILE.har")]
+    #[arg(long, value_name = "FILE.har", conflicts_with = "serve")]
     pub har: Option<PathBuf>,
-    /// Keep the demo provider and the gateway running (with the --fault flags applied) for a
-    /// real Mastodon or a browser; prints the URLs, the CA and the .env.production block.
-    #[arg(long, conflicts_with = "har")]
-    pub serve: bool,
-    /// With --serve: where the gateway listens.
-    #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:8443", requires = "serve")]
-    pub listen: String,
-    /// With --serve: directory of the dev CA the gateway's certificates come from (created on
-    /// first use, kept so Mastodon trusts it across runs).
-    #[arg(long, value_name = "DIR", default_value = "certs", requires = "serve")]
-    pub ca_dir: PathBuf,
-    /// With --serve: the real Mastodon's WEB_DOMAIN (its callback is registered at the provider).
-    #[arg(long, value_name = "DOMAIN", default_value = "mastodon.test", requires = "serve")]
-    pub web_domain: String,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// `1MiB`, `512k`, `2M`, `4096` → bytes.

@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 
 use crate::analysis::{Analyzer, AnalyzerConfig};
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, ServeArgs};
 use crate::clock::now_ms;
 use crate::demo::faults;
 use crate::demo::mastodon::Verdict;
@@ -22,8 +22,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         print!("{}", faults::listing());
         return Ok(());
     }
-    if args.serve {
-        return serve(&args).await;
+    if args.serve.serve {
+        return serve(&args.faults, &args.trace, &args.serve).await;
     }
     // Each default fault is its own login; the faults a user names combine into one.
     let logins: Vec<Vec<String>> = if args.faults.is_empty() {
@@ -95,9 +95,13 @@ pub async fn run(args: DemoArgs) -> Result<()> {
 }
 
 /// `demo --serve`: the provider (with the faults applied) behind a gateway, until Ctrl-C.
-pub(super) async fn serve(args: &DemoArgs) -> Result<()> {
+pub(super) async fn serve(
+    names: &[String],
+    trace: &Option<std::path::PathBuf>,
+    args: &ServeArgs,
+) -> Result<()> {
     let mut sc = Scenario::for_web_domain(&args.web_domain);
-    faults::combine(&args.faults, &mut sc).map_err(super::exit::usage)?;
+    faults::combine(names, &mut sc).map_err(super::exit::usage)?;
     let mut listen = crate::proxy::Listen::parse(&args.listen)
         .map_err(|e| super::exit::usage(format!("--listen: {e}")))?;
     if listen.addr.port() == 0 {
@@ -114,7 +118,7 @@ pub(super) async fn serve(args: &DemoArgs) -> Result<()> {
     sc.gateway.listen = Some(format!("https://{}", listen.addr));
     sc.gateway.authentik_for_any_host = true;
     let style = Style::detect();
-    let journal = match &args.trace {
+    let journal = match trace {
         Some(p) => Some(Journal::open(p, true)?),
         None => None,
     };
@@ -127,7 +131,7 @@ pub(super) async fn serve(args: &DemoArgs) -> Result<()> {
     let stop = super::shutdown_signal();
     let rig = Rig::start(sc.clone(), session).await?;
     let addr = rig.gateway_addr;
-    print!("{}", serve_banner(&sc, &args.faults, addr, &args.ca_dir, created));
+    print!("{}", serve_banner(&sc, names, addr, &args.ca_dir, created));
     stop.await;
     println!("stopping");
     rig.finish().await?;

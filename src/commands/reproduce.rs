@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use super::exit::{CliError, ExitKind};
 use crate::analysis::{Analyzer, AnalyzerConfig, Event};
-use crate::cli::{DemoArgs, ReproduceArgs};
+use crate::cli::ReproduceArgs;
 use crate::demo::faults;
 use crate::demo::rig::{Rig, Scenario};
 use crate::rules::Severity;
@@ -91,18 +91,8 @@ pub async fn run(args: &ReproduceArgs) -> Result<()> {
     if !extra.is_empty() {
         println!("  also raised (not in the trace): {}", list(&extra));
     }
-    if args.serve {
-        let demo = DemoArgs {
-            faults: names,
-            trace: None,
-            har: None,
-            list_faults: false,
-            serve: true,
-            listen: args.listen.clone(),
-            ca_dir: args.ca_dir.clone(),
-            web_domain: args.web_domain.clone(),
-        };
-        return super::demo::serve(&demo).await;
+    if args.serve.serve {
+        return super::demo::serve(&names, &None, &args.serve).await;
     }
     if back.len() < target.len() {
         return Err(CliError::new(ExitKind::Findings, "not all reproduced").quiet().into());
