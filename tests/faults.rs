@@ -85,3 +85,46 @@ fn readme_fault_table_is_the_fault_list() {
         "README fault table is stale: run UPDATE_README=1 cargo test readme_fault_table"
     );
 }
+
+/// A trace from a deployment unlike the demo's (its own provider host, slug, client and
+/// Mastodon domain) is reproduced under those names.
+#[tokio::test]
+async fn reproduce_takes_over_the_traces_deployment() {
+    oidc_tap::tls::install_crypto_provider();
+    let mut sc = Scenario::for_web_domain("social.example");
+    oidc_tap::demo::derive::Derived {
+        issuer: Some("https://sso.example/application/o/social/".into()),
+        slug: Some("social".into()),
+        client_id: Some("customerClientID42".into()),
+        ..Default::default()
+    }
+    .apply(&mut sc);
+    combine(&["wrong-aud".to_owned()], &mut sc).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("customer.jsonl");
+    let journal = oidc_tap::output::journal::Journal::open(&trace, true).unwrap();
+    let expectations = sc.expectations();
+    let session = Session::new(
+        Analyzer::new(AnalyzerConfig { expectations, ..Default::default() }),
+        None,
+        Some(journal),
+        1 << 20,
+    );
+    let rig = Rig::start(sc, session).await.unwrap();
+    rig.login().await.unwrap();
+    rig.finish().await.unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+        .args(["reproduce", trace.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for line in [
+        "  issuer       https://sso.example/application/o/social/\n",
+        "  client_id    customerClientID42\n",
+        "  redirect_uri https://social.example/auth/auth/openid_connect/callback\n",
+        "reproduced 1/1: IDT-AUD-MISMATCH\n",
+    ] {
+        assert!(text.contains(line), "{line:?} in\n{text}");
+    }
+}

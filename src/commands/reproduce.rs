@@ -59,7 +59,7 @@ pub async fn run(args: &ReproduceArgs) -> Result<()> {
     }
     let shows = derived.describe();
     if !shows.is_empty() {
-        println!("from the trace (the provider is the demo's, at authentik.test):");
+        println!("from the trace (the demo provider and Mastodon answer under these names, on loopback):");
         shows.iter().for_each(|l| println!("  {l}"));
     }
     println!("demo faults: {}", names.join(" + "));

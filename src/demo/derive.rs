@@ -73,31 +73,42 @@ impl Derived {
         out
     }
 
-    /// Makes `sc` look like the trace's deployment (before the faults are applied). The
-    /// provider's host stays the demo's (authentik.test): only the slug is carried over.
+    /// Makes `sc` look like the trace's deployment (before the faults are applied): the
+    /// provider answers under the trace's issuer (host and slug), Mastodon under its callback's
+    /// host. An issuer on another port or path shape keeps the demo's host and slug.
     pub fn apply(&self, sc: &mut Scenario) {
         if let Some(id) = &self.client_id {
             sc.rp.client_id = id.clone();
             sc.provider.client_id = id.clone();
         }
-        if let Some(r) = self.redirect_uri.as_ref().filter(|r| r.starts_with("https://")) {
+        if let Some(r) = self.redirect_uri.as_ref().filter(|r| r.starts_with("https://"))
+            && let Some(host) = default_port_host(r)
+        {
             sc.rp.redirect_uri = r.clone();
             sc.provider.redirect_uris = vec![r.clone()];
+            sc.web_domain = host;
         }
         if let Some(s) = self.scope.as_ref().filter(|s| s.iter().any(|x| x == "openid")) {
             sc.rp.scope = s.clone();
         }
-        if let Some(slug) = &self.slug {
-            sc.rp.issuer = sc.rp.issuer.replace(
-                &format!("/application/o/{}/", sc.provider.slug),
-                &format!("/application/o/{slug}/"),
-            );
+        if let (Some(slug), Some(issuer)) = (&self.slug, &self.issuer)
+            && let Some(host) = default_port_host(issuer)
+        {
+            // authentik builds the issuer from the Host it is reached by: the same string.
+            sc.provider_host = host.clone();
+            sc.rp.issuer = format!("https://{host}/application/o/{slug}/");
             sc.provider.slug = slug.clone();
         }
         if let Some(signing) = self.alg.as_deref().and_then(Signing::for_alg) {
             sc.provider.faults.signing = signing;
         }
     }
+}
+
+/// The host of an https URL on the default port (the demo listens on 443 names only).
+fn default_port_host(u: &str) -> Option<String> {
+    let url = url::Url::parse(u).ok()?;
+    (url.scheme() == "https" && url.port().is_none()).then(|| url.host_str().map(str::to_owned)).flatten()
 }
 
 #[cfg(test)]
@@ -120,7 +131,8 @@ mod tests {
             (sc.rp.client_id.as_str(), sc.provider.client_id.as_str()),
             ("customerClientID", "customerClientID")
         );
-        assert_eq!(sc.rp.issuer, "https://authentik.test/application/o/social/");
+        assert_eq!(sc.rp.issuer, "https://sso.example/application/o/social/");
+        assert_eq!((sc.provider_host.as_str(), sc.web_domain.as_str()), ("sso.example", "social.example"));
         assert_eq!(sc.provider.slug, "social");
         assert_eq!(sc.provider.redirect_uris, ["https://social.example/auth/auth/openid_connect/callback"]);
         assert_eq!(sc.rp.scope, ["openid", "email"]);

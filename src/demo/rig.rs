@@ -30,8 +30,10 @@ pub struct Scenario {
     pub provider: ProviderConfig,
     pub rp: RpConfig,
     pub gateway: GatewaySettings,
-    /// Mastodon's `WEB_DOMAIN`.
+    /// Mastodon's `WEB_DOMAIN` (the gateway routes it to the scripted Mastodon).
     pub web_domain: String,
+    /// The provider's host name (default `authentik.test`; `reproduce` uses the trace's).
+    pub provider_host: String,
     /// Where `.env.production` says something else than the running Mastodon uses (edited,
     /// not restarted).
     pub env: EnvDrift,
@@ -90,6 +92,7 @@ impl Scenario {
             rp,
             gateway: GatewaySettings::default(),
             web_domain: domain.into(),
+            provider_host: AUTHENTIK.into(),
             env: EnvDrift::default(),
         }
     }
@@ -122,6 +125,8 @@ pub struct Rig {
     pub mastodon: Mastodon,
     pub ca: Arc<DevCa>,
     trust: UpstreamTrust,
+    provider_host: String,
+    web_domain: String,
     session: JoinHandle<Session>,
 }
 
@@ -141,7 +146,8 @@ impl Rig {
             Some(ca) => ca.clone(),
             None => Arc::new(DevCa::generate()?),
         };
-        let leaf = ca.issue(&[AUTHENTIK.into()])?;
+        let (host, web) = (scenario.provider_host.clone(), scenario.web_domain.clone());
+        let leaf = ca.issue(std::slice::from_ref(&host))?;
         let mut tls =
             rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(leaf.chain, leaf.key)?;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -152,13 +158,10 @@ impl Rig {
         // Mastodon's for its route: bind Mastodon's listener first, serve it last.
         let m_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let m_addr = m_listener.local_addr()?;
-        let authentik = Upstream::parse(&format!("https://{AUTHENTIK}"))?;
+        let authentik = Upstream::parse(&format!("https://{host}"))?;
         let router = Router::new(
             scenario.gateway.authentik_for_any_host.then(|| authentik.clone()),
-            vec![
-                (AUTHENTIK.into(), authentik),
-                (MASTODON.into(), Upstream::parse(&format!("http://{m_addr}"))?),
-            ],
+            vec![(host.clone(), authentik), (web.clone(), Upstream::parse(&format!("http://{m_addr}"))?)],
         );
         let listen = scenario.gateway.listen.as_deref().unwrap_or("https://127.0.0.1:0");
         let mut cfg = ProxyConfig::new(vec![Listen::parse(listen)?], router.clone());
@@ -167,7 +170,7 @@ impl Rig {
         } else {
             provider.addr.to_string()
         };
-        let connect_to = ConnectTo::new(vec![((AUTHENTIK.into(), 443), authentik_at)]);
+        let connect_to = ConnectTo::new(vec![((host.clone(), 443), authentik_at)]);
         if let Some(limit) = scenario.gateway.capture_limit {
             cfg.capture_limit = limit;
         }
@@ -180,9 +183,19 @@ impl Rig {
         session.fetcher = Some(crate::keyfetch::KeyFetcher::new(&trust, connect_to, router)?);
         let session = crate::session::spawn_session(records, session);
 
-        let back_channel = client_via(gateway_addr, &[AUTHENTIK, INTERNAL], &trust)?;
+        let back_channel = client_via(gateway_addr, &[host.as_str(), INTERNAL], &trust)?;
         let mastodon = Mastodon::start_on(scenario.rp, back_channel, m_listener).await?;
-        Ok(Rig { gateway, gateway_addr, provider, mastodon, ca, trust, session })
+        Ok(Rig {
+            gateway,
+            gateway_addr,
+            provider,
+            mastodon,
+            ca,
+            trust,
+            provider_host: host,
+            web_domain: web,
+            session,
+        })
     }
 
     /// One login by a fresh browser.
@@ -193,14 +206,16 @@ impl Rig {
 
     /// A fresh browser (no cookies) that reaches every name through the gateway.
     pub fn browser(&self) -> anyhow::Result<Browser> {
-        let client = client_via(self.gateway_addr, &[AUTHENTIK, MASTODON, INTERNAL], &self.trust)?;
+        let names = [self.provider_host.as_str(), self.web_domain.as_str(), INTERNAL];
+        let client = client_via(self.gateway_addr, &names, &self.trust)?;
         Ok(Browser::new(client))
     }
 
     /// One login by `browser`, keeping its cookies (a user trying again).
     pub async fn login_as(&self, browser: &mut Browser) -> anyhow::Result<LoginOutcome> {
         let before = self.mastodon.verdicts().len();
-        let result = browser.login(&format!("https://{MASTODON}")).await.map_err(anyhow::Error::msg)?;
+        let result =
+            browser.login(&format!("https://{}", self.web_domain)).await.map_err(anyhow::Error::msg)?;
         let verdict = self.mastodon.verdicts().get(before).cloned();
         Ok(LoginOutcome { browser: result, verdict })
     }
