@@ -105,8 +105,9 @@ pub struct ReportArgs {
     /// The trace (journal or HAR).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<String>,
-    /// `md` (Markdown for a GitHub issue or a helpdesk ticket) or `json`.
-    #[arg(long, value_name = "FORMAT", default_value = "md", value_parser = ["md", "json"])]
+    /// `md` (Markdown for a GitHub issue or a helpdesk ticket), `html` (one self-contained page,
+    /// no script) or `json`.
+    #[arg(long, value_name = "FORMAT", default_value = "md", value_parser = ["md", "html", "json"])]
     pub format: String,
     /// Write to this file (0600) instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "OUT")]

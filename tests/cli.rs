@@ -1034,3 +1034,39 @@ fn reproduce_gives_back_the_rule_ids_of_demo_traces() {
     // An unreadable trace is a usage error.
     assert_eq!(run(&["reproduce", "/nonexistent.jsonl"]).0, Some(2));
 }
+
+#[test]
+fn report_html_is_one_self_contained_page_with_the_findings() {
+    let journal =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/traces/issuer-trailing-slash.jsonl");
+    let (code, html, stderr) = run(&[
+        "report",
+        journal.to_str().unwrap(),
+        "--format",
+        "html",
+        "--expect-issuer",
+        "https://authentik.test/application/o/mastodon",
+    ]);
+    assert_eq!((code, stderr.as_str()), (Some(0), ""));
+    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+    assert!(html.contains(r#"content="default-src 'none'; style-src 'unsafe-inline'""#));
+    // Nothing to run and nothing to load.
+    for banned in ["<script", "src=", "href=", "@import", "url("] {
+        assert!(!html.contains(banned), "{banned} in the page");
+    }
+    // The verdict, the failing hop, the finding with its evidence and fix.
+    assert!(
+        html.contains("<p class=\"verdict error\">Failed at discovery: CONFIG-ISSUER-MISMATCH"),
+        "{html}"
+    );
+    assert!(html.contains("class=\"arrow r fail\""), "{html}");
+    assert!(html.contains("<div class=\"finding error\" id=\"CONFIG-ISSUER-MISMATCH\">"), "{html}");
+    assert!(
+        html.contains(
+            "<dt>expected</dt><dd><code>https://authentik.test/application/o/mastodon/</code></dd>"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("<dt>fix</dt><dd>set OIDC_ISSUER=https://authentik.test/application/o/mastodon/ in .env.production (authentik&#39;s issuer ends with &#39;/&#39;) and restart Mastodon</dd>"), "{html}");
+    assert!(!html.contains("demoSecretDoNotUse"));
+}

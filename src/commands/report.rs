@@ -1,4 +1,4 @@
-//! `oidc-tap report FILE [--format md|json] [-o OUT]`.
+//! `oidc-tap report FILE [--format md|html|json] [-o OUT]`.
 
 use std::io::Write;
 
@@ -16,10 +16,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         report.event(ev)
     })
     .map_err(|e| CliError::new(ExitKind::Usage, e.to_string()))?;
-    let text = if args.format == "json" {
-        serde_json::to_string_pretty(&report.json())? + "\n"
-    } else {
-        report.markdown()
+    let text = match args.format.as_str() {
+        "json" => serde_json::to_string_pretty(&report.json())? + "\n",
+        "html" => report.html(),
+        _ => report.markdown(),
     };
     match &args.output {
         Some(p) => {

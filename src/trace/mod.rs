@@ -5,3 +5,4 @@
 pub mod har;
 pub mod import;
 pub mod report;
+pub mod report_html;

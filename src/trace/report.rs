@@ -16,18 +16,57 @@ use crate::timefmt::utc_datetime;
 
 /// One login as the report tells it.
 #[derive(Default)]
-struct FlowReport {
-    outcome: Option<String>,
-    exchanges: Vec<ExchangeEvent>,
-    findings: Vec<Finding>,
+pub(super) struct FlowReport {
+    pub(super) outcome: Option<String>,
+    pub(super) exchanges: Vec<ExchangeEvent>,
+    pub(super) findings: Vec<Finding>,
+}
+
+impl FlowReport {
+    /// The finding the verdict is about: the first error, else the first warning.
+    pub(super) fn worst(&self) -> Option<&Finding> {
+        self.findings
+            .iter()
+            .filter(|x| x.severity == Severity::Error)
+            .chain(self.findings.iter().filter(|x| x.severity == Severity::Warning))
+            .next()
+    }
+
+    /// Where the worst finding happened.
+    fn failed_at(&self, w: &Finding) -> &'static str {
+        w.exchange
+            .and_then(|id| self.exchanges.iter().find(|x| x.id == id))
+            .map(|x| step_name(x.kind))
+            .unwrap_or("the login")
+    }
+
+    /// The verdict as plain text (the HTML report escapes it itself).
+    pub(super) fn verdict_text(&self) -> String {
+        match (self.outcome.as_deref(), self.worst()) {
+            (_, Some(w)) => format!(
+                "{} at {}: {} {} — fix: {}",
+                if w.severity == Severity::Error { "Failed" } else { "Warning" },
+                self.failed_at(w),
+                w.rule,
+                w.message,
+                w.fix
+            ),
+            (Some("complete"), None) => "Complete: no error and no warning.".into(),
+            (o, None) => format!("{}, with no finding that says why.", o.unwrap_or("open")),
+        }
+    }
+
+    pub(super) fn key_values(&self) -> Vec<(&'static str, String)> {
+        key_values(self)
+    }
 }
 
 /// Collects the core's events into per-flow reports.
 #[derive(Default)]
 pub struct Report {
-    flows: BTreeMap<u64, FlowReport>,
+    pub(super) flows: BTreeMap<u64, FlowReport>,
     /// Findings about no flow (a gateway failure on other traffic, ...).
-    loose: Vec<Finding>,
+    pub(super) loose: Vec<Finding>,
 }
 
 /// Text from the wire, safe in Markdown (and in a table cell).
@@ -58,19 +97,9 @@ impl Report {
 
     /// The verdict line of a flow: where it failed and the one thing to change.
     fn verdict(f: &FlowReport) -> String {
-        let worst = f
-            .findings
-            .iter()
-            .filter(|x| x.severity == Severity::Error)
-            .chain(f.findings.iter().filter(|x| x.severity == Severity::Warning))
-            .next();
-        match (f.outcome.as_deref(), worst) {
+        match (f.outcome.as_deref(), f.worst()) {
             (_, Some(w)) => {
-                let at = w
-                    .exchange
-                    .and_then(|id| f.exchanges.iter().find(|x| x.id == id))
-                    .map(|x| step_name(x.kind))
-                    .unwrap_or("the login");
+                let at = f.failed_at(w);
                 format!(
                     "**{} at {at}: `{}` {}** — fix: {}",
                     if w.severity == Severity::Error { "Failed" } else { "Warning" },
@@ -181,7 +210,7 @@ impl Report {
     }
 }
 
-fn step_name(k: ExchangeKind) -> &'static str {
+pub(super) fn step_name(k: ExchangeKind) -> &'static str {
     match k {
         ExchangeKind::Discovery => "discovery",
         ExchangeKind::Jwks => "JWKS",
