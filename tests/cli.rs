@@ -1070,3 +1070,17 @@ fn report_html_is_one_self_contained_page_with_the_findings() {
     assert!(html.contains("<dt>fix</dt><dd>set OIDC_ISSUER=https://authentik.test/application/o/mastodon/ in .env.production (authentik&#39;s issuer ends with &#39;/&#39;) and restart Mastodon</dd>"), "{html}");
     assert!(!html.contains("demoSecretDoNotUse"));
 }
+
+#[test]
+fn report_html_shows_the_id_tokens_claims_with_human_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.jsonl");
+    assert_eq!(run(&["demo", "--fault", "wrong-aud", "--trace", trace.to_str().unwrap()]).0, Some(0));
+    let (code, html, _) = run(&["report", trace.to_str().unwrap(), "--format", "html"]);
+    assert_eq!(code, Some(0));
+    assert!(html.contains("<tr><td>header.alg</td><td><code>&quot;RS256&quot;</code></td></tr>"), "{html}");
+    assert!(html.contains("<tr><td>aud</td><td><code>another-client</code></td></tr>"), "{html}");
+    let exp = html.split("<tr><td>exp</td><td><code>").nth(1).unwrap().split("</code>").next().unwrap();
+    assert!(exp.contains(" UTC (expires in ") && exp.ends_with(" when it arrived)"), "{exp}");
+    assert!(html.contains("<div class=\"finding error\" id=\"IDT-AUD-MISMATCH\">"), "{html}");
+}

@@ -127,6 +127,11 @@ fn flow_html(s: &mut String, id: u64, f: &FlowReport) {
         }
         s.push_str("</table>\n");
     }
+    for x in &f.exchanges {
+        if let Some(jwt) = x.decoded.token_response.as_ref().and_then(|t| t.id_token_decoded.as_ref()) {
+            id_token_html(s, jwt, (x.ts / 1000) as i64);
+        }
+    }
     let shown: Vec<&Finding> = f.findings.iter().filter(|x| x.severity >= Severity::Warning).collect();
     if !shown.is_empty() {
         s.push_str("<h3>Findings</h3>\n");
@@ -135,6 +140,39 @@ fn flow_html(s: &mut String, id: u64, f: &FlowReport) {
         }
     }
     s.push_str("</section>\n");
+}
+
+/// The ID token's header and claims, times as dates and relative to when it arrived.
+fn id_token_html(s: &mut String, jwt: &crate::oidc::jwt::DecodedJwt, at: i64) {
+    s.push_str("<h3>ID token</h3>\n<table class=\"kv id-token\">");
+    for (k, v) in &jwt.header {
+        s.push_str(&format!(
+            "<tr><td>header.{}</td><td><code>{}</code></td></tr>",
+            esc(k),
+            esc(&v.to_string())
+        ));
+    }
+    for (k, v) in &jwt.claims {
+        let mut text = match v {
+            serde_json::Value::String(t) => t.clone(),
+            other => other.to_string(),
+        };
+        let when = |w: &str| match w {
+            "exp" => Some(("expires", "expired")),
+            "iat" | "auth_time" => Some(("issued", "issued")),
+            "nbf" => Some(("valid", "valid since")),
+            _ => None,
+        };
+        if let (Some((future, past)), Some(t)) = (when(k), jwt.claim_time(k)) {
+            text = format!(
+                "{text} = {} ({} when it arrived)",
+                crate::timefmt::utc_datetime(t),
+                crate::timefmt::relative(t, at, future, past)
+            );
+        }
+        s.push_str(&format!("<tr><td>{}</td><td><code>{}</code></td></tr>", esc(k), esc(&text)));
+    }
+    s.push_str("</table>\n");
 }
 
 fn lane_index(name: &str) -> usize {
