@@ -14,18 +14,8 @@ use oidc_tap::session::Session;
 async fn raised(names: &[&str]) -> BTreeSet<(String, Severity)> {
     let mut sc = Scenario::clean();
     combine(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &mut sc).unwrap();
-    let expectations = sc.expectations();
-    let session = Session::new(
-        Analyzer::new(AnalyzerConfig { expectations, ..Default::default() }),
-        None,
-        None,
-        1 << 20,
-    )
-    .keep_events();
-    let rig = Rig::start(sc, session).await.unwrap();
-    rig.login().await.unwrap();
-    let s = rig.finish().await.unwrap();
-    s.keep
+    oidc_tap::demo::rig::run_login(sc)
+        .await
         .unwrap()
         .into_iter()
         .filter_map(|e| match e {

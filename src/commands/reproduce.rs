@@ -9,12 +9,11 @@ use std::collections::BTreeSet;
 use anyhow::Result;
 
 use super::exit::{CliError, ExitKind};
-use crate::analysis::{Analyzer, AnalyzerConfig, Event};
+use crate::analysis::{AnalyzerConfig, Event};
 use crate::cli::ReproduceArgs;
 use crate::demo::faults;
-use crate::demo::rig::{Rig, Scenario};
+use crate::demo::rig::Scenario;
 use crate::rules::Severity;
-use crate::session::Session;
 use crate::trace::import;
 
 /// Rule ids at warning or error in a run's events.
@@ -66,16 +65,7 @@ pub async fn run(args: &ReproduceArgs) -> Result<()> {
     let mut sc = Scenario::clean();
     derived.apply(&mut sc);
     faults::combine(&names, &mut sc).map_err(anyhow::Error::msg)?;
-    let session = Session::new(
-        Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),
-        None,
-        None,
-        1 << 20,
-    )
-    .keep_events();
-    let rig = Rig::start(sc, session).await?;
-    rig.login().await?;
-    let got = raised(rig.finish().await?.keep.unwrap_or_default());
+    let got = raised(crate::demo::rig::run_login(sc).await?);
     let back: BTreeSet<String> = target.intersection(&got).cloned().collect();
     println!("reproduced {}/{}: {}", back.len(), target.len(), list(&back));
     for r in target.difference(&got) {

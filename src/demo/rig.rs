@@ -117,6 +117,23 @@ impl Scenario {
     }
 }
 
+/// One login by a fresh browser through a fresh rig for `sc`, analysed with the scenario's own
+/// `.env` expectations: the events of that login (the path `reproduce` and the fault tests share).
+pub async fn run_login(sc: Scenario) -> anyhow::Result<Vec<crate::analysis::Event>> {
+    use crate::analysis::{Analyzer, AnalyzerConfig};
+    let expectations = sc.expectations();
+    let session = Session::new(
+        Analyzer::new(AnalyzerConfig { expectations, ..Default::default() }),
+        None,
+        None,
+        1 << 20,
+    )
+    .keep_events();
+    let rig = Rig::start(sc, session).await?;
+    rig.login().await?;
+    Ok(rig.finish().await?.keep.unwrap_or_default())
+}
+
 /// A running demo deployment.
 pub struct Rig {
     pub gateway: Gateway,
