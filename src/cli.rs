@@ -44,6 +44,39 @@ pub enum Command {
     /// Turn a received trace back into a failing login: the demo faults that raise its findings,
     /// one login through the gateway, and which findings came back. Exit 1 if some did not.
     Reproduce(ReproduceArgs),
+    /// Open a recorded trace (journal or HAR) in the web view: serves the page on loopback and
+    /// prints its address, until Ctrl-C.
+    View(ViewArgs),
+}
+
+/// The web view's flags (`proxy`, `demo`).
+#[derive(Debug, Clone, Args)]
+pub struct UiArgs {
+    /// Serve the web view at ADDR (default 127.0.0.1:8477): the logins as sequence diagrams,
+    /// updated live, with the HAR, the journal and the report to download.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::ui::DEFAULT_ADDR, env = "OIDC_TAP_UI")]
+    pub ui: Option<std::net::SocketAddr>,
+    /// Let --ui listen beyond loopback; a random token is then printed and required.
+    #[arg(long, env = "OIDC_TAP_UI_ALLOW_REMOTE")]
+    pub ui_allow_remote: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// The trace (journal or HAR; several become one view).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<String>,
+    /// Where the page listens.
+    #[arg(long, value_name = "ADDR", default_value = crate::ui::DEFAULT_ADDR)]
+    pub ui: std::net::SocketAddr,
+    /// Let --ui listen beyond loopback; a random token is then printed and required.
+    #[arg(long)]
+    pub ui_allow_remote: bool,
+    /// Show secrets as the trace has them (they are fingerprints by default).
+    #[arg(long)]
+    pub no_redact: bool,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +87,9 @@ pub struct ReproduceArgs {
     /// Then keep the reproducing provider running for a real Mastodon (as `demo --serve`).
     #[command(flatten)]
     pub serve: ServeArgs,
+    /// With --serve: the web view of the logins through it.
+    #[command(flatten)]
+    pub ui: UiArgs,
     #[command(flatten)]
     pub expect: ExpectArgs,
 }
@@ -222,6 +258,8 @@ pub struct ProxyArgs {
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
+    pub ui: UiArgs,
+    #[command(flatten)]
     pub expect: ExpectArgs,
 }
 
@@ -324,6 +362,8 @@ pub struct DemoArgs {
     pub har: Option<PathBuf>,
     #[command(flatten)]
     pub serve: ServeArgs,
+    #[command(flatten)]
+    pub ui: UiArgs,
 }
 
 /// `1MiB`, `512k`, `2M`, `4096` → bytes.

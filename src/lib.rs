@@ -25,4 +25,5 @@ pub(crate) mod text;
 pub(crate) mod timefmt;
 pub mod tls;
 pub mod trace;
+pub mod ui;
 pub(crate) mod verify;

@@ -51,6 +51,8 @@ pub struct Session {
     pub fetcher: Option<KeyFetcher>,
     /// The HAR being kept (`--har`): rewritten periodically, on SIGUSR1 and at the end.
     pub har: Option<HarOut>,
+    /// The web view (`--ui`), fed without waiting.
+    pub ui: Option<crate::ui::UiFeed>,
     capture_limit: usize,
 }
 
@@ -91,6 +93,7 @@ impl Session {
             keep: None,
             fetcher: None,
             har: None,
+            ui: None,
             capture_limit,
         }
     }
@@ -116,6 +119,9 @@ impl Session {
             }
             if let Some(h) = &mut self.har {
                 h.writer.event(&ev);
+            }
+            if let Some(u) = &self.ui {
+                u.send(&ev);
             }
             if let Some(k) = &mut self.keep {
                 k.push(ev);

@@ -1051,16 +1051,18 @@ fn report_html_is_one_self_contained_page_with_the_findings() {
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
     assert!(html.contains(r#"content="default-src 'none'; style-src 'unsafe-inline'""#));
     // Nothing to run and nothing to load.
-    for banned in ["<script", "src=", "href=", "@import", "url("] {
+    for banned in ["<script", "src=", "href=\"http", "href=\"/", "@import", "url("] {
         assert!(!html.contains(banned), "{banned} in the page");
     }
+    // Links stay in the page: each arrow opens its exchange's details further down.
+    assert!(html.contains("href=\"#x-") && html.contains("<section class=\"xd\" id=\"x-"), "{html}");
     // The verdict, the failing hop, the finding with its evidence and fix.
     assert!(
         html.contains("<p class=\"verdict error\">Failed at discovery: CONFIG-ISSUER-MISMATCH"),
         "{html}"
     );
-    assert!(html.contains("class=\"arrow r fail\""), "{html}");
-    assert!(html.contains("<div class=\"finding error\" id=\"CONFIG-ISSUER-MISMATCH\">"), "{html}");
+    assert!(html.contains("class=\"arrow r fail s"), "{html}");
+    assert!(html.contains("<div class=\"finding error\" id=\"flow-1-CONFIG-ISSUER-MISMATCH\">"), "{html}");
     assert!(
         html.contains(
             "<dt>expected</dt><dd><code>https://authentik.test/application/o/mastodon/</code></dd>"
@@ -1082,5 +1084,5 @@ fn report_html_shows_the_id_tokens_claims_with_human_times() {
     assert!(html.contains("<tr><td>aud</td><td><code>another-client</code></td></tr>"), "{html}");
     let exp = html.split("<tr><td>exp</td><td><code>").nth(1).unwrap().split("</code>").next().unwrap();
     assert!(exp.contains(" UTC (expires in ") && exp.ends_with(" when it arrived)"), "{exp}");
-    assert!(html.contains("<div class=\"finding error\" id=\"IDT-AUD-MISMATCH\">"), "{html}");
+    assert!(html.contains("<div class=\"finding error\" id=\"flow-1-IDT-AUD-MISMATCH\">"), "{html}");
 }

@@ -7,6 +7,7 @@ const LAYERS: &[&[&str]] = &[
     &["commands", "cli"],
     &["demo"],
     &["session"],
+    &["ui"],
     &["output", "trace"],
     &["keyfetch", "outbound"],
     &["proxy"],

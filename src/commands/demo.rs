@@ -23,7 +23,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         return Ok(());
     }
     if args.serve.serve {
-        return serve(&args.faults, &args.trace, &args.serve).await;
+        return serve(&args.faults, &args.trace, &args.serve, &args.ui).await;
     }
     // Each default fault is its own login; the faults a user names combine into one.
     let logins: Vec<Vec<String>> = if args.faults.is_empty() {
@@ -41,6 +41,12 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     println!("`oidc-tap proxy` prints in front of a real deployment. `--list-faults` shows every fault.\n");
     // One HAR for every demo login: each rig's flows are renumbered, so they stay apart.
     let mut har = args.har.as_ref().map(|_| crate::trace::har::HarWriter::new(true, false));
+    // The web view, when asked: the logins below appear on it as they run.
+    let stop = super::shutdown_signal();
+    let ui = match args.ui.ui {
+        Some(addr) => Some(web_view(addr, args.ui.ui_allow_remote, "demo").await?),
+        None => None,
+    };
     for names in logins {
         let mut sc = Scenario::clean();
         faults::combine(&names, &mut sc).map_err(super::exit::usage)?;
@@ -66,12 +72,16 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         if har.is_some() {
             session = session.keep_events();
         }
+        session.ui = ui.as_ref().map(|u| u.feed());
         let rig = Rig::start(sc, session).await?;
         let outcome = rig.login().await?;
         let done = rig.finish().await?;
         if let Some(h) = &mut har {
             done.keep.iter().flatten().for_each(|ev| h.event(ev));
             h.next_run();
+        }
+        if let Some(u) = &ui {
+            u.feed().next_run().await;
         }
         match outcome.verdict {
             Some(Verdict::Success { uid }) => println!("   Mastodon: signed in, account key (uid) {uid:?}\n"),
@@ -91,7 +101,20 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         h.write(path).with_context(|| format!("cannot write {}", path.display()))?;
         println!("HAR written to {} (secrets redacted)", path.display());
     }
+    if let Some(ui) = ui {
+        println!("The logins above, as sequence diagrams:");
+        print!("{}", super::view::banner(&ui));
+        println!("Ctrl-C stops.");
+        stop.await;
+        ui.shutdown().await;
+    }
     Ok(())
+}
+
+/// The web view for the demo's logins (redacted, as everything the demo writes).
+async fn web_view(addr: std::net::SocketAddr, allow_remote: bool, what: &str) -> Result<crate::ui::Ui> {
+    let board = crate::ui::board::Board::new(false, Default::default());
+    super::view::start(addr, allow_remote, crate::ui::Mode::Live, format!("live · {what}"), board).await
 }
 
 /// `demo --serve`: the provider (with the faults applied) behind a gateway, until Ctrl-C.
@@ -99,6 +122,7 @@ pub(super) async fn serve(
     names: &[String],
     trace: &Option<std::path::PathBuf>,
     args: &ServeArgs,
+    ui_args: &crate::cli::UiArgs,
 ) -> Result<()> {
     let mut sc = Scenario::for_web_domain(&args.web_domain);
     faults::combine(names, &mut sc).map_err(super::exit::usage)?;
@@ -129,12 +153,29 @@ pub(super) async fn serve(
         1024 * 1024,
     );
     let stop = super::shutdown_signal();
+    let ui = match ui_args.ui {
+        Some(addr) => {
+            Some(web_view(addr, ui_args.ui_allow_remote, &format!("demo --serve · {}", listen.url())).await?)
+        }
+        None => None,
+    };
+    let mut session = session;
+    session.ui = ui.as_ref().map(|u| u.feed());
     let rig = Rig::start(sc.clone(), session).await?;
     let addr = rig.gateway_addr;
-    print!("{}", serve_banner(&sc, names, addr, &args.ca_dir, created));
+    let mut banner = serve_banner(&sc, names, addr, &args.ca_dir, created);
+    if let Some(u) = &ui {
+        // Before "Ctrl-C stops." (the banner's last line).
+        let at = banner.rfind("\nCtrl-C stops.").unwrap_or(banner.len());
+        banner.insert_str(at, &format!("\n{}", super::view::banner(u).trim_end()));
+    }
+    print!("{banner}");
     stop.await;
     println!("stopping");
     rig.finish().await?;
+    if let Some(u) = ui {
+        u.shutdown().await;
+    }
     Ok(())
 }
 

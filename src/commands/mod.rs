@@ -11,6 +11,7 @@ pub mod export;
 pub mod proxy;
 pub mod report;
 pub mod reproduce;
+pub mod view;
 
 use crate::cli::{Cli, Command};
 
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => report::run(&args),
         Command::CheckConfig(args) => check_config::run(&args).await,
         Command::Reproduce(args) => reproduce::run(&args).await,
+        Command::View(args) => view::run(&args).await,
     }
 }
 

@@ -221,6 +221,22 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
             args.output.har_every.max(1)
         );
     }
+    let ui = match args.ui.ui {
+        Some(addr) => {
+            let title = format!(
+                "live · {} → {}",
+                gw.listening.iter().map(|l| l.url()).collect::<Vec<_>>().join(", "),
+                routes.join(", ")
+            );
+            let board = crate::ui::board::Board::new(args.output.no_redact, policy(&args.output));
+            let ui = super::view::start(addr, args.ui.ui_allow_remote, crate::ui::Mode::Live, title, board)
+                .await?;
+            eprint!("{}", super::view::banner(&ui));
+            session.ui = Some(ui.feed());
+            Some(ui)
+        }
+        None => None,
+    };
     let records = gw.take_records().context("records already taken")?;
     if let Some(i) = &expectations.issuer {
         eprintln!(
@@ -236,6 +252,13 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     let dropped = gw.dropped_counter();
     gw.shutdown().await;
     let session = session.await?;
+    if let Some(ui) = ui {
+        let lost = ui.feed().dropped();
+        if lost > 0 {
+            eprintln!("warning: {lost} events were not shown in the web view because it fell behind");
+        }
+        ui.shutdown().await;
+    }
     let n = dropped.load(std::sync::atomic::Ordering::Relaxed);
     if n > 0 {
         eprintln!("warning: {n} exchange records were dropped because analysis fell behind");

@@ -82,7 +82,7 @@ pub async fn run(args: &ReproduceArgs) -> Result<()> {
         println!("  also raised (not in the trace): {}", list(&extra));
     }
     if args.serve.serve {
-        return super::demo::serve(&names, &None, &args.serve).await;
+        return super::demo::serve(&names, &None, &args.serve, &args.ui).await;
     }
     if back.len() < target.len() {
         return Err(CliError::new(ExitKind::Findings, "not all reproduced").quiet().into());

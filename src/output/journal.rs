@@ -122,7 +122,8 @@ pub fn event_line(ev: &Event, redact: bool) -> Value {
     }
 }
 
-fn exchange_line(x: &ExchangeEvent, redact: bool) -> Value {
+/// The journal line of one exchange (also what the web view and the HTML report render).
+pub fn exchange_line(x: &ExchangeEvent, redact: bool) -> Value {
     let ex = if redact { redact_exchange(&x.exchange) } else { x.exchange.clone() };
     let mut decoded = serde_json::to_value(&x.decoded).unwrap_or(Value::Null);
     if redact {

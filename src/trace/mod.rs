@@ -2,6 +2,7 @@
 //! tool's and browsers'), and the report. Everything written is redacted unless asked
 //! otherwise and created 0600.
 
+pub mod exchange_html;
 pub mod har;
 pub mod import;
 pub mod report;

@@ -67,6 +67,10 @@ pub struct Report {
     pub(super) flows: BTreeMap<u64, FlowReport>,
     /// Findings about no flow (a gateway failure on other traffic, ...).
     pub(super) loose: Vec<Finding>,
+    /// Show secrets as captured (`--no-redact`); by default the HTML shows fingerprints.
+    pub raw: bool,
+    /// How far redaction goes (`--keep-signatures`, `--redact-pii`).
+    pub policy: crate::redact::Policy,
 }
 
 /// Text from the wire, safe in Markdown (and in a table cell).

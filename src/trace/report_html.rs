@@ -43,13 +43,37 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .seq .arrow.fail { border-color:var(--err); color:var(--err); font-weight:600; }
 .seq .arrow.fail::after, .seq .arrow.fail::before { color:var(--err); }
 .seq .arrow.warn { border-color:var(--warn); }
+.seq a.arrow { color:inherit; text-decoration:none; cursor:pointer; }
+.seq a.arrow:hover, .seq a.arrow:focus-visible { background:var(--card); outline:2px solid var(--mut); outline-offset:1px; }
+.seq a.arrow.fail { color:var(--err); }
+.s00 { grid-column:2 / 3; } .s01 { grid-column:2 / 4; } .s02 { grid-column:2 / 5; } .s03 { grid-column:2 / 6; } .s11 { grid-column:3 / 4; } .s12 { grid-column:3 / 5; } .s13 { grid-column:3 / 6; } .s22 { grid-column:4 / 5; } .s23 { grid-column:4 / 6; } .s33 { grid-column:5 / 6; }
+.xd { border-top:1px solid var(--line); margin-top:10px; }
+.xd h3 { font-size:15px; margin:10px 0 4px; } .xd h4 { font-size:13px; margin:10px 0 2px; color:var(--mut); text-transform:capitalize; }
+.fp { border:1px dashed var(--mut); border-radius:3px; padding:0 3px; color:var(--mut); }
+ul.passed { list-style:none; padding:0; margin:6px 0; display:flex; flex-wrap:wrap; gap:4px 12px; } ul.passed li { color:var(--ok); }
+.mut { color:var(--mut); } .bad { color:var(--err); }
+pre { background:var(--card); padding:8px; overflow:auto; max-height:24em; white-space:pre-wrap; word-break:break-all; font-size:12px; }
+details.raw summary { cursor:pointer; color:var(--mut); margin-top:6px; }
 .finding { border:1px solid var(--line); border-left:4px solid var(--warn); border-radius:4px; padding:6px 10px; margin:8px 0; background:var(--card); }
 .finding.error { border-left-color:var(--err); }
 .finding dt { color:var(--mut); float:left; width:6.5em; } .finding dd { margin-left:7em; }
 table.kv td { padding:2px 8px; vertical-align:top; } table.kv td:first-child { color:var(--mut); white-space:nowrap; }
 "#;
 
+/// The report's stylesheet, which the web view serves as its own (one look for both).
+pub fn stylesheet() -> &'static str {
+    STYLE
+}
+
 impl Report {
+    /// One flow's section alone (the web view loads it into its page).
+    pub fn flow_fragment(&self, id: u64) -> Option<String> {
+        let f = self.flows.get(&id)?;
+        let mut s = String::new();
+        flow_html(&mut s, id, f, self.raw, self.policy);
+        Some(s)
+    }
+
     /// The whole page.
     pub fn html(&self) -> String {
         let mut s = String::from(
@@ -64,12 +88,12 @@ impl Report {
             s.push_str("<p>No login flow in this trace.</p>\n");
         }
         for (id, f) in &self.flows {
-            flow_html(&mut s, *id, f);
+            flow_html(&mut s, *id, f, self.raw, self.policy);
         }
         if !self.loose.is_empty() {
             s.push_str("<h2>Outside any login</h2>\n");
             for x in &self.loose {
-                finding_html(&mut s, x);
+                finding_html(&mut s, x, Some(x.rule.as_str().to_owned()));
             }
         }
         s.push_str("</body></html>\n");
@@ -77,7 +101,8 @@ impl Report {
     }
 }
 
-fn flow_html(s: &mut String, id: u64, f: &FlowReport) {
+/// One flow: verdict, sequence, values, ID token, findings, then every exchange in detail.
+fn flow_html(s: &mut String, id: u64, f: &FlowReport, raw: bool, policy: crate::redact::Policy) {
     let outcome = f.outcome.as_deref().unwrap_or("open");
     s.push_str(&format!("<section id=\"flow-{id}\"><h2>Login flow {id} · {}</h2>\n", esc(outcome)));
     let worst = f.worst();
@@ -106,11 +131,10 @@ fn flow_html(s: &mut String, id: u64, f: &FlowReport) {
         let status = x.exchange.response.as_ref().map(|r| r.status.to_string()).unwrap_or_else(|| "—".into());
         let path = crate::text::truncate(&crate::redact::redact_url(&x.exchange.request.path), 60);
         s.push_str(&format!(
-            "<div class=\"t\">{}</div>{}<div class=\"arrow {dir}{mark}\" style=\"grid-column:{} / {}\" title=\"{}\" data-exchange=\"{}\">{} · {}</div>{}",
+            "<div class=\"t\">{}</div>{}<a class=\"arrow {dir}{mark} s{lo}{hi}\" href=\"#x-{}\" title=\"{}\" data-x=\"{}\">{} · {}</a>{}",
             crate::timefmt::clock_ms(x.ts),
             "<div></div>".repeat(lo),
-            lo + 2,
-            hi + 3,
+            x.id,
             esc(&format!("{} {}{}", x.exchange.request.method, x.exchange.request.host, path)),
             x.id,
             esc(step_name(x.kind)),
@@ -119,6 +143,7 @@ fn flow_html(s: &mut String, id: u64, f: &FlowReport) {
         ));
     }
     s.push_str("</div>\n");
+    s.push_str("<div class=\"overview\">\n");
     let values = f.key_values();
     if !values.is_empty() {
         s.push_str("<h3>Values that matter</h3>\n<table class=\"kv\">");
@@ -127,63 +152,31 @@ fn flow_html(s: &mut String, id: u64, f: &FlowReport) {
         }
         s.push_str("</table>\n");
     }
-    for x in &f.exchanges {
-        if let Some(jwt) = x.decoded.token_response.as_ref().and_then(|t| t.id_token_decoded.as_ref()) {
-            id_token_html(s, jwt, (x.ts / 1000) as i64);
-        }
-    }
     let shown: Vec<&Finding> = f.findings.iter().filter(|x| x.severity >= Severity::Warning).collect();
     if !shown.is_empty() {
         s.push_str("<h3>Findings</h3>\n");
         for x in shown {
-            finding_html(s, x);
+            finding_html(s, x, Some(format!("flow-{id}-{}", x.rule.as_str())));
         }
     }
-    s.push_str("</section>\n");
-}
-
-/// The ID token's header and claims, times as dates and relative to when it arrived.
-fn id_token_html(s: &mut String, jwt: &crate::oidc::jwt::DecodedJwt, at: i64) {
-    s.push_str("<h3>ID token</h3>\n<table class=\"kv id-token\">");
-    for (k, v) in &jwt.header {
-        s.push_str(&format!(
-            "<tr><td>header.{}</td><td><code>{}</code></td></tr>",
-            esc(k),
-            esc(&v.to_string())
-        ));
+    s.push_str("</div>\n<div class=\"exchanges\">\n<h3>Exchanges</h3>\n");
+    for x in &f.exchanges {
+        let about: Vec<&Finding> = f.findings.iter().filter(|g| g.exchange == Some(x.id)).collect();
+        super::exchange_html::exchange_html(s, x, &about, raw, policy);
     }
-    for (k, v) in &jwt.claims {
-        let mut text = match v {
-            serde_json::Value::String(t) => t.clone(),
-            other => other.to_string(),
-        };
-        let when = |w: &str| match w {
-            "exp" => Some(("expires", "expired")),
-            "iat" | "auth_time" => Some(("issued", "issued")),
-            "nbf" => Some(("valid", "valid since")),
-            _ => None,
-        };
-        if let (Some((future, past)), Some(t)) = (when(k), jwt.claim_time(k)) {
-            text = format!(
-                "{text} = {} ({} when it arrived)",
-                crate::timefmt::utc_datetime(t),
-                crate::timefmt::relative(t, at, future, past)
-            );
-        }
-        s.push_str(&format!("<tr><td>{}</td><td><code>{}</code></td></tr>", esc(k), esc(&text)));
-    }
-    s.push_str("</table>\n");
+    s.push_str("</div></section>\n");
 }
 
 fn lane_index(name: &str) -> usize {
     LANES.iter().position(|l| *l == name).unwrap_or(0)
 }
 
-fn finding_html(s: &mut String, x: &Finding) {
+/// A finding with its evidence; `anchor` makes it linkable (`#flow-3-IDT-ISS-MISMATCH`).
+pub(super) fn finding_html(s: &mut String, x: &Finding, anchor: Option<String>) {
+    let id = anchor.map(|a| format!(" id=\"{}\"", esc(&a))).unwrap_or_default();
     s.push_str(&format!(
-        "<div class=\"finding {}\" id=\"{}\"><b>{}</b> <code>{}</code> — {}<dl>",
+        "<div class=\"finding {}\"{id}><b>{}</b> <code>{}</code> — {}<dl>",
         x.severity.as_str(),
-        esc(x.rule.as_str()),
         x.severity.as_str(),
         esc(x.rule.as_str()),
         esc(&x.message)

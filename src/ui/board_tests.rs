@@ -1,0 +1,71 @@
+//! The board over real demo logins: ids kept unique across runs, the bound, the downloads.
+#![cfg(test)]
+
+use super::board::{Board, MAX_FLOWS};
+use crate::analysis::Event;
+use crate::demo::faults;
+use crate::demo::rig::{Scenario, run_login};
+
+fn login(names: &[&str]) -> Vec<Event> {
+    let mut sc = Scenario::clean();
+    faults::combine(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &mut sc).unwrap();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run_login(sc))
+        .unwrap()
+}
+
+#[test]
+fn runs_are_numbered_on_and_the_oldest_flows_leave_first() {
+    let clean = login(&[]);
+    let broken = login(&["wrong-aud"]);
+    let mut b = Board::new(false, Default::default());
+    for e in &clean {
+        b.event(e);
+    }
+    b.next_run();
+    let changed: Vec<u64> = broken.iter().filter_map(|e| b.event(e)).collect();
+    assert!(changed.iter().all(|&f| f == 2), "{changed:?}");
+    let rows: Vec<(u64, &str, usize, Option<&str>)> = b
+        .summaries()
+        .iter()
+        .map(|r| (r.id, r.outcome.as_str(), r.errors, r.worst.as_ref().map(|w| w.rule.as_str())))
+        .collect();
+    assert_eq!(rows, [(2, "failed", 1, Some("IDT-AUD-MISMATCH")), (1, "complete", 0, None)]);
+    // The finding points at flow 2's own token exchange, whose id no flow-1 exchange has.
+    let flow1: Vec<u64> = ids(&b.journal(Some(1), 0));
+    let flow2: Vec<u64> = ids(&b.journal(Some(2), 0));
+    assert!(!flow1.is_empty() && !flow2.is_empty());
+    assert!(flow2.iter().all(|x| !flow1.contains(x)), "{flow1:?} {flow2:?}");
+    let html = b.flow_html(2).unwrap();
+    let fail = html.split("arrow r fail").nth(1).unwrap();
+    let x: u64 = fail.split("data-x=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+    assert!(flow2.contains(&x), "{x} in {flow2:?}");
+    assert!(html.contains(&format!("<section class=\"xd\" id=\"x-{x}\"")));
+    assert!(b.flow_html(3).is_none());
+
+    // Past MAX_FLOWS the oldest go.
+    for _ in 0..MAX_FLOWS {
+        b.next_run();
+        for e in &clean {
+            b.event(e);
+        }
+    }
+    let kept: Vec<u64> = b.summaries().iter().map(|r| r.id).collect();
+    assert_eq!(kept.len(), MAX_FLOWS);
+    assert_eq!(kept.last(), Some(&3));
+    assert!(b.flow_html(2).is_none() && b.journal(Some(2), 0).split(|&c| c == b'\n').count() == 2);
+}
+
+/// Exchange ids in a journal download.
+fn ids(journal: &[u8]) -> Vec<u64> {
+    String::from_utf8_lossy(journal)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "exchange")
+        .map(|v| v["id"].as_u64().unwrap())
+        .collect()
+}

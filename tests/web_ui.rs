@@ -1,0 +1,469 @@
+//! The web view and the HTML report as a person sees them: Debian's headless Chromium, driven
+//! through chromedriver (WebDriver, the `fantoccini` crate). `.ci/run` installs both and sets
+//! `OIDC_TAP_BROWSER_TESTS=required`, so in CI these tests cannot skip; elsewhere, without
+//! chromium, they say so and pass. Screenshots land in `target/tmp/web-ui/`.
+//!
+//! The token and Host checks need no browser and always run.
+
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use oidc_tap::analysis::{Analyzer, AnalyzerConfig, Event};
+use oidc_tap::demo::faults;
+use oidc_tap::demo::rig::{Rig, Scenario};
+use oidc_tap::session::Session;
+use oidc_tap::ui::board::Board;
+use oidc_tap::ui::{Mode, Ui, UiConfig};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const WAIT: Duration = Duration::from_secs(15);
+
+fn shots() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-ui");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A headless Chromium session; the driver is killed when it goes.
+struct Browser {
+    client: Client,
+    driver: std::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    /// `None` (with a note) when chromium is not installed and the tests are not required.
+    async fn start(javascript: bool) -> Option<Browser> {
+        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+            if std::env::var("OIDC_TAP_BROWSER_TESTS").as_deref() == Ok("required") {
+                panic!("{CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)");
+            }
+            eprintln!("SKIPPED: no {CHROMIUM}/{CHROMEDRIVER}; .ci/run installs them");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = std::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut opts = serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        });
+        if !javascript {
+            opts["prefs"] = serde_json::json!({ "profile.managed_default_content_settings.javascript": 2 });
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), opts);
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a chromium session");
+        Some(Browser { client, driver, _profile: profile })
+    }
+
+    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        match self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
+            Ok(e) => e,
+            Err(e) => panic!("{css}: {e}\n{}", self.client.source().await.unwrap_or_default()),
+        }
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.unwrap()
+    }
+
+    async fn shot(&self, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.unwrap();
+        let p = shots().join(name);
+        std::fs::write(&p, png).unwrap();
+        p
+    }
+
+    /// Waits until the script returns true.
+    async fn until(&self, script: &str) {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if self.client.execute(script, vec![]).await.unwrap() == serde_json::Value::Bool(true) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "never true: {script}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// One demo login through a fresh rig whose session feeds `ui`; its events, unredacted.
+async fn login(ui: &Ui, names: &[&str]) -> Vec<Event> {
+    let mut sc = Scenario::clean();
+    faults::combine(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &mut sc).unwrap();
+    let mut session = Session::new(
+        Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),
+        None,
+        None,
+        1 << 20,
+    )
+    .keep_events();
+    session.ui = Some(ui.feed());
+    let rig = Rig::start(sc, session).await.unwrap();
+    rig.login().await.unwrap();
+    rig.finish().await.unwrap().keep.unwrap()
+}
+
+/// Every secret the logins carried in clear: codes, tokens, the ID token's signature, the
+/// client secret, passwords, cookies.
+fn secrets(events: &[Event]) -> Vec<String> {
+    let mut out = vec![Scenario::clean().rp.client_secret.clone()];
+    for ev in events {
+        let Event::Exchange(x) = ev else { continue };
+        let ex = &x.exchange;
+        for body in [Some(&ex.request.body), ex.response.as_ref().map(|r| &r.body)].into_iter().flatten() {
+            let Some(t) = body.text() else { continue };
+            if let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(t) {
+                for k in ["access_token", "refresh_token", "password"] {
+                    out.extend(m.get(k).and_then(|v| v.as_str()).map(str::to_owned));
+                }
+                if let Some(sig) =
+                    m.get("id_token").and_then(|v| v.as_str()).and_then(|j| j.rsplit('.').next())
+                {
+                    out.push(sig.to_owned());
+                }
+            }
+            for (k, v) in form_urlencoded::parse(t.as_bytes()) {
+                if ["code", "client_secret", "password", "refresh_token"].contains(&k.as_ref()) {
+                    out.push(v.into_owned());
+                }
+            }
+        }
+        if let Some(q) = ex.request.path.split_once('?').map(|(_, q)| q) {
+            for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+                if k == "code" {
+                    out.push(v.into_owned());
+                }
+            }
+        }
+        let heads = ex.request.headers.iter().chain(ex.response.iter().flat_map(|r| r.headers.iter()));
+        for h in heads {
+            let n = h.name.to_ascii_lowercase();
+            if n == "cookie" || n == "set-cookie" {
+                for kv in h.value.split(';') {
+                    out.extend(kv.split_once('=').map(|(_, v)| v.trim().to_owned()));
+                }
+            }
+            if n == "authorization" {
+                out.extend(h.value.split_once(' ').map(|(_, v)| v.to_owned()));
+            }
+        }
+    }
+    out.retain(|s| s.len() >= 12);
+    out.sort();
+    out.dedup();
+    assert!(out.len() > 5, "the logins carried secrets to look for: {out:?}");
+    out
+}
+
+fn assert_no_secret(what: &str, text: &str, secrets: &[String]) {
+    for s in secrets {
+        assert!(!text.contains(s.as_str()), "{what} contains the secret {s}");
+    }
+}
+
+/// A plain HTTP/1.1 GET: (status, head, body).
+fn get(addr: std::net::SocketAddr, path: &str, extra: &str) -> (u16, String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{extra}Connection: close\r\n\r\n", addr.port())
+        .unwrap();
+    let mut raw = vec![];
+    s.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// The finding's expected, seen and fix, as the page must show them.
+fn finding_of<'a>(events: &'a [Event], rule: &str) -> &'a oidc_tap::rules::Finding {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::Finding(f) if f.rule.as_str() == rule => Some(f.as_ref()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{rule} raised"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_view_draws_each_login_as_it_happens() {
+    let Some(b) = Browser::start(true).await else { return };
+    let cfg = UiConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        allow_remote: false,
+        mode: Mode::Live,
+        title: "live · test".into(),
+    };
+    let ui = Ui::start(cfg, Board::new(false, Default::default())).await.unwrap();
+    b.client.goto(&ui.url()).await.unwrap();
+    assert!(b.text("#empty").await.contains("No login yet"));
+    assert_eq!(b.text("#mode").await, "live · test");
+    // A mark a reload would wipe.
+    b.client.execute("window.stillHere = true; return true", vec![]).await.unwrap();
+
+    let clean = login(&ui, &[]).await;
+    ui.feed().next_run().await;
+    let broken = login(&ui, &["wrong-aud"]).await;
+
+    // Both flows appear without a reload: the clean one complete, the broken one failed.
+    b.wait_for("#row-1.ok").await;
+    let row = b.text("#row-2.error").await;
+    assert!(row.contains("IDT-AUD-MISMATCH") && row.contains("flow 2 · failed"), "{row}");
+    assert!(b.text("#row-1").await.contains("flow 1 · complete"));
+    assert_eq!(b.client.execute("return window.stillHere === true", vec![]).await.unwrap(), true);
+
+    // The broken flow's failing arrow is marked; selecting it shows the finding and the ID token.
+    b.wait_for("#row-2").await.click().await.unwrap();
+    let arrow = b.wait_for("#flow-2 .seq a.arrow.fail").await;
+    assert!(arrow.text().await.unwrap().contains("the token call"));
+    assert_eq!(b.client.find_all(Locator::Css("#flow-2 .seq a.arrow.fail")).await.unwrap().len(), 1);
+    let x = arrow.attr("data-x").await.unwrap().unwrap();
+    arrow.click().await.unwrap();
+    let detail = b.text(&format!("#x-{x}.sel")).await;
+    let f = finding_of(&broken, "IDT-AUD-MISMATCH");
+    for (label, want) in [
+        ("expected", f.expected.as_deref().unwrap()),
+        ("seen", f.seen.as_deref().unwrap()),
+        ("fix", f.fix.as_str()),
+    ] {
+        assert!(detail.contains(&format!("{label}\n{want}")), "{label} {want:?} in\n{detail}");
+    }
+    let claims = b.text(&format!("#x-{x}.sel table.id-token")).await;
+    assert!(claims.contains("aud another-client"), "{claims}");
+    assert!(claims.contains(" UTC (expires in ") && claims.contains("from now"), "{claims}");
+    assert!(detail.contains("✓ signature ✓") || detail.contains("signature ✓"), "{detail}");
+    assert!(b.client.current_url().await.unwrap().as_str().ends_with(&format!("#flow-2/x-{x}")));
+    b.shot("live-failed-flow.png").await;
+
+    // Keyboard: ↓ selects the next exchange, ← / → move between flows.
+    b.client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&fantoccini::key::Key::Down.to_string())
+        .await
+        .unwrap();
+    b.until(&format!("return document.querySelector('.seq a.arrow.sel').dataset.x !== '{x}'")).await;
+    b.client.active_element().await.unwrap().send_keys("]").await.unwrap();
+    b.wait_for("#flow-1 .seq").await;
+    b.shot("live-clean-flow.png").await;
+
+    // Nothing on the page or in a download holds a secret; the downloads are what is shown.
+    let mut secrets = secrets(&clean);
+    secrets.extend(self::secrets(&broken));
+    assert_no_secret("the page", &b.client.source().await.unwrap(), &secrets);
+    for path in ["/api/flows", "/api/flows/1", "/api/flows/2", "/app.js"] {
+        let (status, _, body) = get(ui.addr, path, "");
+        assert_eq!(status, 200, "{path}");
+        assert_no_secret(path, &body, &secrets);
+    }
+    let (_, head, har) = get(ui.addr, "/download/trace.har", "");
+    assert!(head.contains("attachment; filename=\"oidc-tap.har\""), "{head}");
+    let har: serde_json::Value = serde_json::from_str(&har).unwrap();
+    assert!(har["log"]["entries"].as_array().unwrap().len() >= 10);
+    assert_no_secret("the HAR", &har.to_string(), &secrets);
+    let (_, _, jsonl) = get(ui.addr, "/download/trace.jsonl?flow=2", "");
+    assert!(jsonl.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    assert!(jsonl.contains("\"IDT-AUD-MISMATCH\"") && !jsonl.contains("\"flow\":1,"), "{jsonl}");
+    assert_no_secret("the journal", &jsonl, &secrets);
+    let (_, _, md) = get(ui.addr, "/download/report.md", "");
+    assert!(md.contains("## Login flow 2 · failed") && md.contains("`IDT-AUD-MISMATCH`"), "{md}");
+    assert_no_secret("the report", &md, &secrets);
+
+    // Strict CSP on every answer.
+    let (_, head, _) = get(ui.addr, "/", "");
+    assert!(
+        head.contains("content-security-policy: default-src 'none'; script-src 'self'; style-src 'self'")
+    );
+    ui.shutdown().await;
+}
+
+/// `oidc-tap view …` in the background: its address, and the child to stop.
+struct Viewing {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Viewing {
+    fn start(args: &[&str]) -> Viewing {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+            .arg("view")
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut url = String::new();
+        for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            if let Some(u) = line.trim().strip_prefix("web view") {
+                url = u.trim().to_owned();
+            }
+            if line == "Ctrl-C stops." {
+                break;
+            }
+        }
+        assert!(url.starts_with("http://"), "no address printed");
+        Viewing { child, url }
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        let hostport = self.url.trim_start_matches("http://").split('/').next().unwrap();
+        let port: u16 = hostport.rsplit(':').next().unwrap().parse().unwrap();
+        std::net::SocketAddr::from(([127, 0, 0, 1], port))
+    }
+}
+
+impl Drop for Viewing {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A HAR of one broken login, as a customer would send it.
+fn recorded_har(dir: &Path) -> PathBuf {
+    let har = dir.join("wrong-aud.har");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+        .args(["demo", "--fault", "wrong-aud", "--har", har.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    har
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn view_of_a_recorded_har_shows_the_same_login() {
+    let Some(b) = Browser::start(true).await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let har = recorded_har(dir.path());
+    let v = Viewing::start(&[har.to_str().unwrap(), "--ui", "127.0.0.1:0"]);
+    b.client.goto(&v.url).await.unwrap();
+    assert!(b.text("#mode").await.starts_with("trace "));
+    // The failing flow opens by itself, its failing arrow selected.
+    let row = b.text("ol.flows li.error.sel").await;
+    assert!(row.contains("IDT-AUD-MISMATCH"), "{row}");
+    let arrow = b.wait_for(".seq a.arrow.fail.sel").await;
+    let x = arrow.attr("data-x").await.unwrap().unwrap();
+    let detail = b.text(&format!("#x-{x}.sel")).await;
+    assert!(detail.contains("IDT-AUD-MISMATCH"), "{detail}");
+    assert!(detail.contains("seen\nanother-client"), "{detail}");
+    assert!(detail.contains("fix\n"), "{detail}");
+    assert!(b.text(&format!("#x-{x}.sel table.id-token")).await.contains("aud another-client"));
+    // Redacted values show as fingerprints.
+    let fp = b.text(&format!("#x-{x}.sel .fp")).await;
+    assert!(fp.starts_with("redacted …"), "{fp}");
+    b.shot("view-har.png").await;
+    let (status, _, page) = get(v.addr(), &format!("/api/flows/{}", "1"), "");
+    assert_eq!(status, 200);
+    assert!(!page.contains("demoSecretDoNotUse"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_reads_the_same_without_javascript() {
+    let Some(b) = Browser::start(false).await else { return };
+    // JavaScript is really off in this browser.
+    b.client.goto("data:text/html,<title>off</title><script>document.title='on'</script>").await.unwrap();
+    assert_eq!(b.client.title().await.unwrap(), "off");
+    let dir = tempfile::tempdir().unwrap();
+    let har = recorded_har(dir.path());
+    let html = dir.path().join("report.html");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+        .args(["report", har.to_str().unwrap(), "--format", "html", "-o", html.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    b.client.goto(&format!("file://{}", html.display())).await.unwrap();
+    let finding = b.text("section .finding.error#flow-1-IDT-AUD-MISMATCH").await;
+    assert!(finding.contains("seen\nanother-client") && finding.contains("fix\n"), "{finding}");
+    assert!(b.text(".seq a.arrow.fail").await.contains("the token call"));
+    // Every exchange's details are on the page, the ID token's claims among them.
+    assert!(b.text("table.id-token").await.contains("aud another-client"));
+    assert!(b.wait_for(".xd").await.is_displayed().await.unwrap());
+    b.shot("report-no-javascript.png").await;
+    let source = std::fs::read_to_string(&html).unwrap();
+    assert!(!source.contains("demoSecretDoNotUse"));
+}
+
+#[test]
+fn beyond_loopback_the_view_needs_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/traces/issuer-trailing-slash.jsonl");
+    // Not without saying so.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+        .args(["view", trace.to_str().unwrap(), "--ui", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add --ui-allow-remote"), "{out:?}");
+    drop(dir);
+
+    let v = Viewing::start(&[trace.to_str().unwrap(), "--ui", "0.0.0.0:0", "--ui-allow-remote"]);
+    let token = v.url.split_once("?token=").map(|(_, t)| t.to_owned()).expect("a token in the address");
+    assert_eq!(token.len(), 22);
+    for path in ["/", "/api/flows", "/app.js", "/events", "/download/trace.har"] {
+        assert_eq!(get(v.addr(), path, "").0, 401, "{path}");
+        assert_eq!(get(v.addr(), &format!("{path}?token=x{token}"), "").0, 401, "{path}");
+    }
+    let (status, head, _) = get(v.addr(), &format!("/?token={token}"), "");
+    assert_eq!(status, 200);
+    assert!(head.contains(&format!("set-cookie: oidc_tap_ui={token}; HttpOnly; SameSite=Strict")), "{head}");
+    let (status, _, flows) = get(v.addr(), "/api/flows", &format!("Cookie: oidc_tap_ui={token}\r\n"));
+    assert_eq!(status, 200);
+    assert!(flows.contains("\"mode\":\"view\""), "{flows}");
+    assert_eq!(get(v.addr(), "/api/flows", &format!("Authorization: Bearer {token}\r\n")).0, 200);
+}
+
+#[test]
+fn on_loopback_the_view_answers_only_to_its_own_names() {
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/traces/issuer-trailing-slash.jsonl");
+    let v = Viewing::start(&[trace.to_str().unwrap(), "--ui", "127.0.0.1:0"]);
+    assert!(!v.url.contains("token"));
+    assert_eq!(get(v.addr(), "/api/flows", "").0, 200);
+    // A page elsewhere that rebinds its name to 127.0.0.1 reads nothing.
+    let mut s = std::net::TcpStream::connect(v.addr()).unwrap();
+    write!(
+        s,
+        "GET /api/flows HTTP/1.1\r\nHost: attacker.example:{}\r\nConnection: close\r\n\r\n",
+        v.addr().port()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
+    // Only GET; the flow a page asks for must exist.
+    assert_eq!(get(v.addr(), "/api/flows/999", "").0, 404);
+}
