@@ -467,3 +467,155 @@ fn on_loopback_the_view_answers_only_to_its_own_names() {
     // Only GET; the flow a page asks for must exist.
     assert_eq!(get(v.addr(), "/api/flows/999", "").0, 404);
 }
+
+/// Starts `oidc-tap ARGS…`, reads the lines of `stream` up to `last`; the child and those lines.
+fn started(args: &[&str], last: &str, stderr: bool) -> (std::process::Child, Vec<String>) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_oidc-tap"));
+    cmd.args(args);
+    if stderr {
+        cmd.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::null());
+    } else {
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+    }
+    let mut child = cmd.spawn().unwrap();
+    let out: Box<dyn Read + Send> =
+        if stderr { Box::new(child.stderr.take().unwrap()) } else { Box::new(child.stdout.take().unwrap()) };
+    let mut lines = vec![];
+    let mut reader = std::io::BufReader::new(out).lines();
+    for line in reader.by_ref() {
+        let line = line.unwrap();
+        let done = line.contains(last);
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    // Keep draining so the child never blocks on a full pipe.
+    std::thread::spawn(move || reader.for_each(drop));
+    (child, lines)
+}
+
+fn ui_addr(lines: &[String]) -> std::net::SocketAddr {
+    let url = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("web view"))
+        .unwrap_or_else(|| panic!("no web view line in {lines:?}"))
+        .trim();
+    url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap()
+}
+
+fn stop(mut child: std::process::Child) -> Option<i32> {
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap().code()
+}
+
+mod text {
+    /// At most 2,000 characters of a long answer in a failure message.
+    pub fn abbreviate(s: &str) -> String {
+        s.chars().take(2000).collect()
+    }
+}
+
+/// Polls the page's list until `ok` holds for it.
+fn flows_until(addr: std::net::SocketAddr, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (status, _, body) = get(addr, "/api/flows", "");
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if ok(&v) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "never: {}", crate::text::abbreviate(&v.to_string()));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn demo_ui_keeps_the_demo_logins_on_the_page() {
+    let (child, lines) = started(&["demo", "--ui", "127.0.0.1:0"], "Ctrl-C stops.", false);
+    assert!(lines.iter().any(|l| l == "The logins above, as sequence diagrams:"), "{lines:?}");
+    // Newest first, each login with the finding its verdict is about (the page may still be
+    // taking in the last one when the address is printed).
+    let worst = |v: &serde_json::Value| -> Vec<String> {
+        v["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["worst"]["rule"].as_str().unwrap_or("-").to_owned())
+            .collect()
+    };
+    let v = flows_until(ui_addr(&lines), |v| {
+        worst(v) == ["MASTODON-EMAIL-UNVERIFIED", "TOKEN-SCOPE-DROPPED", "CONFIG-ISSUER-MISMATCH", "-"]
+    });
+    assert_eq!(v["mode"], "live");
+    assert_eq!(stop(child), Some(0));
+}
+
+#[test]
+fn proxy_ui_shows_what_crosses_the_gateway() {
+    // An upstream that refuses: the gateway answers 502 and the page shows the login it broke.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (child, lines) = started(
+        &[
+            "proxy",
+            "--listen",
+            "http://127.0.0.1:0",
+            "--upstream",
+            &format!("http://{dead}"),
+            "--ca-dir",
+            dir.path().to_str().unwrap(),
+            "--ui",
+            "127.0.0.1:0",
+        ],
+        "web view",
+        true,
+    );
+    let listening = lines.iter().find_map(|l| l.split("listening http://").nth(1)).unwrap();
+    let gateway: std::net::SocketAddr = listening.split(' ').next().unwrap().parse().unwrap();
+    let ui = ui_addr(&lines);
+    assert_eq!(get(ui, "/api/flows", "").0, 200);
+    let (status, _, _) = get(gateway, "/application/o/mastodon/.well-known/openid-configuration", "");
+    assert_eq!(status, 502);
+    let v = flows_until(ui, |v| !v["flows"].as_array().unwrap().is_empty());
+    assert_eq!(v["mode"], "live");
+    assert!(v["title"].as_str().unwrap().starts_with("live · http://127.0.0.1:"), "{v}");
+    assert_eq!(v["flows"][0]["worst"]["rule"], "GATEWAY-UPSTREAM-FAILED", "{v}");
+    assert_eq!(stop(child), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_browser_holds_nothing_up() {
+    let cfg = UiConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        allow_remote: false,
+        mode: Mode::Live,
+        title: "live".into(),
+    };
+    let ui = Ui::start(cfg, Board::new(false, Default::default())).await.unwrap();
+    // A browser that opens the stream and never reads it.
+    let mut stuck = std::net::TcpStream::connect(ui.addr).unwrap();
+    write!(stuck, "GET /events HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", ui.addr.port()).unwrap();
+    let events = login(&ui, &[]).await;
+    let feed = ui.feed();
+    let started = std::time::Instant::now();
+    for _ in 0..300 {
+        feed.next_run().await;
+        for e in &events {
+            feed.send(e);
+        }
+    }
+    // Sending never waited on the page (a queue push each), and the page kept up regardless.
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    let addr = ui.addr;
+    // The newest of the 301 logins on top, the page bounded to MAX_FLOWS of them.
+    let v = tokio::task::spawn_blocking(move || {
+        flows_until(addr, |v| v["flows"][0]["id"] == 301 && v["flows"][0]["outcome"] == "complete")
+    })
+    .await
+    .unwrap();
+    assert_eq!(v["flows"].as_array().unwrap().len(), oidc_tap::ui::board::MAX_FLOWS);
+    drop(stuck);
+    ui.shutdown().await;
+}
