@@ -44,6 +44,11 @@ impl Drop for Browser {
 impl Browser {
     /// `None` (with a note) when chromium is not installed and the tests are not required.
     async fn start(javascript: bool) -> Option<Browser> {
+        Browser::launch(javascript, false).await
+    }
+
+    /// `dark`: the system prefers a dark colour scheme.
+    async fn launch(javascript: bool, dark: bool) -> Option<Browser> {
         if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
             if std::env::var("OIDC_TAP_BROWSER_TESTS").as_deref() == Ok("required") {
                 panic!("{CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)");
@@ -73,6 +78,9 @@ impl Browser {
                 format!("--user-data-dir={}", profile.path().display()),
             ],
         });
+        if dark {
+            opts["args"].as_array_mut().unwrap().push("--force-dark-mode".into());
+        }
         if !javascript {
             opts["prefs"] = serde_json::json!({ "profile.managed_default_content_settings.javascript": 2 });
         }
@@ -266,6 +274,11 @@ async fn the_live_view_draws_each_login_as_it_happens() {
     assert!(detail.contains("✓ signature ✓") || detail.contains("signature ✓"), "{detail}");
     assert!(b.client.current_url().await.unwrap().as_str().ends_with(&format!("#flow-2/x-{x}")));
     b.shot("live-failed-flow.png").await;
+    // Readable at 1280 px: nothing wider than the window.
+    assert_eq!(
+        b.client.execute("return document.documentElement.scrollWidth <= window.innerWidth", vec![]).await.unwrap(),
+        true
+    );
 
     // Keyboard: ↓ selects the next exchange, ← / → move between flows.
     b.client
@@ -387,6 +400,15 @@ async fn view_of_a_recorded_har_shows_the_same_login() {
     let fp = b.text(&format!("#x-{x}.sel .fp")).await;
     assert!(fp.starts_with("redacted …"), "{fp}");
     b.shot("view-har.png").await;
+    let light = b.client.execute("return getComputedStyle(document.body).backgroundColor", vec![]).await.unwrap();
+    assert_eq!(light, "rgb(255, 255, 255)");
+    // The same page for a system that prefers dark.
+    let dark = Browser::launch(true, true).await.unwrap();
+    dark.client.goto(&v.url).await.unwrap();
+    dark.wait_for(".seq a.arrow.fail.sel").await;
+    let bg = dark.client.execute("return getComputedStyle(document.body).backgroundColor", vec![]).await.unwrap();
+    assert_eq!(bg, "rgb(13, 17, 23)");
+    dark.shot("view-har-dark.png").await;
     let (status, _, page) = get(v.addr(), &format!("/api/flows/{}", "1"), "");
     assert_eq!(status, 200);
     assert!(!page.contains("demoSecretDoNotUse"));
