@@ -276,7 +276,10 @@ async fn the_live_view_draws_each_login_as_it_happens() {
     b.shot("live-failed-flow.png").await;
     // Readable at 1280 px: nothing wider than the window.
     assert_eq!(
-        b.client.execute("return document.documentElement.scrollWidth <= window.innerWidth", vec![]).await.unwrap(),
+        b.client
+            .execute("return document.documentElement.scrollWidth <= window.innerWidth", vec![])
+            .await
+            .unwrap(),
         true
     );
 
@@ -400,13 +403,15 @@ async fn view_of_a_recorded_har_shows_the_same_login() {
     let fp = b.text(&format!("#x-{x}.sel .fp")).await;
     assert!(fp.starts_with("redacted …"), "{fp}");
     b.shot("view-har.png").await;
-    let light = b.client.execute("return getComputedStyle(document.body).backgroundColor", vec![]).await.unwrap();
+    let light =
+        b.client.execute("return getComputedStyle(document.body).backgroundColor", vec![]).await.unwrap();
     assert_eq!(light, "rgb(255, 255, 255)");
     // The same page for a system that prefers dark.
     let dark = Browser::launch(true, true).await.unwrap();
     dark.client.goto(&v.url).await.unwrap();
     dark.wait_for(".seq a.arrow.fail.sel").await;
-    let bg = dark.client.execute("return getComputedStyle(document.body).backgroundColor", vec![]).await.unwrap();
+    let bg =
+        dark.client.execute("return getComputedStyle(document.body).backgroundColor", vec![]).await.unwrap();
     assert_eq!(bg, "rgb(13, 17, 23)");
     dark.shot("view-har-dark.png").await;
     let (status, _, page) = get(v.addr(), &format!("/api/flows/{}", "1"), "");
