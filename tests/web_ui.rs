@@ -646,3 +646,29 @@ async fn a_stuck_browser_holds_nothing_up() {
     drop(stuck);
     ui.shutdown().await;
 }
+
+#[test]
+fn demo_serve_ui_prints_the_page_with_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("certs");
+    let (child, lines) = started(
+        &[
+            "demo",
+            "--serve",
+            "--listen",
+            "https://127.0.0.1:0",
+            "--ca-dir",
+            ca.to_str().unwrap(),
+            "--ui",
+            "127.0.0.1:0",
+        ],
+        "Ctrl-C stops.",
+        false,
+    );
+    // The page's address sits with the gateway's, before the last line.
+    let at = lines.iter().position(|l| l.trim().starts_with("web view")).expect("a web view line");
+    assert!(at < lines.len() - 1 && lines.iter().any(|l| l.starts_with("  gateway ")), "{lines:?}");
+    let v = flows_until(ui_addr(&lines), |v| v["mode"] == "live");
+    assert!(v["title"].as_str().unwrap().starts_with("live · demo --serve · https://127.0.0.1:"), "{v}");
+    assert_eq!(stop(child), Some(0));
+}
