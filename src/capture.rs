@@ -46,6 +46,10 @@ pub struct Exchange {
     /// provider. On the record, not in a header, so an upstream cannot claim it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_answer: Option<GatewayAnswer>,
+    /// Only a summary was kept (method, host, path, status, sizes, times; no bodies): the
+    /// gateway did not know the request was part of a login when it arrived.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub summary: bool,
 }
 
 /// Why the gateway answered a request itself.
@@ -230,6 +234,7 @@ impl Exchange {
             error: None,
             upgraded: false,
             gateway_answer: None,
+            summary: false,
         }
     }
 

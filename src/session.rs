@@ -2,9 +2,9 @@
 //! reports to the console and the journal. Shared by `proxy`, `demo` and the tests, so they
 //! all print and record the same way.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::analysis::{Analyzer, Event};
@@ -13,6 +13,7 @@ use crate::clock::now_ms;
 use crate::keyfetch::KeyFetcher;
 use crate::output::console::Console;
 use crate::output::journal::Journal;
+use crate::proxy::tap::Records;
 use crate::trace::har::HarWriter;
 use std::path::PathBuf;
 
@@ -140,15 +141,25 @@ impl Session {
         self.emit(events);
     }
 
-    /// One finished exchange, fetching the ID token's keys first when they were never seen.
-    pub async fn exchange_fetching_keys(&mut self, mut ex: Exchange) {
+    /// Decodes the bodies of `ex` and says which keys its ID token needs that were never
+    /// seen (the JWKS URL and kid), when this session may fetch them.
+    pub fn keys_needed(&mut self, ex: &mut Exchange) -> Option<(String, Option<String>)> {
         ex.decode_bodies(self.capture_limit);
+        self.fetcher.as_ref()?;
+        self.analyzer.jwks_to_fetch(ex)
+    }
+
+    /// The gateway's own fetch of the keys (recorded as an exchange and analysed).
+    pub async fn fetch_keys(&mut self, url: &str, kid: Option<&str>) {
         if let Some(f) = &mut self.fetcher
-            && let Some((url, kid)) = self.analyzer.jwks_to_fetch(&ex)
-            && let Some(fetched) = f.fetch(&url, kid.as_deref()).await
+            && let Some(fetched) = f.fetch(url, kid).await
         {
             self.exchange(fetched);
         }
+    }
+
+    /// An exchange whose bodies `keys_needed` already decoded.
+    pub fn exchange_decoded(&mut self, ex: Exchange) {
         self.ingest(ex);
     }
 
@@ -156,6 +167,18 @@ impl Session {
     pub fn tick(&mut self, now: u64) {
         let events = self.analyzer.tick(now);
         self.emit(events);
+    }
+
+    /// Writes out what the journal holds in its buffer; a failure is counted like a write's.
+    pub fn flush(&mut self) {
+        if let Some(j) = &mut self.journal
+            && let Err(e) = j.flush()
+        {
+            if self.journal_errors == 0 {
+                tracing::error!("cannot write the trace journal: {e}");
+            }
+            self.journal_errors += 1;
+        }
     }
 
     /// End of session: every open flow is closed and reported.
@@ -166,24 +189,58 @@ impl Session {
 }
 
 /// Feeds records to the session as they arrive and ticks its clock every second; returns the
-/// session when the gateway's record stream ends.
-pub fn spawn_session(mut rx: mpsc::Receiver<Exchange>, mut session: Session) -> JoinHandle<Session> {
-    tokio::spawn(async move {
+/// session when the gateway's record stream ends. The session runs on a thread of its own
+/// (its own small runtime), so analysis and the journal's disk writes never occupy one of
+/// forwarding's workers: under saturation login steps wait in their queue, they are not dropped.
+pub fn spawn_session(rx: Records, session: Session) -> JoinHandle<Session> {
+    let (tx, done) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("oidc-tap-analysis".into()).spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!("cannot start the analysis thread's runtime: {e}");
+                return;
+            }
+        };
+        let _ = tx.send(rt.block_on(session_loop(rx, session)));
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the analysis thread: {e}");
+    }
+    tokio::spawn(async move { done.await.expect("the analysis thread ended without its session") })
+}
+
+async fn session_loop(mut rx: Records, mut session: Session) -> Session {
+    {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let every = session.har.as_ref().map(|h| h.every).unwrap_or(Duration::from_secs(3600));
         let mut har_tick = tokio::time::interval(every.max(Duration::from_secs(1)));
         har_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut usr1 = user_signal();
+        // The journal is written through a buffer: flushed when nothing is waiting and at
+        // least every 100 ms, so a crash loses at most that window.
+        let mut flush = tokio::time::interval(Duration::from_millis(100));
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Records taken early while looking for Mastodon's JWKS fetch (see `with_keys`).
+        let mut ahead: VecDeque<Exchange> = VecDeque::new();
         loop {
+            if let Some(ex) = ahead.pop_front() {
+                with_keys(&mut session, &mut rx, &mut ahead, ex).await;
+                continue;
+            }
             tokio::select! {
                 rec = rx.recv() => match rec {
                     Some(ex) => {
                         tracing::debug!(target: "oidc_tap::exchange", "#{} {}", ex.id, summary(&ex));
-                        session.exchange_fetching_keys(ex).await;
+                        with_keys(&mut session, &mut rx, &mut ahead, ex).await;
+                        if rx.is_empty() && ahead.is_empty() {
+                            session.flush();
+                        }
                     }
                     None => break,
                 },
+                _ = flush.tick() => session.flush(),
                 _ = tick.tick() => session.tick(now_ms()),
                 _ = har_tick.tick(), if session.har.is_some() => {
                     if let Some(h) = &mut session.har { h.write() }
@@ -194,11 +251,58 @@ pub fn spawn_session(mut rx: mpsc::Receiver<Exchange>, mut session: Session) -> 
             }
         }
         session.finish(now_ms());
+        session.flush();
         if let Some(h) = &mut session.har {
             h.write();
         }
         session
-    })
+    }
+}
+
+/// How long analysis waits for Mastodon's own JWKS fetch before fetching the keys itself.
+const KEYS_WAIT: Duration = Duration::from_millis(300);
+
+/// One exchange; when its ID token needs keys never seen, they are read first: from Mastodon's
+/// own JWKS fetch, which follows the token call (already waiting, or arriving within
+/// [`KEYS_WAIT`]), so the token is judged by the keys of its moment however far analysis lags;
+/// else fetched by the gateway. Records taken meanwhile wait in `ahead`, in order.
+async fn with_keys(
+    session: &mut Session,
+    rx: &mut Records,
+    ahead: &mut VecDeque<Exchange>,
+    mut ex: Exchange,
+) {
+    if let Some((url, kid)) = session.keys_needed(&mut ex) {
+        match mastodons_fetch(rx, ahead, &url).await {
+            Some(keys) => session.exchange(keys),
+            None => session.fetch_keys(&url, kid.as_deref()).await,
+        }
+    }
+    session.exchange_decoded(ex);
+}
+
+async fn mastodons_fetch(rx: &mut Records, ahead: &mut VecDeque<Exchange>, url: &str) -> Option<Exchange> {
+    if let Some(at) = ahead.iter().position(|x| is_fetch_of(x, url)) {
+        return ahead.remove(at);
+    }
+    let deadline = tokio::time::Instant::now() + KEYS_WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(x)) if is_fetch_of(&x, url) => return Some(x),
+            Ok(Some(x)) => ahead.push_back(x),
+            _ => return None,
+        }
+    }
+}
+
+/// Whether `ex` is a GET of the JWKS at `url`.
+fn is_fetch_of(ex: &Exchange, url: &str) -> bool {
+    let Some((host, path)) = crate::oidc::classify::host_path(url) else { return false };
+    let r = &ex.request;
+    let got = r.path.split(['?', '#']).next().unwrap_or(&r.path);
+    r.method == "GET"
+        && crate::oidc::classify::normalize_host(&r.host, &r.scheme) == host
+        && got.trim_end_matches('/') == path.trim_end_matches('/')
 }
 
 /// `GET authentik.company/application/o/token/ → 200 (12 ms, HTTP/1.1)` for the debug log:

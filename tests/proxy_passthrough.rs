@@ -382,7 +382,7 @@ async fn shutdown_ends_connections_a_client_keeps_open_after_the_grace_period() 
         });
         assert_eq!(rx.await.unwrap(), 404, "the upstream's own answer");
     }
-    while gw.records.try_recv().is_ok() {}
+    while gw.records.try_recv().is_some() {}
     let stopped = tokio::time::timeout(Duration::from_secs(5), gw.gw.shutdown()).await;
     assert!(stopped.is_ok(), "shutdown waited on idle client connections");
     // Every connection task ended: the capture channel is closed, so the analysis can finish.

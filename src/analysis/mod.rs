@@ -111,6 +111,8 @@ pub enum Event {
 /// Owns everything learned so far: endpoints per issuer, signing keys, the live flows.
 pub struct Analyzer {
     book: EndpointBook,
+    /// What the capture should keep whole; taught what the book learns.
+    interest: crate::oidc::interest::Interest,
     flows: FlowTracker,
     keys: KeyStore,
     exp: Expectations,
@@ -134,9 +136,16 @@ struct PendingSig {
 const MAX_PENDING: usize = 64;
 
 impl Analyzer {
+    /// The predicate the capture asks which requests to keep whole (kept up to date as
+    /// discovery documents are read).
+    pub fn interest(&self) -> crate::oidc::interest::Interest {
+        self.interest.clone()
+    }
+
     pub fn new(cfg: AnalyzerConfig) -> Analyzer {
         Analyzer {
             book: EndpointBook::default(),
+            interest: Default::default(),
             flows: FlowTracker::new(cfg.limits),
             keys: KeyStore::default(),
             exp: cfg.expectations,
@@ -212,6 +221,7 @@ impl Analyzer {
             && disc.valid_json
         {
             self.book.learn(disc);
+            self.interest.learn(disc);
         }
         let mut keys_changed = None;
         if let Some(j) = &d.jwks {

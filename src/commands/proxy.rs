@@ -186,9 +186,14 @@ fn tls_banner(args: &ProxyArgs) -> String {
 
 pub async fn run(args: ProxyArgs) -> Result<()> {
     // Every flag and file is checked before anything binds or prints a banner.
-    let cfg = build_config(&args)?;
+    let mut cfg = build_config(&args)?;
     let expectations = build_expectations(&args.expect)?;
     let mut session = build_session(&args.output, expectations.clone(), cfg.capture_limit)?;
+    // The capture keeps login steps whole (never dropped) and other traffic as summaries; what
+    // a login step is, the analysis side says (and learns from discovery as it goes).
+    let interest = session.analyzer.interest();
+    cfg.wanted =
+        Some(std::sync::Arc::new(move |m: &str, s: &str, h: &str, p: &str| interest.wants(m, s, h, p)));
     if args.insecure_upstream {
         tracing::warn!(
             "--insecure-upstream: upstream certificates are NOT verified; use --upstream-ca instead when you can"
@@ -249,9 +254,9 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     let session = spawn_session(records, session);
     stop.await;
     eprintln!("shutting down: letting in-flight requests finish…");
-    let dropped = gw.dropped_counter();
+    let stats = gw.capture_stats();
     gw.shutdown().await;
-    let session = session.await?;
+    let mut session = session.await?;
     if let Some(ui) = ui {
         let lost = ui.feed().dropped();
         if lost > 0 {
@@ -259,9 +264,14 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
         }
         ui.shutdown().await;
     }
-    let n = dropped.load(std::sync::atomic::Ordering::Relaxed);
-    if n > 0 {
-        eprintln!("warning: {n} exchange records were dropped because analysis fell behind");
+    let [full, lost, cut, summaries, dropped] = stats.snapshot();
+    eprintln!(
+        "capture: {full} login exchanges kept whole ({lost} lost, {cut} with bodies cut); {summaries} other exchanges summarised ({dropped} dropped while analysis was behind)"
+    );
+    if let Some(j) = &mut session.journal
+        && let Err(e) = j.capture(now_ms(), stats.json())
+    {
+        eprintln!("warning: cannot write the capture counters to the trace journal: {e}");
     }
     if session.journal_errors > 0 {
         eprintln!("warning: {} events could not be written to the trace journal", session.journal_errors);

@@ -39,6 +39,9 @@ pub enum Unreadable {
     Truncated { side: Side, captured: usize, wire: u64 },
     /// A body ended before its end (the peer went away mid-body).
     CutShort { side: Side, captured: usize },
+    /// Only a summary was kept: when the request arrived the gateway did not take it for a
+    /// login step (a path discovery named only later), so its bodies were not copied.
+    NotKept,
 }
 
 /// Which body.
@@ -69,6 +72,9 @@ impl std::fmt::Display for Unreadable {
             Unreadable::CutShort { side: s, captured } => {
                 write!(f, "the {} body ended early, after {captured} bytes", side(s))
             }
+            Unreadable::NotKept => f.write_str(
+                "only a summary was kept: the gateway did not know this path was a login step when the request arrived",
+            ),
         }
     }
 }
@@ -84,6 +90,9 @@ fn unreadable(ex: &Exchange) -> Option<Unreadable> {
         }
         Some(GatewayAnswer::PlainHttpOnTlsPort) => return Some(Unreadable::PlainHttpOnTlsPort),
         None => {}
+    }
+    if ex.summary {
+        return Some(Unreadable::NotKept);
     }
     if b.truncated {
         return Some(Unreadable::Truncated {
@@ -258,7 +267,8 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
         Some(
             Unreadable::GatewayAnswered { .. }
             | Unreadable::ClientHungUp { .. }
-            | Unreadable::PlainHttpOnTlsPort,
+            | Unreadable::PlainHttpOnTlsPort
+            | Unreadable::NotKept,
         ) => (false, false),
         Some(
             Unreadable::Truncated { side: Side::Request, .. }

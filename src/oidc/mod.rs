@@ -6,6 +6,7 @@ pub mod classify;
 pub mod decode;
 pub mod flow;
 pub mod html;
+pub mod interest;
 pub mod jwt;
 pub mod messages;
 pub mod url;

@@ -1,5 +1,6 @@
-//! The `--trace FILE.jsonl` journal: append-only, one JSON object per line, flushed per line so a
-//! crash loses nothing already seen. Secrets are masked unless the journal was opened with
+//! The `--trace FILE.jsonl` journal: append-only, one JSON object per line, written through a
+//! buffer the session flushes whenever no record is waiting and at least every 100 ms (so a
+//! crash loses at most that window, and writing never costs a syscall per line). Secrets are masked unless the journal was opened with
 //! `redact = false` (`--no-redact`). The schema is versioned by `"v"`; see README "Trace format".
 
 use std::fs::File;
@@ -27,7 +28,8 @@ impl Journal {
     /// Opens (creating 0600, or appending to) a journal file.
     pub fn open(path: &Path, redact: bool) -> io::Result<Journal> {
         let f: File = crate::files::append(path)?;
-        Ok(Journal { out: Box::new(f), redact, keep_all: false, policy: Default::default() })
+        let out = io::BufWriter::with_capacity(64 * 1024, f);
+        Ok(Journal { out: Box::new(out), redact, keep_all: false, policy: Default::default() })
     }
 
     pub fn from_writer(out: Box<dyn Write + Send>, redact: bool) -> Journal {
@@ -49,7 +51,11 @@ impl Journal {
     fn put(&mut self, v: &Value) -> io::Result<()> {
         let mut line = serde_json::to_vec(v).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.out.write_all(&line)?;
+        self.out.write_all(&line)
+    }
+
+    /// Writes out what is buffered.
+    pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
@@ -65,7 +71,18 @@ impl Journal {
         if let Value::Object(m) = &mut v {
             m.extend(extra);
         }
-        self.put(&v)
+        self.put(&v)?;
+        self.flush()
+    }
+
+    /// A `capture` line: what the gateway's capture kept and lost (written at the end).
+    pub fn capture(&mut self, ts: u64, counters: Value) -> io::Result<()> {
+        let mut v = json!({ "v": SCHEMA_VERSION, "type": "capture", "ts": ts });
+        if let (Value::Object(m), Value::Object(c)) = (&mut v, counters) {
+            m.extend(c);
+        }
+        self.put(&v)?;
+        self.flush()
     }
 
     pub fn write(&mut self, ev: &Event) -> io::Result<()> {

@@ -21,11 +21,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::capture::Exchange;
 use crate::tls::{ServerIdentity, TlsError, UpstreamTrust, server_config};
 use forward::{ConnInfo, Shared};
 use route::{ConnectTo, Router};
@@ -73,7 +72,8 @@ pub struct ProxyConfig {
     pub trust: UpstreamTrust,
     /// Bytes of each body kept in the capture (the rest still streams through).
     pub capture_limit: usize,
-    /// Records that may wait for the analysis side before new ones are dropped (and counted).
+    /// Summaries of other traffic that may wait for the analysis side before new ones are
+    /// dropped (and counted); login steps are never dropped.
     pub channel_capacity: usize,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
@@ -86,6 +86,8 @@ pub struct ProxyConfig {
     pub max_connections: usize,
     /// How long a client may take to send a request head (or its first byte on TLS ports).
     pub header_read_timeout: Duration,
+    /// Which requests the analysis side wants whole (`None`: all of them).
+    pub wanted: Option<tap::Wanted>,
 }
 
 impl ProxyConfig {
@@ -98,15 +100,16 @@ impl ProxyConfig {
             connect_to: ConnectTo::default(),
             trust: UpstreamTrust::default(),
             capture_limit: 1024 * 1024,
-            // 256 records × 2 × --capture-limit bounds what waits for analysis (512 MiB at
-            // worst with 1 MiB bodies; OIDC bodies are a few KiB).
-            channel_capacity: 256,
+            // Summaries are a few hundred bytes each; whole records are bounded by
+            // tap::MAX_QUEUED_BYTES of bodies instead.
+            channel_capacity: 4096,
             connect_timeout: Duration::from_secs(10),
             response_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(10),
             trust_hint: "make the client trust the gateway's certificate".into(),
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(30),
+            wanted: None,
         }
     }
 }
@@ -130,8 +133,8 @@ pub enum ProxyError {
 pub struct Gateway {
     /// Bound addresses, in `--listen` order (port 0 resolved).
     pub listening: Vec<Listen>,
-    records: Option<mpsc::Receiver<Exchange>>,
-    dropped: Arc<AtomicU64>,
+    records: Option<tap::Records>,
+    stats: Arc<tap::CaptureStats>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -148,7 +151,7 @@ impl Gateway {
         } else {
             None
         };
-        let (sink, rx, dropped) = CaptureSink::new(cfg.channel_capacity, cfg.capture_limit);
+        let (sink, rx, stats) = CaptureSink::new(cfg.channel_capacity, cfg.capture_limit, cfg.wanted);
         let shared = Arc::new(Shared {
             router: cfg.router,
             client: upstream::build_client(&cfg.trust, cfg.connect_to, cfg.connect_timeout)?,
@@ -178,17 +181,17 @@ impl Gateway {
                 cfg.shutdown_grace,
             ));
         }
-        Ok(Gateway { listening, records: Some(rx), dropped, stop, tasks })
+        Ok(Gateway { listening, records: Some(rx), stats, stop, tasks })
     }
 
     /// The stream of finished exchanges; can be taken once.
-    pub fn take_records(&mut self) -> Option<mpsc::Receiver<Exchange>> {
+    pub fn take_records(&mut self) -> Option<tap::Records> {
         self.records.take()
     }
 
-    /// A counter of records the analysis side did not take in time.
-    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
-        self.dropped.clone()
+    /// What the capture kept and lost (login steps whole, other traffic as summaries).
+    pub fn capture_stats(&self) -> Arc<tap::CaptureStats> {
+        self.stats.clone()
     }
 
     /// Stops accepting, lets in-flight requests finish (up to the grace period), returns.

@@ -2,11 +2,16 @@
 //! [`Exchange`] record to the analysis side when the exchange ends.
 //!
 //! The record is emitted when the last holder of the [`Recorder`] lets go of it: the request
-//! body, the response body and the forwarding future each hold one. Emission is a `try_send`
-//! on a bounded channel, so a slow consumer costs dropped records (counted), never latency.
+//! body, the response body and the forwarding future each hold one. Two ways out, so a slow
+//! consumer never costs latency and never costs a login:
+//! - requests the analysis side asked for (its [`Wanted`] predicate: login steps) are recorded
+//!   whole and queued without ever being dropped; past [`MAX_QUEUED_BYTES`] waiting, their
+//!   bodies are cut (marked, counted) but the record stays;
+//! - everything else is a summary (heads, sizes, times; no bodies) on a bounded queue, dropped
+//!   and counted when analysis falls behind.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -17,25 +22,156 @@ use tokio::sync::mpsc;
 
 use crate::capture::{CapturedBody, Exchange, GatewayAnswer, Header, ResponseRecord};
 
+/// Asked when a request arrives (method, scheme, host, path with query): keep it whole?
+pub type Wanted = Arc<dyn Fn(&str, &str, &str, &str) -> bool + Send + Sync>;
+
+/// Captured body bytes that may wait for analysis on the lossless queue.
+pub const MAX_QUEUED_BYTES: usize = 256 * 1024 * 1024;
+
+/// What the capture kept and lost, for the exit line and the journal.
+#[derive(Debug, Default)]
+pub struct CaptureStats {
+    /// Records kept whole (login steps).
+    pub full: AtomicU64,
+    /// Whole records lost (only when the analysis side is gone: shutdown).
+    pub full_lost: AtomicU64,
+    /// Whole records whose bodies were cut because too much was waiting.
+    pub full_cut: AtomicU64,
+    /// Summaries of other traffic handed over.
+    pub summaries: AtomicU64,
+    /// Summaries dropped because analysis fell behind.
+    pub summaries_dropped: AtomicU64,
+}
+
+impl CaptureStats {
+    fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(full, full_lost, full_cut, summaries, summaries_dropped)` now.
+    pub fn snapshot(&self) -> [u64; 5] {
+        [&self.full, &self.full_lost, &self.full_cut, &self.summaries, &self.summaries_dropped]
+            .map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// The counters as the journal's `capture` line and the exit summary carry them.
+    pub fn json(&self) -> serde_json::Value {
+        let [full, full_lost, full_cut, summaries, summaries_dropped] = self.snapshot();
+        serde_json::json!({
+            "oidc_records": full,
+            "oidc_records_lost": full_lost,
+            "oidc_bodies_cut": full_cut,
+            "other_summaries": summaries,
+            "other_summaries_dropped": summaries_dropped,
+        })
+    }
+}
+
 /// Where finished exchange records go. Cloned into every connection task.
 #[derive(Clone)]
 pub struct CaptureSink {
-    tx: mpsc::Sender<Exchange>,
-    dropped: Arc<AtomicU64>,
+    full: mpsc::UnboundedSender<Exchange>,
+    summaries: mpsc::Sender<Exchange>,
+    wanted: Option<Wanted>,
+    queued: Arc<AtomicUsize>,
+    stats: Arc<CaptureStats>,
     limit: usize,
 }
 
-impl CaptureSink {
-    /// A sink with room for `capacity` records in flight and a per-body capture cap of `limit`.
-    pub fn new(capacity: usize, limit: usize) -> (Self, mpsc::Receiver<Exchange>, Arc<AtomicU64>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let dropped = Arc::new(AtomicU64::new(0));
-        (CaptureSink { tx, dropped: dropped.clone(), limit }, rx, dropped)
+/// The analysis side's end: login steps first, then summaries.
+pub struct Records {
+    full: mpsc::UnboundedReceiver<Exchange>,
+    summaries: mpsc::Receiver<Exchange>,
+    queued: Arc<AtomicUsize>,
+}
+
+fn captured_len(ex: &Exchange) -> usize {
+    ex.request.body.bytes.len() + ex.response.as_ref().map(|r| r.body.bytes.len()).unwrap_or(0)
+}
+
+impl Records {
+    /// The next record; `None` once the gateway is gone and both queues are empty.
+    pub async fn recv(&mut self) -> Option<Exchange> {
+        let ex = tokio::select! {
+            biased;
+            Some(x) = self.full.recv() => x,
+            Some(x) = self.summaries.recv() => x,
+            else => return None,
+        };
+        if !ex.summary {
+            self.queued.fetch_sub(captured_len(&ex), Ordering::Relaxed);
+        }
+        Some(ex)
     }
 
-    fn emit(&self, ex: Exchange) {
-        if self.tx.try_send(ex).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+    /// The next record if one is waiting (login steps first).
+    pub fn try_recv(&mut self) -> Option<Exchange> {
+        let ex = self.full.try_recv().or_else(|_| self.summaries.try_recv()).ok()?;
+        if !ex.summary {
+            self.queued.fetch_sub(captured_len(&ex), Ordering::Relaxed);
+        }
+        Some(ex)
+    }
+
+    /// Nothing waiting right now (the moment to flush what was written).
+    pub fn is_empty(&self) -> bool {
+        self.full.is_empty() && self.summaries.is_empty()
+    }
+}
+
+impl CaptureSink {
+    /// A sink with room for `capacity` summaries in flight, a per-body capture cap of `limit`,
+    /// and the analysis side's predicate (`None`: keep everything whole).
+    pub fn new(capacity: usize, limit: usize, wanted: Option<Wanted>) -> (Self, Records, Arc<CaptureStats>) {
+        let (full_tx, full_rx) = mpsc::unbounded_channel();
+        let (sum_tx, sum_rx) = mpsc::channel(capacity.max(1));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let stats = Arc::new(CaptureStats::default());
+        let sink = CaptureSink {
+            full: full_tx,
+            summaries: sum_tx,
+            wanted,
+            queued: queued.clone(),
+            stats: stats.clone(),
+            limit,
+        };
+        (sink, Records { full: full_rx, summaries: sum_rx, queued }, stats)
+    }
+
+    fn wants(&self, ex: &Exchange) -> bool {
+        let r = &ex.request;
+        self.wanted.as_ref().is_none_or(|w| w(&r.method, &r.scheme, &r.host, &r.path))
+    }
+
+    fn emit(&self, mut ex: Exchange) {
+        if ex.summary {
+            match self.summaries.try_send(ex) {
+                Ok(()) => CaptureStats::bump(&self.stats.summaries),
+                Err(_) => CaptureStats::bump(&self.stats.summaries_dropped),
+            }
+            return;
+        }
+        let len = captured_len(&ex);
+        if self.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES {
+            // Too much waits already: the record goes on without its bodies, marked.
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            for b in
+                [Some(&mut ex.request.body), ex.response.as_mut().map(|r| &mut r.body)].into_iter().flatten()
+            {
+                if !b.bytes.is_empty() {
+                    b.bytes = Bytes::new();
+                    b.truncated = true;
+                }
+            }
+            CaptureStats::bump(&self.stats.full_cut);
+        }
+        let len = captured_len(&ex);
+        match self.full.send(ex) {
+            Ok(()) => CaptureStats::bump(&self.stats.full),
+            Err(_) => {
+                self.queued.fetch_sub(len, Ordering::Relaxed);
+                CaptureStats::bump(&self.stats.full_lost)
+            }
         }
     }
 }
@@ -63,8 +199,10 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts recording; `ex` carries the request head, its body is filled in as it streams.
-    pub fn start(sink: &CaptureSink, ex: Exchange, started: Instant) -> Arc<Recorder> {
+    /// Starts recording; `ex` carries the request head, its body is filled in as it streams
+    /// (or, when the analysis side does not want it whole, only counted).
+    pub fn start(sink: &CaptureSink, mut ex: Exchange, started: Instant) -> Arc<Recorder> {
+        ex.summary = !sink.wants(&ex);
         Arc::new(Recorder {
             state: Mutex::new(Some(Progress {
                 ex,
@@ -126,6 +264,8 @@ impl Recorder {
     fn append(&self, side: Side, data: &Bytes) {
         let limit = self.sink.limit;
         self.with(|p| {
+            let summary = p.ex.summary;
+            let limit = if summary { 0 } else { limit };
             let (buf, body) = match side {
                 Side::Request => (&mut p.req, &mut p.ex.request.body),
                 Side::Response => match &mut p.ex.response {
@@ -135,7 +275,7 @@ impl Recorder {
             };
             body.wire_len += data.len() as u64;
             let room = limit.saturating_sub(buf.len());
-            if data.len() > room {
+            if data.len() > room && !summary {
                 body.truncated = true;
             }
             buf.extend_from_slice(&data[..data.len().min(room)]);
@@ -259,25 +399,25 @@ mod tests {
 
     #[tokio::test]
     async fn the_record_goes_out_once_when_the_last_holder_lets_go() {
-        let (sink, mut rx, dropped) = CaptureSink::new(4, 1024);
+        let (sink, mut rx, stats) = CaptureSink::new(4, 1024, None);
         let rec = recorder(&sink);
         let body = TapBody::new(Full::new(Bytes::from_static(b"grant_type=x")), rec.clone(), Side::Request);
         rec.response_head(200, "HTTP/1.1", vec![Header::new("content-type", "application/json")]);
         drop(rec);
-        assert!(rx.try_recv().is_err(), "the body still holds the recorder");
+        assert!(rx.try_recv().is_none(), "the body still holds the recorder");
         let bytes = body.collect().await.unwrap().to_bytes();
         assert_eq!(&bytes[..], b"grant_type=x", "forwarded unchanged");
         let ex = rx.try_recv().expect("emitted at end of stream");
         assert_eq!((ex.id, ex.request.body.text(), ex.request.body.wire_len), (7, Some("grant_type=x"), 12));
         assert_eq!(ex.response.as_ref().map(|r| r.status), Some(200));
         assert!(!ex.request.body.truncated && !ex.request.body.incomplete && ex.error.is_none());
-        assert!(rx.try_recv().is_err(), "exactly one record");
-        assert_eq!(dropped.load(Ordering::Relaxed), 0);
+        assert!(rx.try_recv().is_none(), "exactly one record");
+        assert_eq!(stats.snapshot(), [1, 0, 0, 0, 0]);
     }
 
     #[tokio::test]
     async fn bodies_over_the_cap_are_truncated_in_the_copy_only() {
-        let (sink, mut rx, _) = CaptureSink::new(4, 4);
+        let (sink, mut rx, _) = CaptureSink::new(4, 4, None);
         let rec = recorder(&sink);
         rec.response_head(200, "HTTP/1.1", vec![]);
         let body = TapBody::new(Full::new(Bytes::from_static(b"0123456789")), rec, Side::Response);
@@ -289,7 +429,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_dropped_before_its_end_is_marked_incomplete() {
-        let (sink, mut rx, _) = CaptureSink::new(4, 1024);
+        let (sink, mut rx, _) = CaptureSink::new(4, 1024, None);
         let rec = recorder(&sink);
         let chunks = futures_chunks(&[b"half", b"rest"]);
         let mut body = TapBody::new(StreamBody::new(chunks), rec, Side::Request);
@@ -303,12 +443,36 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_counts_drops_and_never_blocks() {
-        let (sink, _rx, dropped) = CaptureSink::new(1, 1024);
-        for _ in 0..3 {
-            drop(recorder(&sink));
+    fn login_steps_are_never_dropped_other_traffic_is_summarised_and_may_be() {
+        // The analysis side wants only /token; the summary queue has room for one.
+        let wanted: Wanted = Arc::new(|_: &str, _: &str, _: &str, p: &str| p == "/token");
+        let (sink, mut rx, stats) = CaptureSink::new(1, 1024, Some(wanted));
+        let other = |id| {
+            let req = RequestRecord::new("GET", "https", "a", "/static/app.js", "HTTP/1.1", vec![]);
+            Recorder::start(&sink, Exchange::begin(id, req, 1000), Instant::now())
+        };
+        for id in 0..3 {
+            let rec = other(id);
+            rec.response_head(200, "HTTP/1.1", vec![]);
+            rec.append(Side::Response, &Bytes::from_static(b"console.log(1)"));
         }
-        assert_eq!(dropped.load(Ordering::Relaxed), 2);
+        for _ in 0..1000 {
+            let rec = recorder(&sink);
+            rec.append(Side::Request, &Bytes::from_static(b"grant_type=x"));
+        }
+        assert_eq!(stats.snapshot(), [1000, 0, 0, 1, 2]);
+        let mut full = 0;
+        while let Some(ex) = rx.try_recv() {
+            if ex.summary {
+                // Sizes kept, bodies not.
+                let b = &ex.response.as_ref().unwrap().body;
+                assert_eq!((b.bytes.len(), b.wire_len, b.truncated), (0, 14, false));
+            } else {
+                assert_eq!(ex.request.body.text(), Some("grant_type=x"));
+                full += 1;
+            }
+        }
+        assert_eq!(full, 1000);
     }
 
     type Chunk = Result<Frame<Bytes>, std::convert::Infallible>;

@@ -47,7 +47,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             .seen(u.to_string())
             .why("the request never reached the provider whole, so whatever came back says nothing about it"),
         ),
-        Unreadable::Truncated { .. } | Unreadable::CutShort { .. } => {
+        Unreadable::Truncated { .. } | Unreadable::CutShort { .. } | Unreadable::NotKept => {
             let rule = match ctx.d.kind {
                 ExchangeKind::Discovery => RuleId::DiscFetchFailed,
                 ExchangeKind::Token => RuleId::TokenError,

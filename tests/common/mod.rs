@@ -28,7 +28,6 @@ use oidc_tap::proxy::route::{ConnectTo, Router, Upstream};
 use oidc_tap::proxy::{Gateway, Listen, ProxyConfig};
 use oidc_tap::tls::{DevCa, ServerIdentity};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 pub type TestBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -235,7 +234,7 @@ impl Default for GatewayOpts {
 
 pub struct TestGateway {
     pub gw: Gateway,
-    pub records: mpsc::Receiver<Exchange>,
+    pub records: oidc_tap::proxy::tap::Records,
     pub port: u16,
     pub ca_file: tempfile::NamedTempFile,
 }
