@@ -238,6 +238,33 @@ impl Exchange {
         }
     }
 
+    /// The record without its headers and bodies (a summary line: sizes and times stay).
+    pub fn without_heads_and_bodies(&self) -> Exchange {
+        let strip = |b: &CapturedBody| CapturedBody { bytes: Bytes::new(), ..b.clone() };
+        Exchange {
+            request: RequestRecord {
+                method: self.request.method.clone(),
+                scheme: self.request.scheme.clone(),
+                host: self.request.host.clone(),
+                path: self.request.path.clone(),
+                version: self.request.version.clone(),
+                headers: vec![],
+                body: strip(&self.request.body),
+            },
+            response: self.response.as_ref().map(|r| ResponseRecord {
+                status: r.status,
+                version: r.version.clone(),
+                headers: vec![],
+                body: strip(&r.body),
+            }),
+            client_addr: self.client_addr.clone(),
+            sni: self.sni.clone(),
+            upstream: self.upstream.clone(),
+            error: self.error.clone(),
+            ..*self
+        }
+    }
+
     /// Removes Content-Encoding from both captured bodies (done by the consumer, off the
     /// forwarding path). `limit` caps the decoded size.
     pub fn decode_bodies(&mut self, limit: usize) {

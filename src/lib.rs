@@ -5,6 +5,8 @@
 //! loads certificates; the analysis modules turn records into messages and findings.
 
 pub mod analysis;
+#[doc(hidden)]
+pub mod bench;
 pub mod capture;
 pub mod cli;
 pub(crate) mod clock;

@@ -171,6 +171,9 @@ impl Session {
 
     /// Writes out what the journal holds in its buffer; a failure is counted like a write's.
     pub fn flush(&mut self) {
+        if let Some(c) = &mut self.console {
+            c.flush();
+        }
         if let Some(j) = &mut self.journal
             && let Err(e) = j.flush()
         {
@@ -224,22 +227,34 @@ async fn session_loop(mut rx: Records, mut session: Session) -> Session {
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Records taken early while looking for Mastodon's JWKS fetch (see `with_keys`).
         let mut ahead: VecDeque<Exchange> = VecDeque::new();
+        // The queue is read in batches every millisecond rather than waited on record by
+        // record: a forwarding worker that hands over a record then never has to wake this
+        // thread (a syscall per request under load).
+        let mut poll = tokio::time::interval(POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if let Some(ex) = ahead.pop_front() {
                 with_keys(&mut session, &mut rx, &mut ahead, ex).await;
                 continue;
             }
             tokio::select! {
-                rec = rx.recv() => match rec {
-                    Some(ex) => {
+                _ = poll.tick() => {
+                    let mut took = false;
+                    while let Some(ex) = rx.try_recv() {
+                        took = true;
                         tracing::debug!(target: "oidc_tap::exchange", "#{} {}", ex.id, summary(&ex));
                         with_keys(&mut session, &mut rx, &mut ahead, ex).await;
-                        if rx.is_empty() && ahead.is_empty() {
-                            session.flush();
+                        if !ahead.is_empty() {
+                            break;
                         }
                     }
-                    None => break,
-                },
+                    if took && rx.is_empty() && ahead.is_empty() {
+                        session.flush();
+                    }
+                    if ahead.is_empty() && rx.is_closed() && rx.is_empty() {
+                        break;
+                    }
+                }
                 _ = flush.tick() => session.flush(),
                 _ = tick.tick() => session.tick(now_ms()),
                 _ = har_tick.tick(), if session.har.is_some() => {
@@ -258,6 +273,9 @@ async fn session_loop(mut rx: Records, mut session: Session) -> Session {
         session
     }
 }
+
+/// How often the analysis thread takes what the gateway queued.
+const POLL: Duration = Duration::from_millis(1);
 
 /// How long analysis waits for Mastodon's own JWKS fetch before fetching the keys itself.
 const KEYS_WAIT: Duration = Duration::from_millis(300);

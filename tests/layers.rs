@@ -5,7 +5,7 @@
 /// Top to bottom; a module may use its own layer and the layers below it.
 const LAYERS: &[&[&str]] = &[
     &["commands", "cli"],
-    &["demo"],
+    &["demo", "bench"],
     &["session"],
     &["ui"],
     &["output", "trace"],

@@ -216,6 +216,22 @@ impl Analyzer {
     pub fn ingest(&mut self, ex: &Exchange) -> Vec<Event> {
         let now = ex.started_ms + ex.total_ms;
         let mut out = self.tick(now);
+        if crate::oidc::decode::is_plain_other(&self.book, ex) {
+            // Other traffic kept as a summary: listed (console --show-all, journal), not decoded,
+            // joined to no flow, judged by no rule.
+            out.push(Event::Exchange(Box::new(ExchangeEvent {
+                id: ex.id,
+                ts: now,
+                flow: None,
+                kind: ExchangeKind::Other,
+                decoded: crate::oidc::decode::undecoded_other(ex),
+                passed: vec![],
+                joined_by: None,
+                provider_leg: None,
+                exchange: ex.clone(),
+            })));
+            return out;
+        }
         let d = decode_exchange(&self.book, ex);
         if let Some(disc) = &d.discovery
             && disc.valid_json

@@ -139,7 +139,9 @@ pub fn build_session(out: &OutputArgs, expectations: Expectations, capture_limit
         ..FlowLimits::default()
     };
     let analyzer = Analyzer::new(AnalyzerConfig { limits, expectations, ..Default::default() });
-    let console = Console::new(Box::new(std::io::stdout()), Style::detect(), out.show_all);
+    let console =
+        Console::new(Box::new(std::io::BufWriter::new(std::io::stdout())), Style::detect(), out.show_all)
+            .buffered();
     let journal = match &out.trace {
         Some(p) => {
             let mut j = Journal::open(p, !out.no_redact)

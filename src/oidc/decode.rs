@@ -234,6 +234,45 @@ fn rp_outcome(location: Option<&str>) -> Option<RpOutcome> {
 }
 
 /// Decodes one exchange against what is known about the provider's endpoints.
+/// Whether an exchange is other traffic that needs no decoding: a summary record (no bodies
+/// kept) of a request that is still no login step, which the gateway did not answer itself.
+/// A lookup, so non-login traffic costs analysis almost nothing.
+pub fn is_plain_other(book: &EndpointBook, ex: &Exchange) -> bool {
+    let req = &ex.request;
+    ex.summary
+        && ex.gateway_answer.is_none()
+        && ex.error.is_none()
+        && classify_request(book, &req.method, &normalize_host(&req.host, &req.scheme), &req.path)
+            == ExchangeKind::Other
+}
+
+/// The decoded form of plain other traffic: its kind, URL and caller, nothing read.
+pub fn undecoded_other(ex: &Exchange) -> Decoded {
+    let req = &ex.request;
+    Decoded {
+        kind: ExchangeKind::Other,
+        url: format!("{}://{}{}", req.scheme, req.host, req.path),
+        host: normalize_host(&req.host, &req.scheme),
+        caller: caller(req),
+        discovery: None,
+        jwks: None,
+        authorize: None,
+        authorization_response: None,
+        provider_error: None,
+        token_request: None,
+        token_response: None,
+        userinfo_request: None,
+        userinfo_response: None,
+        params: vec![],
+        rp: None,
+        problems: vec![],
+        unreadable: None,
+        resumes: None,
+        flow_stage: None,
+        browser: Default::default(),
+    }
+}
+
 pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
     let req = &ex.request;
     let host = normalize_host(&req.host, &req.scheme);

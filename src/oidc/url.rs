@@ -63,9 +63,26 @@ pub fn path_of(s: &str) -> String {
 /// Lower-cases a request's authority and drops the scheme's default port.
 pub fn normalize_host(authority: &str, scheme: &str) -> String {
     let scheme = if scheme.eq_ignore_ascii_case("http") { "http" } else { "https" };
-    host_path(&format!("{scheme}://{authority}/"))
+    // The same few authorities come again and again (every request asks): remember the last
+    // ones per thread instead of running the URL parser each time.
+    thread_local! {
+        static SEEN: std::cell::RefCell<std::collections::HashMap<(String, &'static str), String>> =
+            Default::default();
+    }
+    if let Some(h) = SEEN.with(|m| m.borrow().get(&(authority.to_owned(), scheme)).cloned()) {
+        return h;
+    }
+    let h = host_path(&format!("{scheme}://{authority}/"))
         .map(|(h, _)| h)
-        .unwrap_or_else(|| authority.to_ascii_lowercase())
+        .unwrap_or_else(|| authority.to_ascii_lowercase());
+    SEEN.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= 256 {
+            m.clear();
+        }
+        m.insert((authority.to_owned(), scheme), h.clone());
+    });
+    h
 }
 
 #[cfg(test)]

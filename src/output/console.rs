@@ -61,6 +61,8 @@ pub struct Console {
     pub style: Style,
     /// List non-OIDC traffic too.
     pub show_all: bool,
+    /// Lines are flushed by the session (when nothing waits, and every 100 ms), not one by one.
+    buffered: bool,
 }
 
 const INDENT: &str = "              ";
@@ -75,11 +77,23 @@ fn opt_short(v: Option<&str>) -> String {
 
 impl Console {
     pub fn new(out: Box<dyn Write + Send>, style: Style, show_all: bool) -> Console {
-        Console { out, style, show_all }
+        Console { out, style, show_all, buffered: false }
+    }
+
+    /// Leaves flushing to [`Console::flush`] (the live gateway under load: no write per line).
+    pub fn buffered(mut self) -> Console {
+        self.buffered = true;
+        self
     }
 
     pub fn write_line(&mut self, line: &str) {
         let _ = writeln!(self.out, "{line}");
+        if !self.buffered {
+            let _ = self.out.flush();
+        }
+    }
+
+    pub fn flush(&mut self) {
         let _ = self.out.flush();
     }
 

@@ -86,6 +86,22 @@ impl Journal {
     }
 
     pub fn write(&mut self, ev: &Event) -> io::Result<()> {
+        // Other traffic as a summary: its heads and bodies are dropped before the line is made,
+        // not after (under load that is most lines, and redacting heads nobody keeps is waste).
+        let light;
+        let ev = match ev {
+            Event::Exchange(x) if !self.keep_all && x.kind == crate::oidc::ExchangeKind::Other => {
+                light = Event::Exchange(Box::new(ExchangeEvent {
+                    decoded: x.decoded.clone(),
+                    passed: x.passed.clone(),
+                    provider_leg: x.provider_leg.clone(),
+                    exchange: x.exchange.without_heads_and_bodies(),
+                    ..**x
+                }));
+                &light
+            }
+            ev => ev,
+        };
         let mut v = crate::redact::with_policy(self.policy, || event_line(ev, self.redact));
         if !self.keep_all
             && v["type"] == "exchange"

@@ -113,6 +113,11 @@ impl Records {
         Some(ex)
     }
 
+    /// The gateway is gone: nothing more will come (what is queued may still be read).
+    pub fn is_closed(&self) -> bool {
+        self.full.is_closed() && self.summaries.is_closed()
+    }
+
     /// Nothing waiting right now (the moment to flush what was written).
     pub fn is_empty(&self) -> bool {
         self.full.is_empty() && self.summaries.is_empty()

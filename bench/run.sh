@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The load benchmark of BENCHMARKS.md, in one run on one machine (CI does not run it):
+#   an HTTPS upstream (nginx) serving a token-endpoint-sized JSON and a static file, then wrk
+#   against it directly, through oidc-tap (capture, analysis and --trace on), through nginx as a
+#   TLS reverse proxy, and through mitmdump --mode reverse when it can be installed.
+# Prints req/s, p50, p99 per path and proxy, the ratios, oidc-tap's capture counters and RSS.
+#
+#   bash bench/run.sh            # 10 s per measurement, 16 connections, 2 wrk threads
+#   DURATION=30 CONNS=32 bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-16}
+THREADS=${THREADS:-2}
+WORK=$(mktemp -d /tmp/oidc-tap-bench.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; [ -f "$WORK/rp.pid" ] && kill "$(cat "$WORK/rp.pid")" 2>/dev/null; true' EXIT
+
+need() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; }
+sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+if ! need wrk || ! need nginx; then
+  echo "== installing wrk and nginx from Debian"
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends wrk nginx-light >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+echo "== building oidc-tap (release)"
+cargo build --release -q
+TAP=target/release/oidc-tap
+
+# mitmdump from PyPI, in a venv of its own (skipped when it cannot be installed).
+MITM=""
+if [ -x target/bench-venv/bin/mitmdump ]; then
+  MITM=target/bench-venv/bin/mitmdump
+elif python3 -m venv target/bench-venv >/dev/null 2>&1 && target/bench-venv/bin/pip install -q mitmproxy >/dev/null 2>&1; then
+  MITM=target/bench-venv/bin/mitmdump
+else
+  echo "   (mitmproxy could not be installed: its column stays empty)"
+fi
+
+# Certificates: one dev CA; the upstream's and both proxies' leaves for 127.0.0.1.
+$TAP certs init --dir "$WORK/certs" --host 127.0.0.1 --host localhost >/dev/null
+
+# The upstream: a token response the size of authentik's (RS256 ID token, ~2 KB) and a
+# 64 KiB static file, over TLS with keep-alive.
+mkdir -p "$WORK/www/static"
+dd if=/dev/urandom bs=49152 count=1 2>/dev/null | base64 -w 76 > "$WORK/www/static/app.js"
+TOKEN_JSON=$(python3 - <<'EOF'
+import base64, json
+b = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+h = b({"alg": "RS256", "kid": "bench", "typ": "JWT"})
+c = b({"iss": "https://127.0.0.1/application/o/mastodon/", "sub": "a" * 64, "aud": "bench-client",
+       "exp": 4102444800, "iat": 1700000000, "auth_time": 1700000000, "nonce": "n" * 32,
+       "email": "alice@example.test", "email_verified": True, "name": "Alice Example",
+       "preferred_username": "alice", "groups": []})
+sig = base64.urlsafe_b64encode(b"s" * 256).rstrip(b"=").decode()
+print(json.dumps({"access_token": "A" * 400, "token_type": "Bearer", "scope": "openid profile email",
+                  "expires_in": 3600, "id_token": f"{h}.{c}.{sig}"}))
+EOF
+)
+printf '%s' "$TOKEN_JSON" > "$WORK/www/token.json"
+
+UP=18443; RP=18444; TP=18445; MP=18446
+cat > "$WORK/nginx.conf" <<EOF
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:$UP ssl;
+    ssl_certificate $WORK/certs/leaf.pem;
+    ssl_certificate_key $WORK/certs/leaf.key;
+    root $WORK/www;
+    location = /application/o/token/ {
+      default_type application/json;
+      alias $WORK/www/token.json;
+      error_page 405 =200 \$uri;
+    }
+    location /static/ { }
+  }
+  upstream authentik { server 127.0.0.1:$UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$RP ssl;
+    ssl_certificate $WORK/certs/leaf.pem;
+    ssl_certificate_key $WORK/certs/leaf.key;
+    location / {
+      proxy_pass https://authentik;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_ssl_session_reuse on;
+    }
+  }
+}
+EOF
+"$NGINX" -c "$WORK/nginx.conf" -p "$WORK"
+sleep 0.5
+
+cat > "$WORK/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = "grant_type=authorization_code&code=Zm9vYmFyYmF6cXV4cXV1eA&redirect_uri=https%3A%2F%2Fmastodon.test%2Fauth%2Fauth%2Fopenid_connect%2Fcallback"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic YmVuY2gtY2xpZW50OnNlY3JldA=="
+wrk.headers["User-Agent"] = "Rack::OAuth2 (2.3.0)"
+EOF
+
+# oidc-tap with capture, analysis and --trace on.
+$TAP proxy --listen "https://127.0.0.1:$TP" --ca-dir "$WORK/certs" ${TAP_ARGS:-} \
+  --upstream "https://127.0.0.1:$UP" --upstream-ca "$WORK/certs/ca.pem" \
+  --trace "$WORK/trace.jsonl" >"$WORK/tap.out" 2>"$WORK/tap.err" &
+TAP_PID=$!
+if [ -n "$MITM" ]; then
+  "$MITM" -q --mode "reverse:https://127.0.0.1:$UP" --listen-host 127.0.0.1 --listen-port $MP \
+    --ssl-insecure --set connection_strategy=lazy >"$WORK/mitm.out" 2>&1 &
+  MITM_PID=$!
+fi
+sleep 2
+
+rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+
+# wrk → "req/s p50_ms p99_ms"
+measure() { # url [lua]
+  local args=(-t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency)
+  [ -n "${2:-}" ] && args+=(-s "$2")
+  wrk "${args[@]}" "$1" 2>/dev/null | awk '
+    /Requests\/sec/ {rps=$2}
+    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    $1=="50%" {p50=ms($2)} $1=="99%" {p99=ms($2)}
+    END {printf "%.0f %.3f %.3f\n", rps, p50, p99}'
+}
+
+declare -A R
+for path in token static; do
+  if [ $path = token ]; then P="/application/o/token/"; LUA="$WORK/post.lua"; else P="/static/app.js"; LUA=""; fi
+  R[$path,direct]=$(measure "https://127.0.0.1:$UP$P" "$LUA")
+  R[$path,oidc-tap]=$(measure "https://127.0.0.1:$TP$P" "$LUA")
+  R[$path,tap-rss]=$(rss $TAP_PID)
+  R[$path,nginx]=$(measure "https://127.0.0.1:$RP$P" "$LUA")
+  if [ -n "$MITM" ]; then R[$path,mitmdump]=$(measure "https://127.0.0.1:$MP$P" "$LUA"); fi
+done
+
+kill -INT $TAP_PID; wait $TAP_PID 2>/dev/null || true
+CAPTURE=$(grep '^capture:' "$WORK/tap.err" || echo "capture: (no line)")
+JOURNAL_MB=$(du -m "$WORK/trace.jsonl" | cut -f1)
+
+echo
+echo "oidc-tap load benchmark · $(date -u +%F) · $(nproc) cores · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "wrk -t$THREADS -c$CONNS -d${DURATION}s, TLS on both legs, nginx $("$NGINX" -v 2>&1 | cut -d/ -f2) with 2 workers; oidc-tap with --trace"
+printf "%-8s %-10s %10s %9s %9s\n" path proxy "req/s" "p50 ms" "p99 ms"
+for path in token static; do
+  for who in direct oidc-tap nginx mitmdump; do
+    v=${R[$path,$who]:-}
+    [ -z "$v" ] && continue
+    read -r rps p50 p99 <<<"$v"
+    printf "%-8s %-10s %10s %9s %9s\n" $path $who "$rps" "$p50" "$p99"
+  done
+  read -r t _ tp50 _ <<<"${R[$path,oidc-tap]} x"
+  read -r tr tp50 _ <<<"${R[$path,oidc-tap]}"
+  read -r nr _ <<<"${R[$path,nginx]}"
+  read -r dr dp50 _ <<<"${R[$path,direct]}"
+  line="  $path: oidc-tap/nginx $(python3 -c "print(f'{$tr/$nr:.2f}')")×"
+  if [ -n "${R[$path,mitmdump]:-}" ]; then
+    read -r mr _ <<<"${R[$path,mitmdump]}"
+    line+=" · oidc-tap/mitmdump $(python3 -c "print(f'{$tr/max($mr,1):.1f}')")×"
+  fi
+  line+=" · p50 added over direct $(python3 -c "print(f'{$tp50-$dp50:.3f}')") ms · oidc-tap RSS ${R[$path,tap-rss]}"
+  echo "$line"
+done
+echo "  $CAPTURE"
+echo "  journal: ${JOURNAL_MB} MB"
