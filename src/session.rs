@@ -11,6 +11,7 @@ use crate::analysis::{Analyzer, Event};
 use crate::capture::Exchange;
 use crate::clock::now_ms;
 use crate::keyfetch::KeyFetcher;
+use crate::oidc::decode::Decoded;
 use crate::output::console::Console;
 use crate::output::journal::Journal;
 use crate::proxy::tap::Records;
@@ -143,10 +144,13 @@ impl Session {
 
     /// Decodes the bodies of `ex` and says which keys its ID token needs that were never
     /// seen (the JWKS URL and kid), when this session may fetch them.
-    pub fn keys_needed(&mut self, ex: &mut Exchange) -> Option<(String, Option<String>)> {
+    /// The decoding made to find out is returned for [`Session::exchange_decoded`].
+    pub fn keys_needed(&mut self, ex: &mut Exchange) -> (Option<Decoded>, Option<(String, Option<String>)>) {
         ex.decode_bodies(self.capture_limit);
-        self.fetcher.as_ref()?;
-        self.analyzer.jwks_to_fetch(ex)
+        if self.fetcher.is_none() {
+            return (None, None);
+        }
+        self.analyzer.decode_for_keys(ex)
     }
 
     /// The gateway's own fetch of the keys (recorded as an exchange and analysed).
@@ -158,9 +162,10 @@ impl Session {
         }
     }
 
-    /// An exchange whose bodies `keys_needed` already decoded.
-    pub fn exchange_decoded(&mut self, ex: Exchange) {
-        self.ingest(ex);
+    /// An exchange whose bodies `keys_needed` already decoded (and maybe its messages).
+    pub fn exchange_decoded(&mut self, ex: Exchange, decoded: Option<Decoded>) {
+        let events = self.analyzer.ingest_decoded(&ex, decoded);
+        self.emit(events);
     }
 
     /// Periodic clock tick (abandoned / expired flows).
@@ -290,13 +295,14 @@ async fn with_keys(
     ahead: &mut VecDeque<Exchange>,
     mut ex: Exchange,
 ) {
-    if let Some((url, kid)) = session.keys_needed(&mut ex) {
+    let (decoded, keys) = session.keys_needed(&mut ex);
+    if let Some((url, kid)) = keys {
         match mastodons_fetch(rx, ahead, &url).await {
             Some(keys) => session.exchange(keys),
             None => session.fetch_keys(&url, kid.as_deref()).await,
         }
     }
-    session.exchange_decoded(ex);
+    session.exchange_decoded(ex, decoded);
 }
 
 async fn mastodons_fetch(rx: &mut Records, ahead: &mut VecDeque<Exchange>, url: &str) -> Option<Exchange> {

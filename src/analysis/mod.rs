@@ -164,19 +164,31 @@ impl Analyzer {
     /// known yet (no JWKS seen, or an unknown kid after a rotation). The caller fetches it and
     /// feeds the result in as an exchange, so a replay of the trace sees the same keys.
     pub fn jwks_to_fetch(&self, ex: &Exchange) -> Option<(String, Option<String>)> {
+        self.decode_for_keys(ex).1
+    }
+
+    /// The exchange decoded (token responses only; `None` for the rest, decoded at ingest),
+    /// and the ID token's keys that were never seen (JWKS URL and kid). The decoding is handed
+    /// back to [`Analyzer::ingest_decoded`] so a token response is decoded once.
+    pub fn decode_for_keys(&self, ex: &Exchange) -> (Option<Decoded>, Option<(String, Option<String>)>) {
         let host = crate::oidc::classify::normalize_host(&ex.request.host, &ex.request.scheme);
         if crate::oidc::classify::classify_request(&self.book, &ex.request.method, &host, &ex.request.path)
             != ExchangeKind::Token
         {
-            return None; // only token responses carry ID tokens; skip decoding everything else twice
+            return (None, None); // only token responses carry ID tokens
         }
         let d = decode_exchange(&self.book, ex);
+        let keys = self.keys_missing(&d);
+        (Some(d), keys)
+    }
+
+    fn keys_missing(&self, d: &Decoded) -> Option<(String, Option<String>)> {
         let j = d.token_response.as_ref()?.id_token_decoded.as_ref()?;
         let alg = j.alg()?;
         if j.is_jwe() || is_hmac(alg) || alg.eq_ignore_ascii_case("none") {
             return None;
         }
-        let url = self.jwks_uri_for(&d)?;
+        let url = self.jwks_uri_for(d)?;
         (!self.keys.has_kid(&url, j.kid())).then(|| (url, j.kid().map(str::to_owned)))
     }
 
@@ -214,6 +226,12 @@ impl Analyzer {
 
     /// Analyses one finished exchange.
     pub fn ingest(&mut self, ex: &Exchange) -> Vec<Event> {
+        self.ingest_decoded(ex, None)
+    }
+
+    /// [`Analyzer::ingest`] with the decoding [`Analyzer::decode_for_keys`] already made (only
+    /// a JWKS may have been ingested since: it does not change how an exchange decodes).
+    pub fn ingest_decoded(&mut self, ex: &Exchange, decoded: Option<Decoded>) -> Vec<Event> {
         let now = ex.started_ms + ex.total_ms;
         let mut out = self.tick(now);
         if crate::oidc::decode::is_plain_other(&self.book, ex) {
@@ -232,7 +250,7 @@ impl Analyzer {
             })));
             return out;
         }
-        let d = decode_exchange(&self.book, ex);
+        let d = decoded.unwrap_or_else(|| decode_exchange(&self.book, ex));
         if let Some(disc) = &d.discovery
             && disc.valid_json
         {

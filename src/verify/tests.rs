@@ -245,3 +245,39 @@ fn a_garbage_jwks_after_a_good_one_is_not_ignored() {
     );
     assert!(!k.has_kid("https://a/jwks/", Signing::Rs256.kid()), "a refetch is due");
 }
+
+#[test]
+fn ring_and_the_general_path_agree_on_every_fast_algorithm() {
+    for s in [
+        Signing::Rs256,
+        Signing::Rs384,
+        Signing::Rs512,
+        Signing::Ps256,
+        Signing::Ps384,
+        Signing::Ps512,
+        Signing::Es256,
+        Signing::Es384,
+        Signing::EdDsa,
+    ] {
+        let jwt = token(s, s.kid());
+        let jwk = s.jwk().unwrap();
+        let alg = s.alg_name();
+        assert_eq!(ring_verify(alg, &jwk, jwt.signing_input.as_bytes(), &jwt.signature), Some(true), "{alg}");
+        let mut bad = jwt.signature.clone();
+        bad[3] ^= 1;
+        assert_eq!(ring_verify(alg, &jwk, jwt.signing_input.as_bytes(), &bad), Some(false), "{alg} tampered");
+        let mut other = jwt.signing_input.clone();
+        other.push('x');
+        assert_eq!(
+            ring_verify(alg, &jwk, other.as_bytes(), &jwt.signature),
+            Some(false),
+            "{alg} other input"
+        );
+    }
+    // Shapes ring does not take go to the general path instead of reading as "invalid".
+    let small_rsa = json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"});
+    assert_eq!(ring_verify("RS256", &small_rsa, b"x", b"y"), None);
+    let p521 = json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"});
+    assert_eq!(ring_verify("ES512", &p521, b"x", b"y"), None);
+    assert_eq!(ring_verify("ES256", &p521, b"x", b"y"), None);
+}
