@@ -7,10 +7,15 @@
 #
 #   bash bench/run.sh            # 10 s per measurement, 16 connections, 2 wrk threads
 #   DURATION=30 CONNS=32 bash bench/run.sh
+#   bash bench/run.sh soak       # 1,000,000 requests through oidc-tap (--trace on): discovery,
+#                                # token calls, static files, a 10 MB body every 2,000th; RSS
+#                                # at start, then every 10 s to the end
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+MODE=${1:-compare}
 DURATION=${DURATION:-10}
+SOAK_REQUESTS=${SOAK_REQUESTS:-1000000}
 CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
 WORK=$(mktemp -d /tmp/oidc-tap-bench.XXXXXX)
@@ -60,6 +65,11 @@ print(json.dumps({"access_token": "A" * 400, "token_type": "Bearer", "scope": "o
 EOF
 )
 printf '%s' "$TOKEN_JSON" > "$WORK/www/token.json"
+mkdir -p "$WORK/www/application/o/mastodon/.well-known"
+cat > "$WORK/www/application/o/mastodon/.well-known/openid-configuration" <<EOF
+{"issuer":"https://127.0.0.1/application/o/mastodon/","authorization_endpoint":"https://127.0.0.1/application/o/authorize/","token_endpoint":"https://127.0.0.1/application/o/token/","userinfo_endpoint":"https://127.0.0.1/application/o/userinfo/","jwks_uri":"https://127.0.0.1/application/o/mastodon/jwks/","response_types_supported":["code"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["RS256"],"scopes_supported":["openid","email","profile"]}
+EOF
+head -c 10485760 /dev/zero > "$WORK/www/static/big.bin"
 
 UP=18443; RP=18444; TP=18445; MP=18446
 cat > "$WORK/nginx.conf" <<EOF
@@ -81,6 +91,7 @@ http {
       error_page 405 =200 \$uri;
     }
     location /static/ { }
+    location /application/o/mastodon/.well-known/ { default_type application/json; }
   }
   upstream authentik { server 127.0.0.1:$UP; keepalive 64; }
   server {
@@ -131,6 +142,36 @@ measure() { # url [lua]
     $1=="50%" {p50=ms($2)} $1=="99%" {p99=ms($2)}
     END {printf "%.0f %.3f %.3f\n", rps, p50, p99}'
 }
+
+if [ "$MODE" = soak ]; then
+  cat > "$WORK/mixed.lua" <<'EOF'
+-- One in 2,000 a 10 MB download; the rest a login's back channel (discovery, token) and
+-- static files, in turn.
+local n = 0
+local form = "grant_type=authorization_code&code=Zm9vYmFyYmF6cXV4cXV1eA&redirect_uri=https%3A%2F%2Fmastodon.test%2Fauth%2Fauth%2Fopenid_connect%2Fcallback"
+local heads = { ["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "Basic YmVuY2gtY2xpZW50OnNlY3JldA==", ["User-Agent"] = "Rack::OAuth2 (2.3.0)" }
+request = function()
+  n = n + 1
+  if n % 2000 == 0 then return wrk.format("GET", "/static/big.bin") end
+  local k = n % 3
+  if k == 0 then return wrk.format("POST", "/application/o/token/", heads, form) end
+  if k == 1 then return wrk.format("GET", "/application/o/mastodon/.well-known/openid-configuration") end
+  return wrk.format("GET", "/static/app.js")
+end
+EOF
+  echo "== soak: $SOAK_REQUESTS requests through oidc-tap (--trace on)"
+  echo "   RSS at start: $(rss $TAP_PID)"
+  done_n=0
+  while [ "$done_n" -lt "$SOAK_REQUESTS" ]; do
+    n=$(wrk -t"$THREADS" -c"$CONNS" -d10s -s "$WORK/mixed.lua" "https://127.0.0.1:$TP/" 2>/dev/null | awk '/requests in/ {print $1}')
+    done_n=$((done_n + ${n:-0}))
+    echo "   after $done_n requests: RSS $(rss $TAP_PID)"
+  done
+  kill -INT $TAP_PID; wait $TAP_PID 2>/dev/null || true
+  echo "   $(grep '^capture:' "$WORK/tap.err" || echo 'capture: (no line)')"
+  echo "   journal: $(du -m "$WORK/trace.jsonl" | cut -f1) MB"
+  exit 0
+fi
 
 declare -A R
 for path in token static; do

@@ -213,6 +213,8 @@ pub struct GatewayOpts {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// The analysis side's predicate (`None`: every request recorded whole).
+    pub wanted: Option<oidc_tap::proxy::tap::Wanted>,
 }
 
 impl Default for GatewayOpts {
@@ -228,6 +230,7 @@ impl Default for GatewayOpts {
             max_connections: 10_000,
             shutdown_grace: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
+            wanted: None,
         }
     }
 }
@@ -268,6 +271,7 @@ pub async fn start_gateway(ca: &Arc<DevCa>, opts: GatewayOpts) -> TestGateway {
     cfg.max_connections = opts.max_connections;
     cfg.header_read_timeout = opts.header_read_timeout;
     cfg.shutdown_grace = opts.shutdown_grace;
+    cfg.wanted = opts.wanted;
     cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
     let mut gw = Gateway::start(cfg).await.unwrap();
     let records = gw.take_records().unwrap();

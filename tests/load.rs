@@ -1,0 +1,250 @@
+//! Failure paths while traffic flows: background clients keep a login's back channel and
+//! static files going through the gateway while upstreams refuse, reset mid-body, hang, present
+//! a certificate for another name, answer plain HTTP to a TLS dial, and a client walks away
+//! from a 10 MB download. Each asserts what the client got, what the record says, that the next
+//! request is served, and, at the end, that no login step's record was lost. Then 5,000
+//! connections at once.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::*;
+use http_body_util::BodyExt;
+use oidc_tap::analysis::Analyzer;
+use oidc_tap::capture::Exchange;
+use oidc_tap::tls::DevCa;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A plain-HTTP upstream that reads a request head and then runs `act` on the socket.
+async fn raw_upstream<F, Fut>(act: F) -> std::net::SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let act = Arc::new(act);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let act = act.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                act(s).await;
+            });
+        }
+    });
+    addr
+}
+
+const OIDC_PATH: &str = "/application/o/mastodon/.well-known/openid-configuration";
+
+fn is_login_step(ex: &Exchange) -> bool {
+    !ex.summary
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_while_traffic_flows_cost_the_next_request_nothing_and_lose_no_login_step() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let good = start_upstream(UpstreamKind::TlsH1, &ca, &["authentik.test"]).await;
+    let wrong_name = start_upstream(UpstreamKind::TlsH1, &ca, &["somebody-else.test"]).await;
+    let plain = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let hangs = raw_upstream(|s| async move {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(s);
+    })
+    .await;
+    let resets = raw_upstream(|mut s| async move {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n0123456789").await;
+        let _ = s.flush().await;
+        // Close with unread data pending and linger 0: a reset, mid-body.
+        let _ = s.set_zero_linger();
+        drop(s);
+    })
+    .await;
+    let interest = Analyzer::new(Default::default()).interest();
+    let mut gw = start_gateway(
+        &ca,
+        GatewayOpts {
+            routes: vec![
+                "authentik.test=https://authentik.test:443".into(),
+                format!("refused.test=https://{refused}"),
+                format!("hangs.test=http://{hangs}"),
+                format!("resets.test=http://{resets}"),
+                "wrong.test=https://wrong.test:443".into(),
+                "plain.test=https://plain.test:443".into(),
+            ],
+            connect_to: vec![
+                format!("authentik.test:443=127.0.0.1:{}", good.addr.port()),
+                format!("wrong.test:443=127.0.0.1:{}", wrong_name.addr.port()),
+                format!("plain.test:443=127.0.0.1:{}", plain.addr.port()),
+            ],
+            response_timeout: Duration::from_secs(1),
+            wanted: Some(Arc::new(move |m: &str, s: &str, h: &str, p: &str| interest.wants(m, s, h, p))),
+            ..Default::default()
+        },
+    )
+    .await;
+    let port = gw.port;
+
+    // Background: 8 clients alternate a login step (discovery) and a static download.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent_oidc, sent_other) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut background = vec![];
+    for _ in 0..8 {
+        let (c, stop, so, sx) = (client(&ca, false), stop.clone(), sent_oidc.clone(), sent_other.clone());
+        background.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let (url, counter) = if i % 2 == 0 {
+                    (format!("https://authentik.test:{port}{OIDC_PATH}"), &so)
+                } else {
+                    (format!("https://authentik.test:{port}/big?n=20000"), &sx)
+                };
+                let (resp, _) = send(&c, get(&url)).await;
+                assert!(resp.status() == 404 || resp.status() == 200, "{}", resp.status());
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let c = client(&ca, false);
+    let next_is_served = |c: &TestClient| {
+        let c = c.clone();
+        async move {
+            let (resp, body) = send(&c, get(&format!("https://authentik.test:{port}/seen"))).await;
+            assert_eq!(resp.status(), 200, "the next request is served");
+            assert!(String::from_utf8_lossy(&body).contains("authentik.test"));
+        }
+    };
+    let token = |host: &str| format!("https://{host}:{port}/application/o/token/");
+    let mut faults_sent = 0;
+
+    // Refused, hanging, wrong certificate, plain HTTP to a TLS dial: the gateway's own answer
+    // with what to change, and the next request served.
+    for (host, status, says) in [
+        ("refused.test", 502, "refused the connection"),
+        ("hangs.test", 504, "did not answer within 1 s"),
+        ("wrong.test", 502, "certificate"),
+        ("plain.test", 502, "TLS"),
+    ] {
+        let (resp, body) = send(&c, get(&token(host))).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(resp.status(), status, "{host}: {text}");
+        assert_eq!(resp.headers().get("x-oidc-tap-error").map(|v| v.as_bytes()), Some(&b"1"[..]), "{host}");
+        assert!(text.contains(says), "{host}: {text}");
+        faults_sent += 1;
+        next_is_served(&c).await;
+    }
+
+    // Reset mid-body: the client sees the body fail, the next request is served.
+    let resp = c.request(get(&token("resets.test"))).await.expect("the head arrives");
+    assert_eq!(resp.status(), 200, "the upstream's own head");
+    assert!(resp.into_body().collect().await.is_err(), "the body is cut, not completed");
+    faults_sent += 1;
+    next_is_served(&c).await;
+
+    // A client walks away from a 10 MB download after its first bytes.
+    let mut resp = c.request(get(&format!("https://authentik.test:{port}/big?n=10485760"))).await.unwrap();
+    let first = resp.body_mut().frame().await.unwrap().unwrap();
+    assert!(first.is_data());
+    drop(resp);
+    next_is_served(&c).await;
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for b in background {
+        b.await.unwrap();
+    }
+    // Everything ends; every record is read.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    gw.gw.shutdown().await;
+    let mut records = vec![];
+    while let Some(ex) = tokio::time::timeout(Duration::from_secs(5), gw.records.recv()).await.unwrap() {
+        records.push(ex);
+    }
+    let discovery: Vec<&Exchange> =
+        records.iter().filter(|x| x.request.path == OIDC_PATH && is_login_step(x)).collect();
+    let sent = sent_oidc.load(Ordering::Relaxed);
+    assert!(sent > 50, "the background ran ({sent} login steps)");
+    assert_eq!(discovery.len() as u64, sent, "every login step under load has its whole record");
+    assert!(discovery.iter().all(|x| x.response.is_some()));
+    let statics = records.iter().filter(|x| x.request.path.starts_with("/big?n=20000")).count() as u64;
+    assert_eq!(statics, sent_other.load(Ordering::Relaxed), "the summaries too (nothing dropped here)");
+    assert!(records.iter().filter(|x| x.request.path.starts_with("/big")).all(|x| x.summary));
+
+    // Each failure's record says what happened.
+    let token_records: Vec<&Exchange> =
+        records.iter().filter(|x| x.request.path == "/application/o/token/").collect();
+    assert_eq!(token_records.len(), faults_sent, "{token_records:#?}");
+    for (host, says) in [
+        ("refused.test", "refused"),
+        ("hangs.test", "did not answer"),
+        ("wrong.test", "certificate"),
+        ("plain.test", "TLS"),
+    ] {
+        let x = token_records.iter().find(|x| x.request.host.starts_with(host)).unwrap();
+        assert!(
+            x.gateway_answer.is_some() && x.error.as_deref().unwrap_or("").contains(says),
+            "{host}: {x:?}"
+        );
+    }
+    let reset = token_records.iter().find(|x| x.request.host.starts_with("resets.test")).unwrap();
+    let body = &reset.response.as_ref().unwrap().body;
+    assert!(body.incomplete && body.bytes.as_ref() == b"0123456789", "{reset:?}");
+    let walked = records.iter().find(|x| x.request.path == "/big?n=10485760").unwrap();
+    let body = &walked.response.as_ref().unwrap().body;
+    assert!(body.incomplete && body.wire_len < 10_485_760, "{walked:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_thousand_connections_at_once() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let mut gw =
+        start_gateway(&ca, GatewayOpts { listen_tls: false, upstream: Some(up.url()), ..Default::default() })
+            .await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], gw.port));
+    // Every connection is open (its request sent) before any is answered in full.
+    let barrier = Arc::new(tokio::sync::Barrier::new(5000));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..5000 {
+        let barrier = barrier.clone();
+        tasks.spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            barrier.wait().await;
+            let req = format!(
+                "GET {OIDC_PATH}?n={i} HTTP/1.1\r\nHost: authentik.test\r\nConnection: close\r\n\r\n"
+            );
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut out = Vec::new();
+            s.read_to_end(&mut out).await.unwrap();
+            String::from_utf8_lossy(&out).starts_with("HTTP/1.1 404")
+        });
+    }
+    let mut ok = 0;
+    while let Some(r) = tasks.join_next().await {
+        ok += usize::from(r.unwrap());
+    }
+    assert_eq!(ok, 5000, "every connection got the upstream's answer");
+    gw.gw.shutdown().await;
+    let mut n = 0;
+    while tokio::time::timeout(Duration::from_secs(5), gw.records.recv()).await.unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 5000, "one whole record each");
+}
