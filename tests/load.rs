@@ -108,7 +108,7 @@ async fn failures_while_traffic_flows_cost_the_next_request_nothing_and_lose_no_
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
-                let (url, counter) = if i % 2 == 0 {
+                let (url, counter) = if i.is_multiple_of(2) {
                     (format!("https://authentik.test:{port}{OIDC_PATH}"), &so)
                 } else {
                     (format!("https://authentik.test:{port}/big?n=20000"), &sx)
