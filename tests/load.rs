@@ -97,6 +97,15 @@ async fn failures_while_traffic_flows_cost_the_next_request_nothing_and_lose_no_
     )
     .await;
     let port = gw.port;
+    // The analysis side's part: take the records as they come.
+    let mut rx = std::mem::replace(&mut gw.records, oidc_tap::proxy::tap::CaptureSink::new(1, 1, None).1);
+    let reader = tokio::spawn(async move {
+        let mut all = vec![];
+        while let Some(ex) = rx.recv().await {
+            all.push(ex);
+        }
+        all
+    });
 
     // Background: 8 clients alternate a login step (discovery) and a static download.
     let stop = Arc::new(AtomicBool::new(false));
@@ -171,19 +180,22 @@ async fn failures_while_traffic_flows_cost_the_next_request_nothing_and_lose_no_
     }
     // Everything ends; every record is read.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let stats = gw.gw.capture_stats();
     gw.gw.shutdown().await;
-    let mut records = vec![];
-    while let Some(ex) = tokio::time::timeout(Duration::from_secs(5), gw.records.recv()).await.unwrap() {
-        records.push(ex);
-    }
+    let records = tokio::time::timeout(Duration::from_secs(10), reader).await.unwrap().unwrap();
     let discovery: Vec<&Exchange> =
         records.iter().filter(|x| x.request.path == OIDC_PATH && is_login_step(x)).collect();
     let sent = sent_oidc.load(Ordering::Relaxed);
     assert!(sent > 50, "the background ran ({sent} login steps)");
     assert_eq!(discovery.len() as u64, sent, "every login step under load has its whole record");
     assert!(discovery.iter().all(|x| x.response.is_some()));
+    // A reader that keeps up loses nothing: every summary of other traffic arrived too.
+    let [full, lost, cut, summaries, dropped] = stats.snapshot();
+    assert_eq!((lost, cut, dropped), (0, 0, 0));
+    assert_eq!(full as usize, records.iter().filter(|x| !x.summary).count());
+    assert_eq!(summaries as usize, records.iter().filter(|x| x.summary).count());
     let statics = records.iter().filter(|x| x.request.path.starts_with("/big?n=20000")).count() as u64;
-    assert_eq!(statics, sent_other.load(Ordering::Relaxed), "the summaries too (nothing dropped here)");
+    assert_eq!(statics, sent_other.load(Ordering::Relaxed));
     assert!(records.iter().filter(|x| x.request.path.starts_with("/big")).all(|x| x.summary));
 
     // Each failure's record says what happened.
@@ -208,6 +220,49 @@ async fn failures_while_traffic_flows_cost_the_next_request_nothing_and_lose_no_
     let walked = records.iter().find(|x| x.request.path == "/big?n=10485760").unwrap();
     let body = &walked.response.as_ref().unwrap().body;
     assert!(body.incomplete && body.wire_len < 10_485_760, "{walked:?}");
+}
+
+/// When nobody reads (analysis stalled), other traffic's summaries overflow their bounded queue
+/// and are counted; not one login step is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_analysis_side_costs_summaries_never_login_steps() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let interest = Analyzer::new(Default::default()).interest();
+    let mut gw = start_gateway(
+        &ca,
+        GatewayOpts {
+            listen_tls: false,
+            upstream: Some(up.url()),
+            wanted: Some(Arc::new(move |m: &str, s: &str, h: &str, p: &str| interest.wants(m, s, h, p))),
+            ..Default::default()
+        },
+    )
+    .await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], gw.port));
+    for i in 0..9000u32 {
+        let path = if i.is_multiple_of(3) { OIDC_PATH.to_owned() } else { format!("/static/app-{i}.js") };
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: authentik.test\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+    }
+    let stats = gw.gw.capture_stats();
+    gw.gw.shutdown().await;
+    let [full, lost, cut, summaries, dropped] = stats.snapshot();
+    // 3,000 login steps, 6,000 static files; the summaries' queue holds 4,096.
+    assert_eq!((full, lost, cut), (3000, 0, 0));
+    assert_eq!((summaries, dropped), (4096, 6000 - 4096));
+    let mut login_steps = 0;
+    while let Some(ex) = tokio::time::timeout(Duration::from_secs(5), gw.records.recv()).await.unwrap() {
+        login_steps += usize::from(!ex.summary);
+    }
+    assert_eq!(login_steps, 3000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

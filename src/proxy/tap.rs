@@ -26,7 +26,7 @@ use crate::capture::{CapturedBody, Exchange, GatewayAnswer, Header, ResponseReco
 pub type Wanted = Arc<dyn Fn(&str, &str, &str, &str) -> bool + Send + Sync>;
 
 /// Captured body bytes that may wait for analysis on the lossless queue.
-pub const MAX_QUEUED_BYTES: usize = 256 * 1024 * 1024;
+pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
 
 /// What the capture kept and lost, for the exit line and the journal.
 #[derive(Debug, Default)]
