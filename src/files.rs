@@ -27,8 +27,10 @@ pub fn append(path: &Path) -> io::Result<File> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = f.metadata()?.permissions().mode();
-        if mode & 0o077 != 0 {
+        // Only a regular file is ours to narrow (not /dev/stdout, a FIFO, a device).
+        let meta = f.metadata()?;
+        let mode = meta.permissions().mode();
+        if meta.is_file() && mode & 0o077 != 0 {
             f.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
         }
     }

@@ -303,3 +303,40 @@ async fn five_thousand_connections_at_once() {
     }
     assert_eq!(n, 5000, "one whole record each");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stalls_is_cut_and_recorded_as_stalled() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    // The upstream promises 1,000 bytes, sends 10 and then nothing, keeping the socket open.
+    let stalls = raw_upstream(|mut s| async move {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789").await;
+        let _ = s.flush().await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let live = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let mut gw = start_gateway(
+        &ca,
+        GatewayOpts {
+            routes: vec![format!("stalls.test=http://{stalls}"), format!("live.test={}", live.url())],
+            body_idle_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = client(&ca, false);
+    let started = std::time::Instant::now();
+    let resp =
+        c.request(get(&format!("https://stalls.test:{}/application/o/token/", gw.port))).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.into_body().collect().await.is_err(), "the client sees the body cut");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_secs(1) && waited < Duration::from_secs(10), "{waited:?}");
+    let ex = gw.record().await;
+    let body = &ex.response.as_ref().unwrap().body;
+    assert!(body.incomplete && body.bytes.as_ref() == b"0123456789", "{ex:?}");
+    assert!(ex.error.as_deref().unwrap().contains("stalled: no data for 1 s"), "{:?}", ex.error);
+    let (resp, _) = send(&c, get(&format!("https://live.test:{}/seen", gw.port))).await;
+    assert_eq!(resp.status(), 200, "the next request is served");
+}

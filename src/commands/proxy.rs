@@ -44,6 +44,7 @@ pub fn build_config(args: &ProxyArgs) -> Result<ProxyConfig> {
     };
     cfg.capture_limit = args.capture_limit;
     cfg.response_timeout = Duration::from_secs(args.upstream_timeout.max(1));
+    cfg.body_idle_timeout = Duration::from_secs(args.body_timeout.max(1));
     cfg.connect_timeout = Duration::from_secs(args.connect_timeout.max(1));
     cfg.max_connections = args.max_connections.max(1);
     if cfg.listeners.iter().any(|l| l.tls) {

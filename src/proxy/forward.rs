@@ -24,7 +24,7 @@ use crate::capture::{Exchange, GatewayAnswer, RequestRecord};
 use crate::capture::{header_records, version_str};
 
 /// The body type the gateway answers with.
-pub type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = UnsyncBoxBody<Bytes, super::tap::BoxError>;
 
 /// What every connection task shares.
 pub struct Shared {
@@ -36,6 +36,8 @@ pub struct Shared {
     /// What to tell the user when a client rejects the gateway's certificate.
     pub trust_hint: String,
     pub header_read_timeout: Duration,
+    /// A request or response body with no data for this long ends with an error.
+    pub body_idle_timeout: Duration,
 }
 
 /// Facts about the client connection a request arrived on.
@@ -191,7 +193,10 @@ async fn forward(
     add_forwarded(&mut parts.headers, conn.peer.ip(), conn.tls);
     parts.uri = uri;
     parts.version = Version::HTTP_11;
-    let up_req = Request::from_parts(parts, TapBody::new(body, rec.clone(), Side::Request));
+    let up_req = Request::from_parts(
+        parts,
+        TapBody::new(body, rec.clone(), Side::Request).idle_timeout(shared.body_idle_timeout),
+    );
 
     let upstream_name = upstream.to_string();
     let result = tokio::time::timeout(shared.response_timeout, shared.client.request(up_req)).await;
@@ -230,7 +235,10 @@ async fn forward(
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
     parts.version = reply_version;
-    Ok(Response::from_parts(parts, TapBody::new(body, rec, Side::Response).boxed_unsync()))
+    Ok(Response::from_parts(
+        parts,
+        TapBody::new(body, rec, Side::Response).idle_timeout(shared.body_idle_timeout).boxed_unsync(),
+    ))
 }
 
 /// Copies bytes both ways once both sides switched protocols.

@@ -88,6 +88,8 @@ pub struct ProxyConfig {
     pub header_read_timeout: Duration,
     /// Which requests the analysis side wants whole (`None`: all of them).
     pub wanted: Option<tap::Wanted>,
+    /// A body (either way) with no data for this long while it is read ends with an error.
+    pub body_idle_timeout: Duration,
 }
 
 impl ProxyConfig {
@@ -110,6 +112,7 @@ impl ProxyConfig {
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(30),
             wanted: None,
+            body_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -160,6 +163,7 @@ impl Gateway {
             next_id: AtomicU64::new(0),
             trust_hint: cfg.trust_hint,
             header_read_timeout: cfg.header_read_timeout,
+            body_idle_timeout: cfg.body_idle_timeout,
         });
         let (stop, stop_rx) = watch::channel(false);
         let conn_ids = Arc::new(AtomicU64::new(0));

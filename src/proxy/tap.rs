@@ -10,6 +10,7 @@
 //! - everything else is a summary (heads, sizes, times; no bodies) on a bounded queue, dropped
 //!   and counted when analysis falls behind.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -318,28 +319,45 @@ impl Drop for Recorder {
     }
 }
 
+/// Errors a tapped body passes on: the peer's own, or the gateway's idle timeout.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A body that forwards every frame unchanged and copies data frames into a [`Recorder`].
 pub struct TapBody<B> {
     inner: B,
     rec: Option<Arc<Recorder>>,
     side: Side,
+    idle: Option<Idle>,
+}
+
+/// No data for this long while the body is being read: the peer is stuck, the body ends with
+/// an error (so a stalled client or upstream cannot hold a connection and its buffers forever).
+struct Idle {
+    after: std::time::Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl<B: Body> TapBody<B> {
     pub fn new(inner: B, rec: Arc<Recorder>, side: Side) -> Self {
         // A body that is empty from the start is complete even if nobody ever polls it.
         let rec = if inner.is_end_stream() { None } else { Some(rec) };
-        TapBody { inner, rec, side }
+        TapBody { inner, rec, side, idle: None }
+    }
+
+    /// Ends the body with an error when no frame arrives for `after` while it is read.
+    pub fn idle_timeout(mut self, after: std::time::Duration) -> Self {
+        self.idle = Some(Idle { after, timer: Box::pin(tokio::time::sleep(after)) });
+        self
     }
 }
 
 impl<B> Body for TapBody<B>
 where
     B: Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
+    B::Error: Into<BoxError>,
 {
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -347,7 +365,7 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(data), Some(rec)) = (frame.data_ref(), &this.rec) {
                     rec.append(this.side, data);
@@ -355,8 +373,14 @@ where
                 if this.inner.is_end_stream() {
                     this.rec = None;
                 }
+                if let Some(i) = &mut this.idle {
+                    let at = tokio::time::Instant::now() + i.after;
+                    i.timer.as_mut().reset(at);
+                }
+                Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
+                let e: BoxError = e.into();
                 if let Some(rec) = this.rec.take() {
                     if this.side == Side::Request {
                         // The client's own stream failed: it went away mid-request.
@@ -364,13 +388,27 @@ where
                     }
                     rec.incomplete(this.side, &format!("failed: {e}"));
                 }
+                Poll::Ready(Some(Err(e)))
             }
             // End of stream: let go of the recorder so the record goes out without waiting
             // for hyper to drop the body.
-            Poll::Ready(None) => this.rec = None,
-            Poll::Pending => {}
+            Poll::Ready(None) => {
+                this.rec = None;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                let stalled = this.idle.as_mut().is_some_and(|i| i.timer.as_mut().poll(cx).is_ready());
+                if !stalled {
+                    return Poll::Pending;
+                }
+                let secs = this.idle.take().map(|i| i.after.as_secs()).unwrap_or(0);
+                let why = format!("stalled: no data for {secs} s (the peer stopped sending)");
+                if let Some(rec) = this.rec.take() {
+                    rec.incomplete(this.side, &why);
+                }
+                Poll::Ready(Some(Err(why.into())))
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -215,6 +215,7 @@ pub struct GatewayOpts {
     pub shutdown_grace: Duration,
     /// The analysis side's predicate (`None`: every request recorded whole).
     pub wanted: Option<oidc_tap::proxy::tap::Wanted>,
+    pub body_idle_timeout: Duration,
 }
 
 impl Default for GatewayOpts {
@@ -231,6 +232,7 @@ impl Default for GatewayOpts {
             shutdown_grace: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
             wanted: None,
+            body_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -272,6 +274,7 @@ pub async fn start_gateway(ca: &Arc<DevCa>, opts: GatewayOpts) -> TestGateway {
     cfg.header_read_timeout = opts.header_read_timeout;
     cfg.shutdown_grace = opts.shutdown_grace;
     cfg.wanted = opts.wanted;
+    cfg.body_idle_timeout = opts.body_idle_timeout;
     cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
     let mut gw = Gateway::start(cfg).await.unwrap();
     let records = gw.take_records().unwrap();
