@@ -340,3 +340,114 @@ async fn a_body_that_stalls_is_cut_and_recorded_as_stalled() {
     let (resp, _) = send(&c, get(&format!("https://live.test:{}/seen", gw.port))).await;
     assert_eq!(resp.status(), 200, "the next request is served");
 }
+
+/// The JWKS endpoint answers 500 while several logins run at once: each ID token's check says
+/// the keys could not be read and why; the logins' other steps pass through untouched, and once
+/// the endpoint recovers the next logins verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_jwks_endpoint_is_said_while_logins_go_on() {
+    use oidc_tap::analysis::{AnalyzerConfig, Event};
+    use oidc_tap::demo::rig::{Rig, Scenario};
+    use oidc_tap::session::Session;
+    init();
+    let mut sc = Scenario::clean();
+    sc.provider.faults.jwks_status = Some(500);
+    let session = Session::new(
+        Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),
+        None,
+        None,
+        1 << 20,
+    )
+    .keep_events();
+    let rig = Rig::start(sc, session).await.unwrap();
+    let outcomes = futures_util::future::join_all((0..4).map(|_| rig.login())).await;
+    for o in &outcomes {
+        // Mastodon itself cannot read the keys: its login fails at the ID token.
+        let o = o.as_ref().unwrap();
+        assert!(!matches!(o.verdict, Some(oidc_tap::demo::mastodon::Verdict::Success { .. })), "{o:?}");
+    }
+    let mut f = rig.provider.config().faults;
+    f.jwks_status = None;
+    rig.provider.set_faults(f);
+    let after = rig.login().await.unwrap();
+    assert!(matches!(after.verdict, Some(oidc_tap::demo::mastodon::Verdict::Success { .. })), "{after:?}");
+    let events = rig.finish().await.unwrap().keep.unwrap();
+    let tokens: Vec<&oidc_tap::analysis::ExchangeEvent> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Exchange(x) if x.kind.as_str() == "token" => Some(x.as_ref()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tokens.len(), 5, "every token call recorded");
+    let said: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Finding(f) if f.rule.as_str().starts_with("IDT-") => {
+                Some(format!("{} {} {}", f.rule.as_str(), f.message, f.seen.clone().unwrap_or_default()))
+            }
+            _ => None,
+        })
+        .collect();
+    let about_500 = said.iter().filter(|s| s.contains("500")).count();
+    assert_eq!(about_500, 4, "{said:#?}");
+    assert!(
+        tokens[4].passed.iter().any(|c| c.to_string().starts_with("signature ✓")),
+        "{:?}",
+        tokens[4].passed
+    );
+}
+
+/// A journal writer whose disk fills up after `room` bytes.
+struct FillsUp {
+    room: usize,
+}
+
+impl std::io::Write for FillsUp {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.room < b.len() {
+            return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device"));
+        }
+        self.room -= b.len();
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The trace's disk fills up during logins: forwarding and analysis go on, the failed writes
+/// are counted (the first one is reported), nothing else changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_trace_disk_stops_nothing_but_the_trace() {
+    use oidc_tap::analysis::{AnalyzerConfig, Event};
+    use oidc_tap::demo::rig::{Rig, Scenario};
+    use oidc_tap::output::journal::Journal;
+    use oidc_tap::session::Session;
+    init();
+    let sc = Scenario::clean();
+    let journal = Journal::from_writer(
+        Box::new(std::io::BufWriter::with_capacity(256, FillsUp { room: 20_000 })),
+        true,
+    );
+    let session = Session::new(
+        Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),
+        None,
+        Some(journal),
+        1 << 20,
+    )
+    .keep_events();
+    let rig = Rig::start(sc, session).await.unwrap();
+    for _ in 0..3 {
+        let o = rig.login().await.unwrap();
+        assert!(matches!(o.verdict, Some(oidc_tap::demo::mastodon::Verdict::Success { .. })), "{o:?}");
+    }
+    let s = rig.finish().await.unwrap();
+    assert!(s.journal_errors > 0, "the failed writes are counted");
+    let events = s.keep.unwrap();
+    let completed = events
+        .iter()
+        .filter(|e| matches!(e, Event::Flow(f) if f.outcome.map(|o| o.as_str()) == Some("complete")))
+        .count();
+    assert_eq!(completed, 3, "analysis saw every login whole");
+}

@@ -59,6 +59,9 @@ impl Provider {
     pub(super) fn jwks(&self) -> Response<Body> {
         let st = self.lock();
         let f = &st.cfg.faults;
+        if let Some(status) = f.jwks_status {
+            return json_resp(status, &json!({ "detail": "A server error occurred." }));
+        }
         let mut keys: Vec<Value> = f.signing.jwk().into_iter().collect();
         if f.duplicate_kid
             && let Some(k) = keys.first().cloned()
