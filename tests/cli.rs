@@ -1086,3 +1086,39 @@ fn report_html_shows_the_id_tokens_claims_with_human_times() {
     assert!(exp.contains(" UTC (expires in ") && exp.ends_with(" when it arrived)"), "{exp}");
     assert!(html.contains("<div class=\"finding error\" id=\"flow-1-IDT-AUD-MISMATCH\">"), "{html}");
 }
+
+/// A client that puts an IP address in SNI (wrk, some load balancers) is served, and rustls'
+/// own complaint about it is not shown to the user as a warning.
+#[test]
+fn an_ip_address_in_sni_is_served_without_a_warning() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["proxy", "--listen", "https://127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--ca-dir"])
+        .arg(dir.path().join("certs"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let port: u16 = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("listening https://127.0.0.1:")
+                .nth(1)
+                .map(|r| r.split(' ').next().unwrap().parse().unwrap())
+        })
+        .expect("the listening line");
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-servername", "127.0.0.1"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl (Debian's openssl package)");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BEGIN CERTIFICATE"), "the handshake completed");
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    child.wait().unwrap();
+    assert!(rest.iter().any(|l| l.starts_with("capture:")), "{rest:?}");
+    assert!(!rest.iter().any(|l| l.contains("WARN") || l.contains("SNI")), "{rest:?}");
+}
