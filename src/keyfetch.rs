@@ -53,6 +53,12 @@ impl KeyFetcher {
 
     /// Fetches `url` (looking for `kid`) unless that was tried recently; the result (or the
     /// failure) as an exchange.
+    /// Whether a fetch of these keys would go out now (not within `min_interval` of the last).
+    pub fn due(&self, url: &str, kid: Option<&str>) -> bool {
+        let key = (url.to_owned(), kid.map(str::to_owned));
+        !self.last.get(&key).is_some_and(|t| t.elapsed() < self.min_interval)
+    }
+
     pub async fn fetch(&mut self, url: &str, kid: Option<&str>) -> Option<Exchange> {
         let key = (url.to_owned(), kid.map(str::to_owned));
         if self.last.get(&key).is_some_and(|t| t.elapsed() < self.min_interval) {

@@ -296,7 +296,12 @@ async fn with_keys(
     mut ex: Exchange,
 ) {
     let (decoded, keys) = session.keys_needed(&mut ex);
-    if let Some((url, kid)) = keys {
+    // Only when the keys would be fetched now: a kid that stays unknown (a provider whose
+    // JWKS fails) must not hold every token response up.
+    let due = |url: &str, kid: &Option<String>| {
+        session.fetcher.as_ref().is_some_and(|f| f.due(url, kid.as_deref()))
+    };
+    if let Some((url, kid)) = keys.filter(|(u, k)| due(u, k)) {
         match mastodons_fetch(rx, ahead, &url).await {
             Some(keys) => session.exchange(keys),
             None => session.fetch_keys(&url, kid.as_deref()).await,
