@@ -56,7 +56,7 @@ impl KeyFetcher {
     /// Whether a fetch of these keys would go out now (not within `min_interval` of the last).
     pub fn due(&self, url: &str, kid: Option<&str>) -> bool {
         let key = (url.to_owned(), kid.map(str::to_owned));
-        !self.last.get(&key).is_some_and(|t| t.elapsed() < self.min_interval)
+        self.last.get(&key).is_none_or(|t| t.elapsed() >= self.min_interval)
     }
 
     pub async fn fetch(&mut self, url: &str, kid: Option<&str>) -> Option<Exchange> {
