@@ -161,6 +161,23 @@ mod tests {
     use crate::capture::HeaderLookup;
     use crate::proxy::route::Upstream;
 
+    #[tokio::test]
+    async fn a_fetch_is_due_again_only_after_the_interval() {
+        crate::tls::install_crypto_provider();
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let router = Router::new(Some(Upstream::parse(&format!("http://{dead}")).unwrap()), vec![]);
+        let mut f = KeyFetcher::new(&Default::default(), Default::default(), router).unwrap();
+        let url = "https://authentik.test/application/o/mastodon/jwks/";
+        assert!(f.due(url, Some("k1")));
+        let answered = f.fetch(url, Some("k1")).await.expect("the attempt is recorded");
+        assert!(answered.error.as_deref().unwrap_or("").contains("cannot connect"), "{:?}", answered.error);
+        assert!(!f.due(url, Some("k1")), "within the interval");
+        assert!(f.fetch(url, Some("k1")).await.is_none(), "and no second request");
+        assert!(f.due(url, Some("k2")), "another kid is its own question");
+        f.min_interval = Duration::ZERO;
+        assert!(f.due(url, Some("k1")));
+    }
+
     #[test]
     fn a_jwks_uri_on_a_fronted_name_is_routed_to_its_upstream_and_recorded_as_the_gateways() {
         let router = Router::new(
