@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Records are allocated on the forwarding workers and freed on the analysis thread; mimalloc
+/// returns such memory where glibc's per-thread arenas keep growing (BENCHMARKS.md, soak).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = oidc_tap::cli::Cli::parse();
     tracing_subscriber::fmt()
