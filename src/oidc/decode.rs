@@ -278,28 +278,8 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
     let host = normalize_host(&req.host, &req.scheme);
     let url = format!("{}://{}{}", req.scheme, req.host, req.path);
     let kind = classify_request(book, &req.method, &host, &req.path);
-    let mut d = Decoded {
-        kind,
-        url: url.clone(),
-        host,
-        caller: caller(req),
-        discovery: None,
-        jwks: None,
-        authorize: None,
-        authorization_response: None,
-        provider_error: None,
-        token_request: None,
-        token_response: None,
-        userinfo_request: None,
-        userinfo_response: None,
-        params: vec![],
-        rp: None,
-        problems: vec![],
-        unreadable: unreadable(ex),
-        resumes: None,
-        flow_stage: None,
-        browser: browser_keys(ex),
-    };
+    let mut d =
+        Decoded { kind, unreadable: unreadable(ex), browser: browser_keys(ex), ..undecoded_other(ex) };
     // A body that is not whole is not decoded: a half JSON document is not the provider's.
     let (req_ok, resp_ok) = match &d.unreadable {
         None => (true, true),
