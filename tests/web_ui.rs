@@ -323,6 +323,16 @@ async fn the_live_view_draws_each_login_as_it_happens() {
     assert!(md.contains("## Login flow 2 · failed") && md.contains("`IDT-AUD-MISMATCH`"), "{md}");
     assert_no_secret("the report", &md, &secrets);
 
+    // The errors-only filter hides the clean flow, and the downloads hold only what is shown.
+    b.wait_for("#errors-only").await.click().await.unwrap();
+    b.until("return document.getElementById('row-1').offsetParent === null").await;
+    assert_eq!(
+        b.wait_for("#dl-md").await.attr("href").await.unwrap().as_deref(),
+        Some("/download/report.md?errors=1")
+    );
+    let (_, _, md) = get(ui.addr, "/download/report.md?errors=1", "");
+    assert!(md.contains("## Login flow 2 · failed") && !md.contains("## Login flow 1"), "{md}");
+
     // Strict CSP on every answer.
     let (_, head, _) = get(ui.addr, "/", "");
     assert!(

@@ -48,6 +48,15 @@ pub struct Worst {
     pub message: String,
 }
 
+/// Which flows a download holds: what the page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    All,
+    /// The *errors only* filter: flows with at least one error.
+    ErrorsOnly,
+    Flow(u64),
+}
+
 /// The web view's model.
 pub struct Board {
     raw: bool,
@@ -256,19 +265,26 @@ impl Board {
         self.flows.get(&id)
     }
 
-    fn selected(&self, flow: Option<u64>) -> impl Iterator<Item = &Event> {
-        self.events.iter().filter(move |(f, _, _)| flow.is_none_or(|w| *f == w)).map(|(_, e, _)| e)
+    fn selected(&self, shown: Shown) -> impl Iterator<Item = &Event> {
+        self.events
+            .iter()
+            .filter(move |(f, _, _)| match shown {
+                Shown::All => true,
+                Shown::Flow(w) => *f == w,
+                Shown::ErrorsOnly => self.flows.get(f).is_some_and(|r| r.errors > 0),
+            })
+            .map(|(_, e, _)| e)
     }
 
     /// The report of the flow (or of every flow shown).
-    pub fn report(&self, flow: Option<u64>) -> Report {
+    pub fn report(&self, shown: Shown) -> Report {
         let mut r = Report::default();
         r.raw = self.raw;
         r.policy = self.policy;
-        for ev in self.selected(flow) {
+        for ev in self.selected(shown) {
             r.event(ev);
         }
-        if flow.is_none() {
+        if shown == Shown::All {
             for f in &self.loose {
                 r.event(&Event::Finding(Box::new(f.clone())));
             }
@@ -278,24 +294,24 @@ impl Board {
 
     /// The page fragment of one flow (verdict, sequence, values, findings, exchanges).
     pub fn flow_html(&self, id: u64) -> Option<String> {
-        self.flows.contains_key(&id).then(|| self.report(Some(id)).flow_fragment(id)).flatten()
+        self.flows.contains_key(&id).then(|| self.report(Shown::Flow(id)).flow_fragment(id)).flatten()
     }
 
     /// The HAR of what is shown.
-    pub fn har(&self, flow: Option<u64>) -> Value {
+    pub fn har(&self, shown: Shown) -> Value {
         let mut h = crate::trace::har::HarWriter::new(!self.raw, false).policy(self.policy);
-        self.selected(flow).for_each(|e| h.event(e));
+        self.selected(shown).for_each(|e| h.event(e));
         h.document()
     }
 
     /// The journal of what is shown: a session line, then one line per event.
-    pub fn journal(&self, flow: Option<u64>, now: u64) -> Vec<u8> {
+    pub fn journal(&self, shown: Shown, now: u64) -> Vec<u8> {
         let buf = SharedBuf::default();
         let mut j = crate::output::journal::Journal::from_writer(Box::new(buf.clone()), !self.raw)
             .policy(self.policy);
         let mut ok =
             j.session(now, [("source".to_string(), "oidc-tap web view".into())].into_iter().collect());
-        for e in self.selected(flow) {
+        for e in self.selected(shown) {
             ok = ok.and_then(|_| j.write(e));
         }
         drop(j);

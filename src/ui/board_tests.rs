@@ -1,7 +1,7 @@
 //! The board over real demo logins: ids kept unique across runs, the bound, the downloads.
 #![cfg(test)]
 
-use super::board::{Board, MAX_FLOWS};
+use super::board::{Board, MAX_FLOWS, Shown};
 use crate::analysis::Event;
 use crate::demo::faults;
 use crate::demo::rig::{Scenario, run_login};
@@ -36,8 +36,8 @@ fn runs_are_numbered_on_and_the_oldest_flows_leave_first() {
         .collect();
     assert_eq!(rows, [(2, "failed", 1, Some("IDT-AUD-MISMATCH")), (1, "complete", 0, None)]);
     // The finding points at flow 2's own token exchange, whose id no flow-1 exchange has.
-    let flow1: Vec<u64> = ids(&b.journal(Some(1), 0));
-    let flow2: Vec<u64> = ids(&b.journal(Some(2), 0));
+    let flow1: Vec<u64> = ids(&b.journal(Shown::Flow(1), 0));
+    let flow2: Vec<u64> = ids(&b.journal(Shown::Flow(2), 0));
     assert!(!flow1.is_empty() && !flow2.is_empty());
     assert!(flow2.iter().all(|x| !flow1.contains(x)), "{flow1:?} {flow2:?}");
     let html = b.flow_html(2).unwrap();
@@ -46,6 +46,10 @@ fn runs_are_numbered_on_and_the_oldest_flows_leave_first() {
     assert!(flow2.contains(&x), "{x} in {flow2:?}");
     assert!(html.contains(&format!("<section class=\"xd\" id=\"x-{x}\"")));
     assert!(b.flow_html(3).is_none());
+    // The errors-only filter: flow 2 alone.
+    assert_eq!(ids(&b.journal(Shown::ErrorsOnly, 0)), flow2);
+    assert!(b.report(Shown::ErrorsOnly).markdown().contains("## Login flow 2 · failed"));
+    assert!(!b.report(Shown::ErrorsOnly).markdown().contains("## Login flow 1"));
 
     // Past MAX_FLOWS the oldest go.
     for _ in 0..MAX_FLOWS {
@@ -57,7 +61,7 @@ fn runs_are_numbered_on_and_the_oldest_flows_leave_first() {
     let kept: Vec<u64> = b.summaries().iter().map(|r| r.id).collect();
     assert_eq!(kept.len(), MAX_FLOWS);
     assert_eq!(kept.last(), Some(&3));
-    assert!(b.flow_html(2).is_none() && b.journal(Some(2), 0).split(|&c| c == b'\n').count() == 2);
+    assert!(b.flow_html(2).is_none() && b.journal(Shown::Flow(2), 0).split(|&c| c == b'\n').count() == 2);
 }
 
 /// Exchange ids in a journal download.

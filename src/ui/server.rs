@@ -20,6 +20,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::Shared;
+use super::board::Shown;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -157,6 +158,11 @@ fn route(req: &Request<Incoming>, shared: &Arc<Shared>, stop: watch::Receiver<bo
         return text(StatusCode::METHOD_NOT_ALLOWED, "the web view only reads\n");
     }
     let flow = query(req, "flow").and_then(|f| f.parse::<u64>().ok());
+    let shown = match (flow, query(req, "errors").as_deref()) {
+        (Some(f), _) => Shown::Flow(f),
+        (None, Some("1")) => Shown::ErrorsOnly,
+        _ => Shown::All,
+    };
     match req.uri().path() {
         "/" | "/index.html" => body(StatusCode::OK, "text/html; charset=utf-8", INDEX),
         "/app.js" => body(StatusCode::OK, "text/javascript; charset=utf-8", APP_JS),
@@ -172,7 +178,7 @@ fn route(req: &Request<Incoming>, shared: &Arc<Shared>, stop: watch::Receiver<bo
         }
         "/events" => events(shared, stop),
         "/download/trace.har" => {
-            let har = shared.board().har(flow);
+            let har = shared.board().har(shown);
             download(
                 "application/json",
                 &name(flow, "har"),
@@ -180,11 +186,11 @@ fn route(req: &Request<Incoming>, shared: &Arc<Shared>, stop: watch::Receiver<bo
             )
         }
         "/download/trace.jsonl" => {
-            let j = shared.board().journal(flow, crate::clock::now_ms());
+            let j = shared.board().journal(shown, crate::clock::now_ms());
             download("application/x-ndjson", &name(flow, "jsonl"), j)
         }
         "/download/report.md" => {
-            let md = shared.board().report(flow).markdown();
+            let md = shared.board().report(shown).markdown();
             download("text/markdown; charset=utf-8", &name(flow, "md"), md)
         }
         p => match p.strip_prefix("/api/flows/").and_then(|id| id.parse::<u64>().ok()) {

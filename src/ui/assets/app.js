@@ -202,12 +202,19 @@ function listen() {
   es.addEventListener("reload", () => loadAll());
 }
 
+// The filter hides flows without an error; the top-bar downloads then hold only what is shown.
 const only = $("errors-only");
+function applyFilter() {
+  document.body.classList.toggle("errors-only", only.checked);
+  for (const [id, file] of [["dl-har", "trace.har"], ["dl-jsonl", "trace.jsonl"], ["dl-md", "report.md"]]) {
+    $(id).href = "/download/" + file + (only.checked ? "?errors=1" : "");
+  }
+}
 only.checked = localStorage.getItem("oidc-tap.errors-only") === "1";
-document.body.classList.toggle("errors-only", only.checked);
+applyFilter();
 only.addEventListener("change", () => {
   localStorage.setItem("oidc-tap.errors-only", only.checked ? "1" : "0");
-  document.body.classList.toggle("errors-only", only.checked);
+  applyFilter();
 });
 
 loadAll().then(listen);
