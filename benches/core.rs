@@ -24,6 +24,7 @@ fn journal(c: &mut Criterion) {
 fn other_traffic(c: &mut Criterion) {
     let mut s = oidc_tap::bench::LiveSession::default();
     c.bench_function("session_other_traffic_summary", |b| b.iter(|| s.other_traffic()));
+    c.bench_function("session_token_call", |b| b.iter(|| s.token_call()));
 }
 
 criterion_group!(benches, verification, journal, other_traffic);

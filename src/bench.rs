@@ -53,6 +53,7 @@ impl SignedToken {
 pub struct LiveSession {
     session: crate::session::Session,
     other: crate::capture::Exchange,
+    token: crate::capture::Exchange,
 }
 
 impl Default for LiveSession {
@@ -98,7 +99,41 @@ impl Default for LiveSession {
             headers: heads(&[("content-type", "font/woff2"), ("cache-control", "public, max-age=31536000")]),
             body: Default::default(),
         });
-        LiveSession { session, other }
+        // A token call as Mastodon makes it and authentik answers it (RS256 ID token).
+        let signed = SignedToken::new("RS256").expect("RS256");
+        let form = "grant_type=authorization_code&code=Zm9vYmFyYmF6cXV4cXV1eA&redirect_uri=https%3A%2F%2Fmastodon.test%2Fauth%2Fauth%2Fopenid_connect%2Fcallback";
+        let mut treq = RequestRecord::new(
+            "POST",
+            "https",
+            "authentik.company",
+            "/application/o/token/",
+            "HTTP/1.1",
+            heads(&[
+                ("user-agent", "Rack::OAuth2 (2.3.0)"),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("authorization", "Basic ZGVtb01hc3RvZG9uQ2xpZW50SUQ6c2VjcmV0"),
+            ]),
+        );
+        treq.body.bytes = form.as_bytes().to_vec().into();
+        treq.body.wire_len = form.len() as u64;
+        let body = json!({
+            "access_token": "A".repeat(400), "token_type": "Bearer", "scope": "openid profile email",
+            "expires_in": 3600, "id_token": signed.token,
+        })
+        .to_string();
+        let mut token = Exchange::begin(1, treq, 1_700_000_000_000);
+        token.total_ms = 4;
+        token.response = Some(ResponseRecord {
+            status: 200,
+            version: "HTTP/1.1".into(),
+            headers: heads(&[("content-type", "application/json"), ("cache-control", "no-store")]),
+            body: crate::capture::CapturedBody {
+                wire_len: body.len() as u64,
+                bytes: body.into_bytes().into(),
+                ..Default::default()
+            },
+        });
+        LiveSession { session, other, token }
     }
 }
 
@@ -107,6 +142,13 @@ impl LiveSession {
     pub fn other_traffic(&mut self) {
         self.other.id += 1;
         self.session.exchange(self.other.clone());
+    }
+
+    /// One token call (a login step, recorded whole) through analysis, console and journal.
+    pub fn token_call(&mut self) {
+        self.token.id += 1;
+        self.token.started_ms += 1;
+        self.session.exchange(self.token.clone());
     }
 }
 
