@@ -235,15 +235,29 @@ async fn session_loop(mut rx: Records, mut session: Session) -> Session {
         // The queue is read in batches every millisecond rather than waited on record by
         // record: a forwarding worker that hands over a record then never has to wake this
         // thread (a syscall per request under load).
+        // When a poll finds nothing, the loop waits for the next record instead (one wake-up
+        // after a quiet spell, and no polling while the gateway sits idle).
         let mut poll = tokio::time::interval(POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut idle = false;
         loop {
             if let Some(ex) = ahead.pop_front() {
                 with_keys(&mut session, &mut rx, &mut ahead, ex).await;
                 continue;
             }
             tokio::select! {
-                _ = poll.tick() => {
+                rec = rx.recv(), if idle => match rec {
+                    Some(ex) => {
+                        idle = false;
+                        poll.reset();
+                        with_keys(&mut session, &mut rx, &mut ahead, ex).await;
+                        if rx.is_empty() && ahead.is_empty() {
+                            session.flush();
+                        }
+                    }
+                    None => break,
+                },
+                _ = poll.tick(), if !idle => {
                     let mut took = false;
                     while let Some(ex) = rx.try_recv() {
                         took = true;
@@ -256,6 +270,7 @@ async fn session_loop(mut rx: Records, mut session: Session) -> Session {
                     if took && rx.is_empty() && ahead.is_empty() {
                         session.flush();
                     }
+                    idle = !took && ahead.is_empty();
                     if ahead.is_empty() && rx.is_closed() && rx.is_empty() {
                         break;
                     }
