@@ -160,14 +160,10 @@ impl Analyzer {
         &self.exp
     }
 
-    /// The JWKS URL the gateway should fetch before analysing `ex`: its ID token's key is not
-    /// known yet (no JWKS seen, or an unknown kid after a rotation). The caller fetches it and
-    /// feeds the result in as an exchange, so a replay of the trace sees the same keys.
-    pub fn jwks_to_fetch(&self, ex: &Exchange) -> Option<(String, Option<String>)> {
-        self.decode_for_keys(ex).1
-    }
-
-    /// The exchange decoded (token responses only; `None` for the rest, decoded at ingest),
+    /// The ID token's keys the gateway should read before analysing `ex` (no JWKS seen, or an
+    /// unknown kid after a rotation), from Mastodon's own fetch or its own, fed in as an
+    /// exchange so a replay of the trace sees the same keys.
+    /// Returns the exchange decoded (token responses only; `None` for the rest, decoded at ingest),
     /// and the ID token's keys that were never seen (JWKS URL and kid). The decoding is handed
     /// back to [`Analyzer::ingest_decoded`] so a token response is decoded once.
     pub fn decode_for_keys(&self, ex: &Exchange) -> (Option<Decoded>, Option<(String, Option<String>)>) {
