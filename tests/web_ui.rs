@@ -11,10 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use oidc_tap::analysis::{Analyzer, AnalyzerConfig, Event};
+use oidc_tap::analysis::Event;
 use oidc_tap::demo::faults;
 use oidc_tap::demo::rig::{Rig, Scenario};
-use oidc_tap::session::Session;
 use oidc_tap::ui::board::Board;
 use oidc_tap::ui::{Mode, Ui, UiConfig};
 
@@ -134,13 +133,7 @@ impl Browser {
 async fn login(ui: &Ui, names: &[&str]) -> Vec<Event> {
     let mut sc = Scenario::clean();
     faults::combine(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &mut sc).unwrap();
-    let mut session = Session::new(
-        Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),
-        None,
-        None,
-        1 << 20,
-    )
-    .keep_events();
+    let mut session = oidc_tap::demo::rig::quiet_session(&sc);
     session.ui = Some(ui.feed());
     let rig = Rig::start(sc, session).await.unwrap();
     rig.login().await.unwrap();

@@ -120,18 +120,22 @@ impl Scenario {
 /// One login by a fresh browser through a fresh rig for `sc`, analysed with the scenario's own
 /// `.env` expectations: the events of that login (the path `reproduce` and the fault tests share).
 pub async fn run_login(sc: Scenario) -> anyhow::Result<Vec<crate::analysis::Event>> {
+    let rig = Rig::start(sc.clone(), quiet_session(&sc)).await?;
+    rig.login().await?;
+    Ok(rig.finish().await?.keep.unwrap_or_default())
+}
+
+/// A session for the scenario with no console and no journal that keeps every event, expecting
+/// what the scenario's Mastodon is configured with (tests, reproduce).
+pub fn quiet_session(sc: &Scenario) -> Session {
     use crate::analysis::{Analyzer, AnalyzerConfig};
-    let expectations = sc.expectations();
-    let session = Session::new(
-        Analyzer::new(AnalyzerConfig { expectations, ..Default::default() }),
+    Session::new(
+        Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),
         None,
         None,
         1 << 20,
     )
-    .keep_events();
-    let rig = Rig::start(sc, session).await?;
-    rig.login().await?;
-    Ok(rig.finish().await?.keep.unwrap_or_default())
+    .keep_events()
 }
 
 /// A running demo deployment.

@@ -321,11 +321,6 @@ impl Board {
             Err(e) => format!("{{\"error\":\"{e}\"}}\n").into_bytes(),
         }
     }
-
-    /// Captured bytes kept (for the page's footer and the bound).
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
 }
 
 /// A `Write` into memory the journal can own while the board keeps a handle.

@@ -133,7 +133,6 @@ pub struct Ui {
     pub addr: SocketAddr,
     /// Required on every request when listening beyond loopback.
     pub token: Option<String>,
-    shared: Arc<Shared>,
     feed: UiFeed,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
@@ -163,8 +162,8 @@ impl Ui {
         });
         let (stop, stop_rx) = watch::channel(false);
         let server = tokio::spawn(server::serve(listener, shared.clone(), stop_rx));
-        let feeder = tokio::spawn(feed_loop(rx, shared.clone()));
-        Ok(Ui { addr, token, shared, feed: UiFeed { tx, dropped }, stop, server, feeder })
+        let feeder = tokio::spawn(feed_loop(rx, shared));
+        Ok(Ui { addr, token, feed: UiFeed { tx, dropped }, stop, server, feeder })
     }
 
     /// The address to open (with the token when one is required).
@@ -177,11 +176,6 @@ impl Ui {
 
     pub fn feed(&self) -> UiFeed {
         self.feed.clone()
-    }
-
-    /// Flows on the page now.
-    pub fn flows(&self) -> usize {
-        self.shared.board().summaries().len()
     }
 
     /// Stops serving; open pages see the stream end.
