@@ -249,8 +249,9 @@ pub struct ProxyArgs {
     /// Seconds to wait for an upstream response head before answering 504.
     #[arg(long, value_name = "SECS", env = "OIDC_TAP_UPSTREAM_TIMEOUT", default_value_t = 60)]
     pub upstream_timeout: u64,
-    /// Seconds a request or response body may go without data before the exchange is cut
-    /// (a stalled client or upstream cannot hold a connection forever).
+    /// Seconds a request or response body may go without data before the exchange is cut, and
+    /// a client may go without reading what it is sent (a stalled client or upstream cannot
+    /// hold a connection forever).
     #[arg(long, value_name = "SECS", env = "OIDC_TAP_BODY_TIMEOUT", default_value_t = 60)]
     pub body_timeout: u64,
     /// Seconds to wait for a TCP connection to the upstream.

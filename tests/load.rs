@@ -1,6 +1,6 @@
 //! Failure paths while traffic flows: background clients keep a login's back channel and
 //! static files going through the gateway while upstreams refuse, reset mid-body, hang, present
-//! a certificate for another name, answer plain HTTP to a TLS dial, and a client walks away
+//! a certificate for another name or an expired one, answer plain HTTP to a TLS dial, and a client walks away
 //! from a 10 MB download. Each asserts what the client got, what the record says, that the next
 //! request is served, and, at the end, that no login step's record was lost. Then 5,000
 //! connections at once.
@@ -58,6 +58,11 @@ async fn failures_while_traffic_flows_cost_the_next_request_nothing_and_lose_no_
     let ca = Arc::new(DevCa::generate().unwrap());
     let good = start_upstream(UpstreamKind::TlsH1, &ca, &["authentik.test"]).await;
     let wrong_name = start_upstream(UpstreamKind::TlsH1, &ca, &["somebody-else.test"]).await;
+    let expired = start_upstream_with(
+        UpstreamKind::TlsH1,
+        ca.issue_for_years(&["expired.test".to_string()], 2000, 2001).unwrap(),
+    )
+    .await;
     let plain = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
     let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let hangs = raw_upstream(|s| async move {
@@ -83,11 +88,13 @@ async fn failures_while_traffic_flows_cost_the_next_request_nothing_and_lose_no_
                 format!("hangs.test=http://{hangs}"),
                 format!("resets.test=http://{resets}"),
                 "wrong.test=https://wrong.test:443".into(),
+                "expired.test=https://expired.test:443".into(),
                 "plain.test=https://plain.test:443".into(),
             ],
             connect_to: vec![
                 format!("authentik.test:443=127.0.0.1:{}", good.addr.port()),
                 format!("wrong.test:443=127.0.0.1:{}", wrong_name.addr.port()),
+                format!("expired.test:443=127.0.0.1:{}", expired.addr.port()),
                 format!("plain.test:443=127.0.0.1:{}", plain.addr.port()),
             ],
             response_timeout: Duration::from_secs(1),
@@ -147,7 +154,8 @@ async fn failures_while_traffic_flows_cost_the_next_request_nothing_and_lose_no_
     for (host, status, says) in [
         ("refused.test", 502, "refused the connection"),
         ("hangs.test", 504, "did not answer within 1 s"),
-        ("wrong.test", 502, "certificate"),
+        ("wrong.test", 502, "does not cover that name"),
+        ("expired.test", 502, "has expired or is not yet valid"),
         ("plain.test", 502, "TLS"),
     ] {
         let (resp, body) = send(&c, get(&token(host))).await;
@@ -205,7 +213,8 @@ async fn failures_while_traffic_flows_cost_the_next_request_nothing_and_lose_no_
     for (host, says) in [
         ("refused.test", "refused"),
         ("hangs.test", "did not answer"),
-        ("wrong.test", "certificate"),
+        ("wrong.test", "does not cover that name"),
+        ("expired.test", "has expired"),
         ("plain.test", "TLS"),
     ] {
         let x = token_records.iter().find(|x| x.request.host.starts_with(host)).unwrap();
@@ -442,4 +451,80 @@ async fn a_full_trace_disk_stops_nothing_but_the_trace() {
         .filter(|e| matches!(e, Event::Flow(f) if f.outcome.map(|o| o.as_str()) == Some("complete")))
         .count();
     assert_eq!(completed, 3, "analysis saw every login whole");
+}
+
+/// A client that stops reading in the middle of a big download (its socket stays unwritable,
+/// so hyper stops polling the body and no body timer runs): after `--body-timeout` the gateway
+/// closes that connection, frees its slot (here the only one) and records the download as cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_let_go_after_the_body_timeout() {
+    init();
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::TlsH1, &ca, &["authentik.test"]).await;
+    let mut gw = start_gateway(
+        &ca,
+        GatewayOpts {
+            upstream: Some("https://authentik.test:443".into()),
+            connect_to: vec![format!("authentik.test:443=127.0.0.1:{}", up.addr.port())],
+            body_idle_timeout: Duration::from_secs(1),
+            max_connections: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let port = gw.port;
+
+    // A raw TLS client with a small receive buffer asks for 32 MB, reads 64 KiB, then stops.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = sock.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert_der().clone()).unwrap();
+    let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("authentik.test").unwrap();
+    let mut s = tokio_rustls::TlsConnector::from(Arc::new(tls)).connect(name, tcp).await.unwrap();
+    s.write_all(b"GET /big?n=33554432 HTTP/1.1\r\nhost: authentik.test\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut got = 0usize;
+    while got < 64 * 1024 {
+        got += s.read(&mut buf).await.unwrap();
+    }
+    let stopped = std::time::Instant::now();
+
+    // Meanwhile a second client waits for the only connection slot; it is served once the
+    // stalled client has been let go (after the 1 s timeout), not after 32 MB.
+    let c = client(&ca, false);
+    let (resp, _) = tokio::time::timeout(
+        Duration::from_secs(10),
+        send(&c, get(&format!("https://authentik.test:{port}/seen"))),
+    )
+    .await
+    .expect("the next client is served once the stalled one is let go");
+    assert_eq!(resp.status(), 200);
+    assert!(stopped.elapsed() >= Duration::from_millis(900), "{:?}", stopped.elapsed());
+
+    // The stalled client finds its connection closed after what the buffers held.
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the connection was closed by the gateway");
+    assert!(got < 33_554_432, "the download was cut ({got} bytes)");
+
+    // Its record: the response body cut short, not an upstream failure.
+    let rec = loop {
+        let r = gw.record().await;
+        if r.request.path.starts_with("/big") {
+            break r;
+        }
+    };
+    let body = &rec.response.as_ref().expect("the upstream answered").body;
+    assert!(body.incomplete && body.wire_len < 33_554_432, "{rec:?}");
+    assert!(rec.gateway_answer.is_none(), "{rec:?}");
+    gw.gw.shutdown().await;
 }

@@ -8,6 +8,7 @@
 pub mod forward;
 pub mod headers;
 pub mod route;
+pub mod stall;
 pub mod tap;
 pub mod upstream;
 
@@ -28,6 +29,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::tls::{ServerIdentity, TlsError, UpstreamTrust, server_config};
 use forward::{ConnInfo, Shared};
 use route::{ConnectTo, Router};
+use stall::WriteStall;
 use tap::CaptureSink;
 
 /// A `--listen` value: where, and whether TLS is terminated there.
@@ -302,6 +304,7 @@ async fn serve_connection(
                 Ok(Ok(_)) => {}
                 _ => return, // closed, failed, or silent: nothing to serve
             }
+            let tcp = WriteStall::new(tcp, shared.body_idle_timeout);
             let stream = match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -318,18 +321,33 @@ async fn serve_connection(
             let svc = service_fn(move |req| forward::handle(shared.clone(), info.clone(), req));
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
             if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!("connection {id} from {peer}: {e}");
+                log_connection_end(id, peer, &*e);
             }
         }
         None => {
+            let tcp = WriteStall::new(tcp, shared.body_idle_timeout);
             let info = ConnInfo { id, peer, tls: false, sni: None };
             let svc = service_fn(move |req| forward::handle(shared.clone(), info.clone(), req));
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).into_owned();
             if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!("connection {id} from {peer}: {e}");
+                log_connection_end(id, peer, &*e);
             }
         }
     }
+}
+
+/// A connection that ended in an error: a client that stopped reading is said (it held a
+/// connection slot for the whole timeout); the rest is the client's own business.
+fn log_connection_end(id: u64, peer: SocketAddr, e: &(dyn std::error::Error + 'static)) {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+            tracing::info!("connection {id} from {peer} closed: {c}");
+            return;
+        }
+        cause = c.source();
+    }
+    tracing::debug!("connection {id} from {peer}: {e}");
 }
 
 /// A client that rejects the gateway's certificate is the most common insertion mistake

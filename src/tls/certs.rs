@@ -114,6 +114,13 @@ impl DevCa {
 
     /// Issues a server certificate for `names` (DNS names or IP addresses).
     pub fn issue(&self, names: &[String]) -> Result<Leaf, TlsError> {
+        let (from, to) = validity_years();
+        self.issue_for_years(names, from, to)
+    }
+
+    /// Issues a server certificate valid from 1 January of `from` to 31 December of `to`
+    /// (an expired one lets the tests see what a gateway says about an expired upstream).
+    pub fn issue_for_years(&self, names: &[String], from: i32, to: i32) -> Result<Leaf, TlsError> {
         let mut params = CertificateParams::new(names.to_vec()).map_err(TlsError::Rcgen)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, names.first().map(String::as_str).unwrap_or("oidc-tap"));
@@ -121,7 +128,6 @@ impl DevCa {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.use_authority_key_identifier_extension = true;
-        let (from, to) = validity_years();
         params.not_before = rcgen::date_time_ymd(from, 1, 1);
         params.not_after = rcgen::date_time_ymd(to, 12, 31);
         let key = KeyPair::generate().map_err(TlsError::Rcgen)?;

@@ -17,7 +17,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 
-pub use certs::DevCa;
+pub use certs::{DevCa, Leaf};
 
 /// Why TLS material could not be loaded or made.
 #[derive(Debug, thiserror::Error)]

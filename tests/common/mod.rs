@@ -163,10 +163,15 @@ async fn upstream_handler(
 
 /// Starts an upstream. TLS upstreams present a leaf for `names` issued by `ca`.
 pub async fn start_upstream(kind: UpstreamKind, ca: &DevCa, names: &[&str]) -> TestUpstream {
+    let leaf = ca.issue(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    start_upstream_with(kind, leaf).await
+}
+
+/// Starts an upstream presenting `leaf` (when TLS).
+pub async fn start_upstream_with(kind: UpstreamKind, leaf: oidc_tap::tls::Leaf) -> TestUpstream {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = (kind != UpstreamKind::Plain).then(|| {
-        let leaf = ca.issue(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
         let mut cfg = rustls::ServerConfig::builder()
             .with_no_client_auth()
             .with_single_cert(leaf.chain, leaf.key)
