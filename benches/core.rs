@@ -3,6 +3,11 @@
 //! login journal analysed end to end (read, decode, correlate, verify, rules).
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+// The allocator the binary runs with (src/main.rs), so the numbers are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use oidc_tap::bench::{SignedToken, analyse};
 
 fn verification(c: &mut Criterion) {

@@ -7,9 +7,13 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
+use std::borrow::Cow;
+
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::analysis::{Event, ExchangeEvent};
+use crate::capture::Exchange;
 use crate::redact::{redact_exchange, redact_json};
 
 /// Version of the line schema, written as `"v"` on every line.
@@ -86,28 +90,36 @@ impl Journal {
     }
 
     pub fn write(&mut self, ev: &Event) -> io::Result<()> {
-        // Other traffic as a summary: its heads and bodies are dropped before the line is made,
-        // not after (under load that is most lines, and redacting heads nobody keeps is waste).
-        let light;
-        let ev = match ev {
-            Event::Exchange(x) if !self.keep_all && x.kind == crate::oidc::ExchangeKind::Other => {
-                light = Event::Exchange(Box::new(ExchangeEvent {
-                    decoded: x.decoded.clone(),
-                    passed: x.passed.clone(),
-                    provider_leg: x.provider_leg.clone(),
-                    exchange: x.exchange.without_heads_and_bodies(),
-                    ..**x
-                }));
-                &light
-            }
-            ev => ev,
-        };
-        let mut v = crate::redact::with_policy(self.policy, || event_line(ev, self.redact));
-        if !self.keep_all
-            && v["type"] == "exchange"
-            && v["kind"] == "other"
-            && let Some(rec) = v.get_mut("exchange")
+        if let Event::Exchange(x) = ev
+            && !self.keep_all
+            && x.kind == crate::oidc::ExchangeKind::Other
         {
+            return self.write_summary(x);
+        }
+        // Everything else goes straight from the event to bytes (no JSON tree in between):
+        // under load the journal writes a line per login step, and building the tree first cost
+        // as much as the analysis.
+        let mut line = Vec::with_capacity(4096);
+        crate::redact::with_policy(self.policy, || {
+            serde_json::to_writer(&mut line, &line_of(ev, self.redact))
+        })
+        .map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.out.write_all(&line)
+    }
+
+    /// Other traffic as a summary: its heads and bodies are dropped before the line is made,
+    /// not after (under load that is most lines, and redacting heads nobody keeps is waste).
+    fn write_summary(&mut self, x: &ExchangeEvent) -> io::Result<()> {
+        let light = ExchangeEvent {
+            decoded: x.decoded.clone(),
+            passed: x.passed.clone(),
+            provider_leg: x.provider_leg.clone(),
+            exchange: x.exchange.without_heads_and_bodies(),
+            ..*x
+        };
+        let mut v = crate::redact::with_policy(self.policy, || exchange_line(&light, self.redact));
+        if let Some(rec) = v.get_mut("exchange") {
             summarise(rec);
         }
         self.put(&v)
@@ -132,61 +144,156 @@ fn summarise(rec: &mut Value) {
 pub fn event_line(ev: &Event, redact: bool) -> Value {
     match ev {
         Event::Exchange(x) => exchange_line(x, redact),
-        Event::Finding(f) => {
-            let mut out = Map::new();
-            out.insert("v".into(), SCHEMA_VERSION.into());
-            out.insert("type".into(), "finding".into());
-            if let Value::Object(m) = serde_json::to_value(f.as_ref()).unwrap_or(Value::Null) {
-                out.extend(m);
-            }
-            Value::Object(out)
-        }
-        Event::Flow(f) => {
-            let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
-            if let Value::Object(m) = &mut v {
-                let mut out = Map::new();
-                out.insert("v".into(), SCHEMA_VERSION.into());
-                out.insert("type".into(), "flow".into());
-                out.extend(std::mem::take(m));
-                return Value::Object(out);
-            }
-            v
-        }
+        ev => serde_json::to_value(line_of(ev, redact)).unwrap_or(Value::Null),
     }
 }
 
 /// The journal line of one exchange (also what the web view and the HTML report render).
 pub fn exchange_line(x: &ExchangeEvent, redact: bool) -> Value {
-    let ex = if redact { redact_exchange(&x.exchange) } else { x.exchange.clone() };
-    let mut decoded = serde_json::to_value(&x.decoded).unwrap_or(Value::Null);
-    if redact {
-        redact_json(&mut decoded);
+    serde_json::to_value(ExchangeLine::new(x, redact)).unwrap_or(Value::Null)
+}
+
+/// An event's line as it is serialised: borrowed from the event (plus the redacted copies),
+/// so the journal writes it straight to bytes without building a JSON tree first.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Line<'a> {
+    Exchange(ExchangeLine<'a>),
+    Finding(Tagged<'a, crate::rules::Finding>),
+    Flow(Tagged<'a, crate::analysis::FlowEvent>),
+}
+
+fn line_of(ev: &Event, redact: bool) -> Line<'_> {
+    match ev {
+        Event::Exchange(x) => Line::Exchange(ExchangeLine::new(x, redact)),
+        Event::Finding(f) => Line::Finding(Tagged { v: SCHEMA_VERSION, kind: "finding", inner: f }),
+        Event::Flow(f) => Line::Flow(Tagged { v: SCHEMA_VERSION, kind: "flow", inner: f }),
     }
-    let mut m = Map::new();
-    m.insert("v".into(), SCHEMA_VERSION.into());
-    m.insert("type".into(), "exchange".into());
-    m.insert("ts".into(), x.ts.into());
-    m.insert("id".into(), x.id.into());
-    if let Some(f) = x.flow {
-        m.insert("flow".into(), f.into());
+}
+
+/// `{"v":1,"type":…}` followed by the fields of `inner`.
+#[derive(Serialize)]
+struct Tagged<'a, T: Serialize> {
+    v: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    inner: &'a T,
+}
+
+#[derive(Serialize)]
+struct ExchangeLine<'a> {
+    v: u64,
+    #[serde(rename = "type")]
+    kind_of_line: &'static str,
+    ts: u64,
+    id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flow: Option<u64>,
+    kind: &'static str,
+    method: &'a str,
+    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    joined_by: Option<&'static str>,
+    decoded: Decoded<'a>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    passed: &'a [crate::rules::passed::Check],
+    exchange: Cow<'a, Exchange>,
+}
+
+/// The decoded messages: as they are, or as a redacted JSON copy.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Decoded<'a> {
+    Plain(&'a crate::oidc::decode::Decoded),
+    Redacted(Value),
+}
+
+impl<'a> ExchangeLine<'a> {
+    fn new(x: &'a ExchangeEvent, redact: bool) -> ExchangeLine<'a> {
+        let (exchange, decoded) = if redact {
+            let mut decoded = serde_json::to_value(&x.decoded).unwrap_or(Value::Null);
+            redact_json(&mut decoded);
+            (Cow::Owned(redact_exchange(&x.exchange)), Decoded::Redacted(decoded))
+        } else {
+            (Cow::Borrowed(&x.exchange), Decoded::Plain(&x.decoded))
+        };
+        let req = &exchange.request;
+        ExchangeLine {
+            v: SCHEMA_VERSION,
+            kind_of_line: "exchange",
+            ts: x.ts,
+            id: x.id,
+            flow: x.flow,
+            kind: x.kind.as_str(),
+            method: &x.exchange.request.method,
+            url: format!("{}://{}{}", req.scheme, req.host, req.path),
+            status: exchange.response.as_ref().map(|r| r.status),
+            ms: exchange.total_ms,
+            caller: x.decoded.caller.map(|c| c.as_str()),
+            joined_by: x.joined_by.map(|j| j.as_str()),
+            decoded,
+            passed: &x.passed,
+            exchange,
+        }
     }
-    m.insert("kind".into(), x.kind.as_str().into());
-    m.insert("method".into(), ex.request.method.clone().into());
-    m.insert("url".into(), format!("{}://{}{}", ex.request.scheme, ex.request.host, ex.request.path).into());
-    if let Some(r) = &ex.response {
-        m.insert("status".into(), r.status.into());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A writer the test can read back after the journal took it.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
     }
-    m.insert("ms".into(), ex.total_ms.into());
-    if let Some(c) = x.decoded.caller {
-        m.insert("caller".into(), c.as_str().into());
+
+    /// The journal writes lines straight from the events; the web view, the report and
+    /// `analyze --format json` build them as JSON values. Both must be the same bytes.
+    #[test]
+    fn written_lines_are_the_event_lines() {
+        for name in ["demo-clean", "demo-nonce-mismatch", "demo-state-altered"] {
+            let path = format!("{}/tests/fixtures/journals/{name}.jsonl", env!("CARGO_MANIFEST_DIR"));
+            let mut analyzer = crate::analysis::Analyzer::new(Default::default());
+            let mut events = vec![];
+            let mut last = 0;
+            crate::trace::import::read(&path, |ex| {
+                last = last.max(ex.started_ms + ex.total_ms);
+                events.extend(analyzer.ingest(&ex));
+            })
+            .unwrap();
+            events.extend(analyzer.finish(last + 1));
+            assert!(events.iter().any(|e| matches!(e, Event::Finding(_))) || name == "demo-clean");
+            assert!(events.iter().any(|e| matches!(e, Event::Flow(_))));
+            for redact in [true, false] {
+                let out = Shared::default();
+                let mut j = Journal::from_writer(Box::new(out.clone()), redact).keep_all(true);
+                let mut expected = String::new();
+                for ev in &events {
+                    j.write(ev).unwrap();
+                    expected.push_str(&serde_json::to_string(&event_line(ev, redact)).unwrap());
+                    expected.push('\n');
+                }
+                let got = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+                assert_eq!(got, expected, "{name}, redact {redact}");
+                assert_eq!(got.lines().count(), events.len());
+            }
+        }
     }
-    if let Some(j) = x.joined_by {
-        m.insert("joined_by".into(), j.as_str().into());
-    }
-    m.insert("decoded".into(), decoded);
-    if !x.passed.is_empty() {
-        m.insert("passed".into(), serde_json::to_value(&x.passed).unwrap_or_default());
-    }
-    m.insert("exchange".into(), serde_json::to_value(&ex).unwrap_or(Value::Null));
-    Value::Object(m)
 }
