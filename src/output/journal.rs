@@ -157,6 +157,7 @@ pub fn exchange_line(x: &ExchangeEvent, redact: bool) -> Value {
 /// so the journal writes it straight to bytes without building a JSON tree first.
 #[derive(Serialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // one lives on the stack for the time of one line
 enum Line<'a> {
     Exchange(ExchangeLine<'a>),
     Finding(Tagged<'a, crate::rules::Finding>),
