@@ -7,6 +7,7 @@
 #
 #   bash bench/run.sh            # 10 s per measurement, 16 connections, 2 wrk threads
 #   DURATION=30 CONNS=32 bash bench/run.sh
+#   PERF=1 TAP_ARGS=--no-redact bash bench/run.sh   # with a perf profile of oidc-tap per path
 #   bash bench/run.sh soak       # 1,000,000 requests through oidc-tap (--trace on): discovery,
 #                                # token calls, static files, a 10 MB body every 2,000th; RSS
 #                                # at start, then every 10 s to the end
@@ -177,6 +178,8 @@ declare -A R
 for path in token static; do
   if [ $path = token ]; then P="/application/o/token/"; LUA="$WORK/post.lua"; else P="/static/app.js"; LUA=""; fi
   R[$path,direct]=$(measure "https://127.0.0.1:$UP$P" "$LUA")
+  # PERF=1: a CPU profile of oidc-tap during its run (target/perf-<path>.data, `perf report -i`).
+  if [ -n "${PERF:-}" ]; then perf record -q -F 999 -p $TAP_PID -o "target/perf-$path.data" -- sleep "$DURATION" >/dev/null 2>&1 & fi
   R[$path,oidc-tap]=$(measure "https://127.0.0.1:$TP$P" "$LUA")
   R[$path,tap-rss]=$(rss $TAP_PID)
   R[$path,nginx]=$(measure "https://127.0.0.1:$RP$P" "$LUA")

@@ -138,7 +138,7 @@ impl Session {
     }
 
     fn ingest(&mut self, ex: Exchange) {
-        let events = self.analyzer.ingest(&ex);
+        let events = self.analyzer.ingest_owned(ex, None);
         self.emit(events);
     }
 
@@ -164,7 +164,7 @@ impl Session {
 
     /// An exchange whose bodies `keys_needed` already decoded (and maybe its messages).
     pub fn exchange_decoded(&mut self, ex: Exchange, decoded: Option<Decoded>) {
-        let events = self.analyzer.ingest_decoded(&ex, decoded);
+        let events = self.analyzer.ingest_owned(ex, decoded);
         self.emit(events);
     }
 

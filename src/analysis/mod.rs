@@ -228,6 +228,13 @@ impl Analyzer {
     /// [`Analyzer::ingest`] with the decoding [`Analyzer::decode_for_keys`] already made (only
     /// a JWKS may have been ingested since: it does not change how an exchange decodes).
     pub fn ingest_decoded(&mut self, ex: &Exchange, decoded: Option<Decoded>) -> Vec<Event> {
+        self.ingest_owned(ex.clone(), decoded)
+    }
+
+    /// [`Analyzer::ingest_decoded`] for a caller that gives the record away (the live session):
+    /// the exchange event keeps it instead of a copy.
+    pub fn ingest_owned(&mut self, exchange: Exchange, decoded: Option<Decoded>) -> Vec<Event> {
+        let ex = &exchange;
         let now = ex.started_ms + ex.total_ms;
         let mut out = self.tick(now);
         if crate::oidc::decode::is_plain_other(&self.book, ex) {
@@ -242,7 +249,7 @@ impl Analyzer {
                 passed: vec![],
                 joined_by: None,
                 provider_leg: None,
-                exchange: ex.clone(),
+                exchange,
             })));
             return out;
         }
@@ -284,7 +291,16 @@ impl Analyzer {
                 exchange: ex.id,
                 flow: a.flow,
                 url: url.clone(),
-                jwt: jwt.clone(),
+                // What verification reads (the claims were checked already): kept for up to 64
+                // tokens, and made for every token response whose keys are not in yet.
+                jwt: crate::oidc::jwt::DecodedJwt {
+                    form: jwt.form,
+                    header: jwt.header.clone(),
+                    claims: Default::default(),
+                    signing_input: jwt.signing_input.clone(),
+                    signature: jwt.signature.clone(),
+                    signature_redacted: jwt.signature_redacted,
+                },
             });
         }
         let before = a.flow.and_then(|id| self.flows.get(id)).cloned();
@@ -327,7 +343,7 @@ impl Analyzer {
             passed,
             joined_by: a.joined_by,
             provider_leg,
-            exchange: ex.clone(),
+            exchange,
         })));
         for id in superseded {
             if let Some(f) = self.flows.get(id) {
