@@ -5,7 +5,8 @@
 #   TLS reverse proxy, and through mitmdump --mode reverse when it can be installed.
 # Prints req/s, p50, p99 per path and proxy, the ratios, oidc-tap's capture counters and RSS.
 #
-#   bash bench/run.sh            # 10 s per measurement, 16 connections, 2 wrk threads
+#   bash bench/run.sh            # 10 s per measurement, 16 connections, 2 wrk threads, the
+#                                # median of 3 rounds (ROUNDS=1 for a quick look)
 #   DURATION=30 CONNS=32 bash bench/run.sh
 #   PERF=1 TAP_ARGS=--no-redact bash bench/run.sh   # with a perf profile of oidc-tap per path
 #   bash bench/run.sh soak       # 1,000,000 requests through oidc-tap (--trace on): discovery,
@@ -17,6 +18,7 @@ cd "$(dirname "$0")/.."
 MODE=${1:-compare}
 DURATION=${DURATION:-10}
 SOAK_REQUESTS=${SOAK_REQUESTS:-1000000}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
 WORK=$(mktemp -d /tmp/oidc-tap-bench.XXXXXX)
@@ -132,6 +134,7 @@ fi
 sleep 2
 
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+peak() { awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 # wrk → "req/s p50_ms p99_ms"
 measure() { # url [lua]
@@ -166,7 +169,7 @@ EOF
   while [ "$done_n" -lt "$SOAK_REQUESTS" ]; do
     n=$(wrk -t"$THREADS" -c"$CONNS" -d10s -s "$WORK/mixed.lua" "https://127.0.0.1:$TP/" 2>/dev/null | awk '/requests in/ {print $1}')
     done_n=$((done_n + ${n:-0}))
-    echo "   after $done_n requests: RSS $(rss $TAP_PID)"
+    echo "   after $done_n requests: RSS $(rss $TAP_PID) (peak so far $(peak $TAP_PID))"
   done
   kill -INT $TAP_PID; wait $TAP_PID 2>/dev/null || true
   echo "   $(grep '^capture:' "$WORK/tap.err" || echo 'capture: (no line)')"
@@ -174,17 +177,23 @@ EOF
   exit 0
 fi
 
-declare -A R
-for path in token static; do
-  if [ $path = token ]; then P="/application/o/token/"; LUA="$WORK/post.lua"; else P="/static/app.js"; LUA=""; fi
-  R[$path,direct]=$(measure "https://127.0.0.1:$UP$P" "$LUA")
-  # PERF=1: a CPU profile of oidc-tap during its run (target/perf-<path>.data, `perf report -i`).
-  if [ -n "${PERF:-}" ]; then perf record -q -F 999 -p $TAP_PID -o "target/perf-$path.data" -- sleep "$DURATION" >/dev/null 2>&1 & fi
-  R[$path,oidc-tap]=$(measure "https://127.0.0.1:$TP$P" "$LUA")
-  R[$path,tap-rss]=$(rss $TAP_PID)
-  R[$path,nginx]=$(measure "https://127.0.0.1:$RP$P" "$LUA")
-  if [ -n "$MITM" ]; then R[$path,mitmdump]=$(measure "https://127.0.0.1:$MP$P" "$LUA"); fi
+# ROUNDS rounds, the proxies interleaved within each, so a burst of load from the machine's
+# neighbours hits every column alike; each cell is the run with the median req/s.
+declare -A R RUNS
+for ((round = 1; round <= ROUNDS; round++)); do
+  for path in token static; do
+    if [ $path = token ]; then P="/application/o/token/"; LUA="$WORK/post.lua"; else P="/static/app.js"; LUA=""; fi
+    RUNS[$path,direct]+="$(measure "https://127.0.0.1:$UP$P" "$LUA");"
+    # PERF=1: a CPU profile of oidc-tap during its first run (target/perf-<path>.data).
+    if [ -n "${PERF:-}" ] && [ $round = 1 ]; then perf record -q -F 999 -p $TAP_PID -o "target/perf-$path.data" -- sleep "$DURATION" >/dev/null 2>&1 & fi
+    RUNS[$path,oidc-tap]+="$(measure "https://127.0.0.1:$TP$P" "$LUA");"
+    R[$path,tap-rss]=$(rss $TAP_PID)
+    RUNS[$path,nginx]+="$(measure "https://127.0.0.1:$RP$P" "$LUA");"
+    if [ -n "$MITM" ]; then RUNS[$path,mitmdump]+="$(measure "https://127.0.0.1:$MP$P" "$LUA");"; fi
+  done
 done
+median() { tr ';' '\n' | grep . | sort -n -k1,1 | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
+for key in "${!RUNS[@]}"; do R[$key]=$(median <<<"${RUNS[$key]}"); done
 
 kill -INT $TAP_PID; wait $TAP_PID 2>/dev/null || true
 CAPTURE=$(grep '^capture:' "$WORK/tap.err" || echo "capture: (no line)")
@@ -192,7 +201,7 @@ JOURNAL_MB=$(du -m "$WORK/trace.jsonl" | cut -f1)
 
 echo
 echo "oidc-tap load benchmark · $(date -u +%F) · $(nproc) cores · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "wrk -t$THREADS -c$CONNS -d${DURATION}s, TLS on both legs, nginx $("$NGINX" -v 2>&1 | cut -d/ -f2) with 2 workers; oidc-tap with --trace"
+echo "wrk -t$THREADS -c$CONNS -d${DURATION}s, median of $ROUNDS interleaved rounds, TLS on both legs, nginx $("$NGINX" -v 2>&1 | cut -d/ -f2) with 2 workers; oidc-tap with --trace"
 printf "%-8s %-10s %10s %9s %9s\n" path proxy "req/s" "p50 ms" "p99 ms"
 for path in token static; do
   for who in direct oidc-tap nginx mitmdump; do
