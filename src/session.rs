@@ -100,6 +100,29 @@ impl Session {
         }
     }
 
+    /// Writes the journal's first line (who wrote it, redacted or not, `extra`). A trace disk
+    /// that is full or unwritable does not stop the session: the failure is said once and
+    /// counted like any later write's.
+    pub fn start_journal(&mut self, ts: u64, extra: serde_json::Map<String, serde_json::Value>) {
+        if let Some(j) = &mut self.journal
+            && let Err(e) = j.session(ts, extra)
+        {
+            self.journal_failed(&e);
+        }
+    }
+
+    /// A failed journal write: counted; the first in the process is said (once, not per line
+    /// or per demo run: a full disk fails every write after it).
+    fn journal_failed(&mut self, e: &std::io::Error) {
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                "cannot write the trace journal: {e}; forwarding and analysis go on, failed writes are counted"
+            );
+        }
+        self.journal_errors += 1;
+    }
+
     /// Keep every event in memory as well.
     pub fn keep_events(mut self) -> Session {
         self.keep = Some(vec![]);
@@ -114,10 +137,7 @@ impl Session {
             if let Some(j) = &mut self.journal
                 && let Err(e) = j.write(&ev)
             {
-                if self.journal_errors == 0 {
-                    tracing::error!("cannot write the trace journal: {e}");
-                }
-                self.journal_errors += 1;
+                self.journal_failed(&e);
             }
             if let Some(h) = &mut self.har {
                 h.writer.event(&ev);
@@ -182,10 +202,7 @@ impl Session {
         if let Some(j) = &mut self.journal
             && let Err(e) = j.flush()
         {
-            if self.journal_errors == 0 {
-                tracing::error!("cannot write the trace journal: {e}");
-            }
-            self.journal_errors += 1;
+            self.journal_failed(&e);
         }
     }
 

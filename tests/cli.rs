@@ -119,6 +119,30 @@ fn demo_runs_and_shows_traffic() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
 
+/// A trace on a full disk (Linux's /dev/full fails every write with ENOSPC, the first one
+/// included): the logins still run and are judged, one warning says so, the count at the end.
+#[test]
+fn a_full_trace_disk_is_said_once_and_stops_nothing() {
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let (code, stdout, stderr) = run(&["demo", "--trace", "/dev/full"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("Mastodon: signed in, account key (uid) \"alice\""), "{stdout}");
+    assert!(stdout.contains("✗ CONFIG-ISSUER-MISMATCH"), "{stdout}");
+    assert_eq!(stdout.matches("── demo fault:").count(), 4, "{stdout}");
+    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("cannot write the trace journal")).collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(said[0].contains("No space left on device") && said[0].contains("WARN"), "{stderr}");
+    let count = stderr.lines().find(|l| l.ends_with("events could not be written to the trace journal"));
+    let n: u64 = count.and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0);
+    assert!(n > 10, "{stderr}");
+    // An unopenable trace is a mistake to fix before anything runs: it names the file.
+    let (code, _, stderr) = run(&["demo", "--trace", "/nonexistent-dir/t.jsonl"]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("cannot open trace /nonexistent-dir/t.jsonl"), "{stderr}");
+}
+
 #[test]
 fn demo_list_faults_names_every_fault_with_its_rules() {
     let (code, listing, stderr) = run(&["demo", "--list-faults"]);

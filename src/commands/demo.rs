@@ -47,6 +47,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         Some(addr) => Some(web_view(addr, args.ui.ui_allow_remote, "demo").await?),
         None => None,
     };
+    let mut journal_errors = 0;
     for names in logins {
         let mut sc = Scenario::clean();
         faults::combine(&names, &mut sc).map_err(super::exit::usage)?;
@@ -55,9 +56,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         println!("{}", style.bold(&format!("── demo fault: {name} — {}", what.join("; "))));
         let journal = match &args.trace {
             Some(p) => {
-                let mut j = Journal::open(p, true)?;
-                j.session(now_ms(), [("demo_fault".to_string(), name.clone().into())].into_iter().collect())?;
-                Some(j)
+                Some(Journal::open(p, true).with_context(|| format!("cannot open trace {}", p.display()))?)
             }
             None => None,
         };
@@ -69,6 +68,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             journal,
             1024 * 1024,
         );
+        session
+            .start_journal(now_ms(), [("demo_fault".to_string(), name.clone().into())].into_iter().collect());
         if har.is_some() {
             session = session.keep_events();
         }
@@ -76,6 +77,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         let rig = Rig::start(sc, session).await?;
         let outcome = rig.login().await?;
         let done = rig.finish().await?;
+        journal_errors += done.journal_errors;
         if let Some(h) = &mut har {
             done.keep.iter().flatten().for_each(|ev| h.event(ev));
             h.next_run();
@@ -96,6 +98,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 outcome.browser.visited.last().map(|s| crate::redact::redact_url(s)).unwrap_or_default()
             ),
         }
+    }
+    if journal_errors > 0 {
+        eprintln!("warning: {journal_errors} events could not be written to the trace journal");
     }
     if let (Some(h), Some(path)) = (har, &args.har) {
         h.write(path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -143,15 +148,19 @@ pub(super) async fn serve(
     sc.gateway.authentik_for_any_host = true;
     let style = Style::detect();
     let journal = match trace {
-        Some(p) => Some(Journal::open(p, true)?),
+        Some(p) => {
+            Some(Journal::open(p, true).with_context(|| format!("cannot open trace {}", p.display()))?)
+        }
         None => None,
     };
-    let session = Session::new(
+    let mut session = Session::new(
         Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),
         Some(Console::new(Box::new(std::io::stdout()), style, false)),
         journal,
         1024 * 1024,
     );
+    let fault = if names.is_empty() { "clean".to_string() } else { names.join(" + ") };
+    session.start_journal(now_ms(), [("demo_fault".to_string(), fault.into())].into_iter().collect());
     let stop = super::shutdown_signal();
     let ui = match ui_args.ui {
         Some(addr) => {
@@ -159,7 +168,6 @@ pub(super) async fn serve(
         }
         None => None,
     };
-    let mut session = session;
     session.ui = ui.as_ref().map(|u| u.feed());
     let rig = Rig::start(sc.clone(), session).await?;
     let addr = rig.gateway_addr;

@@ -145,16 +145,16 @@ pub fn build_session(out: &OutputArgs, expectations: Expectations, capture_limit
             .buffered();
     let journal = match &out.trace {
         Some(p) => {
-            let mut j = Journal::open(p, !out.no_redact)
+            let j = Journal::open(p, !out.no_redact)
                 .with_context(|| format!("cannot open trace {}", p.display()))?
                 .keep_all(out.trace_all)
                 .policy(policy(out));
-            j.session(now_ms(), Default::default())?;
             Some(j)
         }
         None => None,
     };
     let mut session = Session::new(analyzer, Some(console), journal, capture_limit);
+    session.start_journal(now_ms(), Default::default());
     if let Some(path) = &out.har {
         // Checked now: the HAR is written later, and a wrong directory should stop the start.
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
