@@ -650,6 +650,78 @@ fn proxy_keeps_a_har_up_to_date_while_it_runs() {
     );
 }
 
+/// Other traffic is a summary in the journal (method, URL, status, sizes; no heads or body);
+/// `--trace-all` keeps it whole, from the capture on.
+#[cfg(unix)]
+#[test]
+fn trace_all_keeps_other_traffic_whole_and_the_default_keeps_a_summary() {
+    use std::io::{Read, Write};
+    // A plain upstream answering every request with the same static file.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = upstream.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in upstream.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = "console.log('STATIC-FILE-BODY');";
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/javascript\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    for all in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let trace = dir.path().join("t.jsonl");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = bin();
+        cmd.args(["proxy", "--listen", &format!("http://127.0.0.1:{port}")]).args([
+            "--upstream",
+            &format!("http://127.0.0.1:{up}"),
+            "--trace",
+            trace.to_str().unwrap(),
+        ]);
+        if all {
+            cmd.arg("--trace-all");
+        }
+        let child =
+            cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let mut conn = None;
+        for _ in 0..100 {
+            if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                conn = Some(c);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let mut c = conn.expect("the proxy listens");
+        c.write_all(b"GET /static/dist/app.js HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        assert!(answer.ends_with("console.log('STATIC-FILE-BODY');"), "{answer}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(child.wait_with_output().unwrap().status.success());
+        let text = std::fs::read_to_string(&trace).unwrap();
+        let line: serde_json::Value = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["type"] == "exchange")
+            .expect("the exchange's line");
+        assert_eq!(line["kind"], "other");
+        let resp = &line["exchange"]["response"];
+        if all {
+            assert_eq!(resp["body"]["bytes"]["text"], "console.log('STATIC-FILE-BODY');", "{line}");
+            assert!(resp["headers"].as_array().is_some_and(|h| !h.is_empty()), "{line}");
+        } else {
+            assert_eq!(resp["body"]["bytes"], "", "{line}");
+            assert_eq!(resp["body"]["summarised"], true, "{line}");
+            assert_eq!(line["status"], 200);
+        }
+    }
+}
+
 /// `demo --serve` until SIGINT: reads what it printed up to "Ctrl-C stops.".
 struct Served {
     child: std::process::Child,

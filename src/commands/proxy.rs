@@ -193,10 +193,13 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     let expectations = build_expectations(&args.expect)?;
     let mut session = build_session(&args.output, expectations.clone(), cfg.capture_limit)?;
     // The capture keeps login steps whole (never dropped) and other traffic as summaries; what
-    // a login step is, the analysis side says (and learns from discovery as it goes).
-    let interest = session.analyzer.interest();
-    cfg.wanted =
-        Some(std::sync::Arc::new(move |m: &str, s: &str, h: &str, p: &str| interest.wants(m, s, h, p)));
+    // a login step is, the analysis side says (and learns from discovery as it goes). With
+    // --trace-all every exchange is kept whole: that is what the flag asks for.
+    if !args.output.trace_all {
+        let interest = session.analyzer.interest();
+        cfg.wanted =
+            Some(std::sync::Arc::new(move |m: &str, s: &str, h: &str, p: &str| interest.wants(m, s, h, p)));
+    }
     if args.insecure_upstream {
         tracing::warn!(
             "--insecure-upstream: upstream certificates are NOT verified; use --upstream-ca instead when you can"
