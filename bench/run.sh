@@ -33,9 +33,14 @@ if ! need wrk || ! need nginx; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-echo "== building oidc-tap (release)"
-cargo build --release -q
-TAP=target/release/oidc-tap
+# TAP_BIN=path: measure that binary (say, another commit's build) instead of this tree's.
+if [ -n "${TAP_BIN:-}" ]; then
+  TAP=$TAP_BIN
+else
+  echo "== building oidc-tap (release)"
+  cargo build --release -q
+  TAP=target/release/oidc-tap
+fi
 
 # mitmdump from PyPI, in a venv of its own (skipped when it cannot be installed).
 MITM=""
