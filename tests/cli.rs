@@ -603,6 +603,17 @@ fn export_redacts_personal_data_on_request() {
 
 /// `proxy --har` keeps a usable HAR on disk while it runs (every --har-every seconds, and on
 /// SIGUSR1), so a killed gateway still leaves one; it is 0600 and never half-written.
+/// Connects to a gateway the test just started, once it listens (up to 5 s).
+fn connect_when_listening(port: u16) -> std::net::TcpStream {
+    for _ in 0..100 {
+        if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            return c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the proxy does not listen on {port}");
+}
+
 #[cfg(unix)]
 #[test]
 fn proxy_keeps_a_har_up_to_date_while_it_runs() {
@@ -618,15 +629,7 @@ fn proxy_keeps_a_har_up_to_date_while_it_runs() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut conn = None;
-    for _ in 0..100 {
-        if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            conn = Some(c);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let mut c = conn.expect("the proxy listens");
+    let mut c = connect_when_listening(port);
     c.write_all(
         b"GET /application/o/token/?code=SECRET-CODE HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     )
@@ -687,15 +690,7 @@ fn trace_all_keeps_other_traffic_whole_and_the_default_keeps_a_summary() {
         }
         let child =
             cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
-        let mut conn = None;
-        for _ in 0..100 {
-            if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                conn = Some(c);
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let mut c = conn.expect("the proxy listens");
+        let mut c = connect_when_listening(port);
         c.write_all(b"GET /static/dist/app.js HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
         let mut answer = String::new();
         c.read_to_string(&mut answer).unwrap();
