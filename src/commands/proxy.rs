@@ -271,8 +271,9 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
         ui.shutdown().await;
     }
     let [full, lost, cut, summaries, dropped] = stats.snapshot();
+    let waited = stats.full_waited.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!(
-        "capture: {full} login exchanges kept whole ({lost} lost, {cut} with bodies cut); {summaries} other exchanges summarised ({dropped} dropped while analysis was behind)"
+        "capture: {full} login exchanges kept whole ({lost} lost, {cut} with bodies cut, {waited} waited for analysis); {summaries} other exchanges summarised ({dropped} dropped while analysis was behind)"
     );
     if let Some(j) = &mut session.journal
         && let Err(e) = j.capture(now_ms(), stats.json())

@@ -150,6 +150,8 @@ async fn forward(
     let client_version = req.version();
     let upstream = shared.router.pick(&host, conn.sni.as_deref()).cloned();
     let rec = record(&shared, &conn, &req, id, upstream.as_ref().map(|u| u.to_string()));
+    // A login step waits here only when analysis is thousands of them behind.
+    rec.wait_for_room().await;
     let reply_version = if client_version == Version::HTTP_2 { Version::HTTP_2 } else { Version::HTTP_11 };
 
     let method = req.method().clone();

@@ -6,7 +6,10 @@
 //! consumer never costs latency and never costs a login:
 //! - requests the analysis side asked for (its [`Wanted`] predicate: login steps) are recorded
 //!   whole and queued without ever being dropped; past [`MAX_QUEUED_BYTES`] waiting, their
-//!   bodies are cut (marked, counted) but the record stays;
+//!   bodies are cut (marked, counted) but the record stays; past [`MAX_WAITING_LOGIN_STEPS`]
+//!   waiting, a new login step waits (up to [`ADMIT_WAIT`]) for analysis to take one before it
+//!   is forwarded, so a flood of login steps is slowed to the pace they are judged at instead of
+//!   growing memory without end (other traffic never waits);
 //! - everything else is a summary (heads, sizes, times; no bodies) on a bounded queue, dropped
 //!   and counted when analysis falls behind.
 
@@ -19,7 +22,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::capture::{CapturedBody, Exchange, GatewayAnswer, Header, ResponseRecord};
 
@@ -28,6 +31,13 @@ pub type Wanted = Arc<dyn Fn(&str, &str, &str, &str) -> bool + Send + Sync>;
 
 /// Captured body bytes that may wait for analysis on the lossless queue.
 pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
+
+/// Login steps that may wait for analysis before the next one waits for room.
+pub const MAX_WAITING_LOGIN_STEPS: usize = 4096;
+
+/// How long a login step waits for room; past it, it goes on anyway (a stuck analysis side must
+/// not take the login path down) and is counted as `oidc_over_budget`.
+pub const ADMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the capture kept and lost, for the exit line and the journal.
 #[derive(Debug, Default)]
@@ -42,6 +52,10 @@ pub struct CaptureStats {
     pub summaries: AtomicU64,
     /// Summaries dropped because analysis fell behind.
     pub summaries_dropped: AtomicU64,
+    /// Login steps that waited for room before being forwarded (analysis was behind).
+    pub full_waited: AtomicU64,
+    /// Login steps that went on after [`ADMIT_WAIT`] without room.
+    pub full_over_budget: AtomicU64,
 }
 
 impl CaptureStats {
@@ -62,6 +76,8 @@ impl CaptureStats {
             "oidc_records": full,
             "oidc_records_lost": full_lost,
             "oidc_bodies_cut": full_cut,
+            "oidc_waited": self.full_waited.load(Ordering::Relaxed),
+            "oidc_over_budget": self.full_over_budget.load(Ordering::Relaxed),
             "other_summaries": summaries,
             "other_summaries_dropped": summaries_dropped,
         })
@@ -71,7 +87,10 @@ impl CaptureStats {
 /// Where finished exchange records go. Cloned into every connection task.
 #[derive(Clone)]
 pub struct CaptureSink {
-    full: mpsc::UnboundedSender<Exchange>,
+    full: mpsc::UnboundedSender<(Exchange, Option<OwnedSemaphorePermit>)>,
+    /// Room for login steps waiting for analysis (a permit travels with each record).
+    room: Arc<Semaphore>,
+    room_size: usize,
     summaries: mpsc::Sender<Exchange>,
     wanted: Option<Wanted>,
     queued: Arc<AtomicUsize>,
@@ -81,7 +100,7 @@ pub struct CaptureSink {
 
 /// The analysis side's end: login steps first, then summaries.
 pub struct Records {
-    full: mpsc::UnboundedReceiver<Exchange>,
+    full: mpsc::UnboundedReceiver<(Exchange, Option<OwnedSemaphorePermit>)>,
     summaries: mpsc::Receiver<Exchange>,
     queued: Arc<AtomicUsize>,
 }
@@ -95,7 +114,7 @@ impl Records {
     pub async fn recv(&mut self) -> Option<Exchange> {
         let ex = tokio::select! {
             biased;
-            Some(x) = self.full.recv() => x,
+            Some((x, _room)) = self.full.recv() => x,
             Some(x) = self.summaries.recv() => x,
             else => return None,
         };
@@ -107,7 +126,7 @@ impl Records {
 
     /// The next record if one is waiting (login steps first).
     pub fn try_recv(&mut self) -> Option<Exchange> {
-        let ex = self.full.try_recv().or_else(|_| self.summaries.try_recv()).ok()?;
+        let ex = self.full.try_recv().map(|(x, _room)| x).or_else(|_| self.summaries.try_recv()).ok()?;
         if !ex.summary {
             self.queued.fetch_sub(captured_len(&ex), Ordering::Relaxed);
         }
@@ -135,6 +154,8 @@ impl CaptureSink {
         let stats = Arc::new(CaptureStats::default());
         let sink = CaptureSink {
             full: full_tx,
+            room: Arc::new(Semaphore::new(MAX_WAITING_LOGIN_STEPS)),
+            room_size: MAX_WAITING_LOGIN_STEPS,
             summaries: sum_tx,
             wanted,
             queued: queued.clone(),
@@ -144,12 +165,19 @@ impl CaptureSink {
         (sink, Records { full: full_rx, summaries: sum_rx, queued }, stats)
     }
 
+    /// Room for `n` waiting login steps instead of [`MAX_WAITING_LOGIN_STEPS`] (tests).
+    pub fn with_room(mut self, n: usize) -> CaptureSink {
+        self.room = Arc::new(Semaphore::new(n.max(1)));
+        self.room_size = n.max(1);
+        self
+    }
+
     fn wants(&self, ex: &Exchange) -> bool {
         let r = &ex.request;
         self.wanted.as_ref().is_none_or(|w| w(&r.method, &r.scheme, &r.host, &r.path))
     }
 
-    fn emit(&self, mut ex: Exchange) {
+    fn emit(&self, mut ex: Exchange, room: Option<OwnedSemaphorePermit>) {
         if ex.summary {
             match self.summaries.try_send(ex) {
                 Ok(()) => CaptureStats::bump(&self.stats.summaries),
@@ -172,7 +200,7 @@ impl CaptureSink {
             CaptureStats::bump(&self.stats.full_cut);
         }
         let len = captured_len(&ex);
-        match self.full.send(ex) {
+        match self.full.send((ex, room)) {
             Ok(()) => CaptureStats::bump(&self.stats.full),
             Err(_) => {
                 self.queued.fetch_sub(len, Ordering::Relaxed);
@@ -202,6 +230,8 @@ pub struct Recorder {
     state: Mutex<Option<Progress>>,
     started: Instant,
     sink: CaptureSink,
+    /// This login step's place among those waiting for analysis (given back when read).
+    room: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
 impl Recorder {
@@ -218,7 +248,38 @@ impl Recorder {
             })),
             started,
             sink: sink.clone(),
+            room: Mutex::new(None),
         })
+    }
+
+    /// For a login step: waits until fewer than [`MAX_WAITING_LOGIN_STEPS`] wait for analysis
+    /// (at most [`ADMIT_WAIT`]), so a flood of login steps cannot grow memory without end.
+    /// Other traffic never waits.
+    pub async fn wait_for_room(&self) {
+        if self.with(|p| p.ex.summary).unwrap_or(true) {
+            return;
+        }
+        let room = &self.sink.room;
+        let permit = match room.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                let stats = &self.sink.stats;
+                if stats.full_waited.fetch_add(1, Ordering::Relaxed) == 0 {
+                    tracing::warn!(
+                        "analysis is {} login steps behind: new login steps wait for it before they are forwarded (other traffic does not)",
+                        self.sink.room_size
+                    );
+                }
+                match tokio::time::timeout(ADMIT_WAIT, room.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => Some(p),
+                    _ => {
+                        CaptureStats::bump(&stats.full_over_budget);
+                        None
+                    }
+                }
+            }
+        };
+        *self.room.lock().unwrap_or_else(|p| p.into_inner()) = permit;
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Progress) -> R) -> Option<R> {
@@ -314,7 +375,8 @@ impl Drop for Recorder {
             if let Some(r) = &mut p.ex.response {
                 r.body.bytes = p.resp.freeze();
             }
-            self.sink.emit(p.ex);
+            let room = self.room.get_mut().unwrap_or_else(|p| p.into_inner()).take();
+            self.sink.emit(p.ex, room);
         }
     }
 }
@@ -434,6 +496,47 @@ mod tests {
 
     use super::*;
     use crate::capture::RequestRecord;
+
+    /// Past the room for waiting login steps, the next one waits until analysis reads one; if
+    /// nobody reads, it goes on after ADMIT_WAIT. Both counted; no record lost either way.
+    #[tokio::test(start_paused = true)]
+    async fn a_login_step_waits_for_room_and_goes_on_when_analysis_is_stuck() {
+        let (sink, mut rx, stats) = CaptureSink::new(16, 1024, None);
+        let sink = sink.with_room(2);
+        let step = |id| {
+            let req = RequestRecord::new("POST", "https", "a", "/token", "HTTP/1.1", vec![]);
+            Recorder::start(&sink, Exchange::begin(id, req, 1000), Instant::now())
+        };
+        for id in 1..=2 {
+            let r = step(id);
+            r.wait_for_room().await;
+            drop(r); // recorded, waiting for analysis
+        }
+        let third = step(3);
+        let mut waiting = Box::pin(third.wait_for_room());
+        let started = tokio::time::Instant::now();
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(500), &mut waiting).await.is_err(),
+            "the third waits while two wait for analysis"
+        );
+        assert_eq!(rx.recv().await.unwrap().id, 1, "analysis reads one");
+        waiting.await;
+        assert!(started.elapsed() < ADMIT_WAIT, "room, not the timeout, let it go");
+        drop(third);
+        assert_eq!(stats.full_waited.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.full_over_budget.load(Ordering::Relaxed), 0);
+        // Nobody reads now: the fourth goes on after ADMIT_WAIT all the same.
+        let fourth = step(4);
+        let started = tokio::time::Instant::now();
+        fourth.wait_for_room().await;
+        assert_eq!(started.elapsed(), ADMIT_WAIT);
+        drop(fourth);
+        assert_eq!(stats.full_over_budget.load(Ordering::Relaxed), 1);
+        let ids: Vec<u64> = [rx.recv().await, rx.recv().await, rx.recv().await].map(|x| x.unwrap().id).into();
+        assert_eq!(ids, [2, 3, 4], "every login step's record arrives");
+        assert_eq!(stats.snapshot()[..3], [4, 0, 0]);
+        assert_eq!(stats.json()["oidc_waited"], 2);
+    }
 
     fn recorder(sink: &CaptureSink) -> Arc<Recorder> {
         let req = RequestRecord::new("POST", "https", "a", "/token", "HTTP/1.1", vec![]);
