@@ -22,7 +22,8 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
 WORK=$(mktemp -d /tmp/oidc-tap-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; [ -f "$WORK/rp.pid" ] && kill "$(cat "$WORK/rp.pid")" 2>/dev/null; true' EXIT
+# On exit: stop what was started and remove the work folder (a soak's journal is 2 GB).
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; [ -f "$WORK/rp.pid" ] && kill "$(cat "$WORK/rp.pid")" 2>/dev/null; sleep 0.5; rm -rf "$WORK"; true' EXIT
 
 need() { command -v "$1" >/dev/null || [ -x "/usr/sbin/$1" ]; }
 sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
