@@ -32,7 +32,8 @@ pub type Wanted = Arc<dyn Fn(&str, &str, &str, &str) -> bool + Send + Sync>;
 /// Captured body bytes that may wait for analysis on the lossless queue.
 pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
 
-/// Login steps that may wait for analysis before the next one waits for room.
+/// Login steps that may be in flight or waiting for analysis before the next one waits for
+/// room (a step holds its place from its arrival until analysis reads its record).
 pub const MAX_WAITING_LOGIN_STEPS: usize = 4096;
 
 /// How long a login step waits for room; past it, it goes on anyway (a stuck analysis side must
@@ -266,7 +267,7 @@ impl Recorder {
                 let stats = &self.sink.stats;
                 if stats.full_waited.fetch_add(1, Ordering::Relaxed) == 0 {
                     tracing::warn!(
-                        "analysis is {} login steps behind: new login steps wait for it before they are forwarded (other traffic does not)",
+                        "{} login steps are in flight or waiting for analysis: new login steps wait for room before they are forwarded (other traffic does not)",
                         self.sink.room_size
                     );
                 }
