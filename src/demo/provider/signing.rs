@@ -42,27 +42,28 @@ const EC_P384: &str = include_str!("../keys/ec-p384.pem");
 const ED25519: &str = include_str!("../keys/ed25519.pem");
 
 impl Signing {
+    /// Every JWS `alg` the demo signs with, one signing each (asymmetric first).
+    pub const BY_ALG: [Signing; 14] = [
+        Signing::Rs256,
+        Signing::Rs384,
+        Signing::Rs512,
+        Signing::Ps256,
+        Signing::Ps384,
+        Signing::Ps512,
+        Signing::Es256,
+        Signing::Es384,
+        Signing::Es512,
+        Signing::EdDsa,
+        Signing::Hs256,
+        Signing::Hs384,
+        Signing::Hs512,
+        Signing::None,
+    ];
+
     /// The signing for a JWS `alg` header (a fresh local key of that type); None for an alg
     /// the demo cannot sign with (a JWE's key-management alg, an unknown one).
     pub fn for_alg(alg: &str) -> Option<Signing> {
-        [
-            Signing::Rs256,
-            Signing::Rs384,
-            Signing::Rs512,
-            Signing::Ps256,
-            Signing::Ps384,
-            Signing::Ps512,
-            Signing::Es256,
-            Signing::Es384,
-            Signing::Es512,
-            Signing::EdDsa,
-            Signing::Hs256,
-            Signing::Hs384,
-            Signing::Hs512,
-            Signing::None,
-        ]
-        .into_iter()
-        .find(|s| s.alg_name() == alg)
+        Signing::BY_ALG.into_iter().find(|s| s.alg_name() == alg)
     }
 
     pub fn alg_name(self) -> &'static str {
