@@ -1,9 +1,10 @@
 //! Failure paths while traffic flows: background clients keep a login's back channel and
 //! static files going through the gateway while upstreams refuse, reset mid-body, hang, present
-//! a certificate for another name or an expired one, answer plain HTTP to a TLS dial, and a client walks away
-//! from a 10 MB download. Each asserts what the client got, what the record says, that the next
-//! request is served, and, at the end, that no login step's record was lost. Then 5,000
-//! connections at once.
+//! a certificate for another name or an expired one, answer plain HTTP to a TLS dial, and a
+//! client walks away from a 10 MB download. Each asserts what the client got, what the record
+//! says, that the next request is served, and, at the end, that no login step's record was
+//! lost. Then 5,000 connections at once, a JWKS endpoint failing or slow while logins go on, a
+//! full trace disk, and a client that stops reading.
 
 mod common;
 
@@ -527,4 +528,67 @@ async fn a_client_that_stops_reading_is_let_go_after_the_body_timeout() {
     assert!(body.incomplete && body.wire_len < 33_554_432, "{rec:?}");
     assert!(rec.gateway_answer.is_none(), "{rec:?}");
     gw.gw.shutdown().await;
+}
+
+/// A JWKS endpoint that answers 1.5 s late while logins go on: the gateway keeps forwarding
+/// (a discovery request during the wait is answered at once), every ID token is verified once
+/// the keys arrive, and no rule mistakes the wait for a missing or unknown key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_jwks_endpoint_delays_the_verdict_not_the_traffic() {
+    use oidc_tap::analysis::Event;
+    use oidc_tap::demo::rig::{Rig, Scenario};
+    init();
+    let mut sc = Scenario::clean();
+    sc.provider.faults.jwks_delay_ms = 1500;
+    let rig = Rig::start(sc.clone(), oidc_tap::demo::rig::quiet_session(&sc)).await.unwrap();
+    let port = rig.gateway_addr.port();
+    let c = client(&rig.ca, false);
+    let logins = futures_util::future::join_all((0..3).map(|_| rig.login()));
+    let meanwhile = async {
+        // Well into the logins, while their JWKS fetches wait.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let started = std::time::Instant::now();
+        let url =
+            format!("https://authentik.test:{port}/application/o/mastodon/.well-known/openid-configuration");
+        let (resp, _) = send(&c, get(&url)).await;
+        (resp.status(), started.elapsed())
+    };
+    let started = std::time::Instant::now();
+    let (outcomes, (status, took)) = tokio::join!(logins, meanwhile);
+    assert!(started.elapsed() >= Duration::from_millis(1500), "the logins waited for the keys");
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_millis(500), "forwarding did not wait for the JWKS: {took:?}");
+    for o in &outcomes {
+        let o = o.as_ref().unwrap();
+        assert!(matches!(o.verdict, Some(oidc_tap::demo::mastodon::Verdict::Success { .. })), "{o:?}");
+    }
+    let events = rig.finish().await.unwrap().keep.unwrap();
+    let tokens: Vec<&oidc_tap::analysis::ExchangeEvent> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Exchange(x) if x.kind.as_str() == "token" => Some(x.as_ref()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tokens.len(), 3, "every token call recorded");
+    let signature_findings: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Finding(f) if f.rule.as_str().starts_with("IDT-") => {
+                Some(format!("{} {}", f.rule, f.message))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(signature_findings.is_empty(), "{signature_findings:#?}");
+    let verified = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Exchange(x) => {
+                Some(x.passed.iter().filter(|c| c.to_string().starts_with("signature ✓")).count())
+            }
+            _ => None,
+        })
+        .sum::<usize>();
+    assert_eq!(verified, 3, "each ID token verified once its keys arrived");
 }

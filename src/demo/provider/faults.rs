@@ -103,6 +103,8 @@ pub struct Faults {
     pub userinfo_status: Option<u16>,
     /// The JWKS endpoint answers this status (an error page) instead of the keys.
     pub jwks_status: Option<u16>,
+    /// The JWKS endpoint answers this many milliseconds late.
+    pub jwks_delay_ms: u64,
     /// Seconds added to the `Date` header (clock skew).
     pub date_skew_s: i64,
     /// The id_token string sent instead of a real token.

@@ -110,7 +110,14 @@ impl Provider {
         let handler_p = p.clone();
         serve(listener, Some(tls), move |req, _| {
             let p = handler_p.clone();
-            async move { p.handle(req) }
+            async move {
+                // A slow JWKS endpoint (the fault), without holding the provider's lock.
+                let delay = p.lock().cfg.faults.jwks_delay_ms;
+                if delay > 0 && req.path.ends_with("/jwks/") {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                }
+                p.handle(req)
+            }
         });
         Ok(p)
     }
