@@ -26,7 +26,9 @@ pub fn truncate(s: &str, max: usize) -> String {
 /// `\e`, `\x07`, `\u{202e}`), so a value can neither move the cursor, clear the screen, start
 /// a new (fake) console line nor reorder what is shown. Everything else is kept as it is.
 pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
+    // Most wire text is printable ASCII: one pass over the bytes says so (tokens, bodies), the
+    // scan by character only runs when it is not.
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) || !s.chars().any(needs_escape) {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);

@@ -303,11 +303,11 @@ impl Analyzer {
                 },
             });
         }
-        let before = a.flow.and_then(|id| self.flows.get(id)).cloned();
+        let before = a.flow.and_then(|id| self.flows.get(id));
         let findings = crate::rules::evaluate(&Ctx {
             ex,
             d: &d,
-            flow: before.as_ref(),
+            flow: before,
             flow_id: a.flow,
             exp: &self.exp,
             now_ms: now,
@@ -318,8 +318,7 @@ impl Analyzer {
             joined_by: a.joined_by,
         });
         let mut findings = self.not_checked.filter(findings);
-        let mut passed =
-            crate::rules::passed::passed_checks(&d, before.as_ref(), sig.as_ref(), now, &findings);
+        let mut passed = crate::rules::passed::passed_checks(&d, before, sig.as_ref(), now, &findings);
         if let Some(SigOutcome::Unverifiable { why: Unverifiable::SignatureRedacted, alg }) = &sig {
             self.checked_live(ex.id, a.flow, alg, &mut passed, &mut findings);
         }
