@@ -79,6 +79,9 @@ cat > "$WORK/www/application/o/mastodon/.well-known/openid-configuration" <<EOF
 {"issuer":"https://127.0.0.1/application/o/mastodon/","authorization_endpoint":"https://127.0.0.1/application/o/authorize/","token_endpoint":"https://127.0.0.1/application/o/token/","userinfo_endpoint":"https://127.0.0.1/application/o/userinfo/","jwks_uri":"https://127.0.0.1/application/o/mastodon/jwks/","response_types_supported":["code"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["RS256"],"scopes_supported":["openid","email","profile"]}
 EOF
 head -c 10485760 /dev/zero > "$WORK/www/static/big.bin"
+# nginx's workers run as another user (nobody) when the script runs as root, and mktemp made
+# the folder private: without this every answer is a 403 page, and the benchmark measures that.
+chmod a+x "$WORK"; chmod -R a+rX "$WORK/www"
 
 UP=18443; RP=18444; TP=18445; MP=18446
 cat > "$WORK/nginx.conf" <<EOF
@@ -96,8 +99,7 @@ http {
     root $WORK/www;
     location = /application/o/token/ {
       default_type application/json;
-      alias $WORK/www/token.json;
-      error_page 405 =200 \$uri;
+      return 200 '$TOKEN_JSON';
     }
     location /static/ { }
     location /application/o/mastodon/.well-known/ { default_type application/json; }
@@ -139,6 +141,26 @@ if [ -n "$MITM" ]; then
 fi
 sleep 2
 
+# Every path through every proxy must answer what the upstream serves (status 200, the full
+# body) before anything is measured: a benchmark of error pages measures nothing.
+check() { # label url [post]
+  local got
+  if [ -n "${3:-}" ]; then
+    got=$(curl -sk -o /dev/null -w '%{http_code} %{size_download}' -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
+      -H 'Authorization: Basic YmVuY2gtY2xpZW50OnNlY3JldA==' -A 'Rack::OAuth2 (2.3.0)' -d 'grant_type=authorization_code&code=Zm9vYmFyYmF6cXV4cXV1eA' "$2")
+  else
+    got=$(curl -sk -o /dev/null -w '%{http_code} %{size_download}' "$2")
+  fi
+  echo "   $1: $got"
+  case "$got" in "200 $4") ;; *) echo "!! $1 answered '$got', expected '200 $4': the benchmark would measure the wrong thing" >&2; exit 1 ;; esac
+}
+TOKEN_SIZE=$(stat -c %s "$WORK/www/token.json"); STATIC_SIZE=$(stat -c %s "$WORK/www/static/app.js")
+echo "== checking what each proxy answers (status, bytes)"
+for who in direct:$UP oidc-tap:$TP nginx:$RP ${MITM:+mitmdump:$MP}; do
+  check "${who%%:*} token" "https://127.0.0.1:${who##*:}/application/o/token/" post "$TOKEN_SIZE"
+  check "${who%%:*} static" "https://127.0.0.1:${who##*:}/static/app.js" "" "$STATIC_SIZE"
+done
+
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 peak() { awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
@@ -148,9 +170,11 @@ measure() { # url [lua]
   [ -n "${2:-}" ] && args+=(-s "$2")
   wrk "${args[@]}" "$1" 2>/dev/null | awk '
     /Requests\/sec/ {rps=$2}
+    /Non-2xx or 3xx responses/ {bad=$NF}
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     $1=="50%" {p50=ms($2)} $1=="99%" {p99=ms($2)}
-    END {printf "%.0f %.3f %.3f\n", rps, p50, p99}'
+    END {if (bad > 0) printf "!! %d answers were not 2xx/3xx: this cell measures error pages\n", bad > "/dev/stderr";
+         printf "%.0f %.3f %.3f\n", rps, p50, p99}'
 }
 
 if [ "$MODE" = soak ]; then
