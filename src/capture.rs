@@ -123,6 +123,10 @@ pub struct CapturedBody {
     /// Why a Content-Encoding could not be removed (the raw bytes are kept instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decode_error: Option<String>,
+    /// Only the size was kept (the exchange is a summary of non-login traffic): the empty
+    /// `bytes` say nothing about what the body held.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub summarised: bool,
 }
 
 impl CapturedBody {
@@ -240,7 +244,7 @@ impl Exchange {
 
     /// The record without its headers and bodies (a summary line: sizes and times stay).
     pub fn without_heads_and_bodies(&self) -> Exchange {
-        let strip = |b: &CapturedBody| CapturedBody { bytes: Bytes::new(), ..b.clone() };
+        let strip = |b: &CapturedBody| CapturedBody { bytes: Bytes::new(), summarised: true, ..b.clone() };
         Exchange {
             request: RequestRecord {
                 method: self.request.method.clone(),
@@ -343,10 +347,25 @@ mod body_serde {
         }
     }
 
+    /// What a journal may hold: `{"text": …}`, `{"base64": …}`, or `""`, the summary lines of
+    /// earlier versions (their bodies were dropped: nothing to read).
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Repr(Repr),
+        Plain(String),
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
-        match Repr::deserialize(d)? {
-            Repr::Text(t) => Ok(Bytes::from(t)),
-            Repr::Base64(b) => STANDARD.decode(b).map(Bytes::from).map_err(serde::de::Error::custom),
+        match Stored::deserialize(d)? {
+            Stored::Repr(Repr::Text(t)) => Ok(Bytes::from(t)),
+            Stored::Repr(Repr::Base64(b)) => {
+                STANDARD.decode(b).map(Bytes::from).map_err(serde::de::Error::custom)
+            }
+            Stored::Plain(s) if s.is_empty() => Ok(Bytes::new()),
+            Stored::Plain(_) => Err(serde::de::Error::custom(
+                "a body's bytes are {\"text\": …} or {\"base64\": …} (or \"\" in a summary)",
+            )),
         }
     }
 }
@@ -410,5 +429,20 @@ mod tests {
         assert!(j.contains("base64"));
         let back: CapturedBody = serde_json::from_str(&j).unwrap();
         assert_eq!(back, b);
+    }
+
+    /// A summary's body: the sizes stay, the bytes are empty and say so; journals written
+    /// before this shape (`"bytes": ""`) still read; any other bare string is an error.
+    #[test]
+    fn summarised_bodies_round_trip_and_old_summary_lines_still_read() {
+        let b = CapturedBody { wire_len: 66_399, summarised: true, ..Default::default() };
+        let j = serde_json::to_string(&b).unwrap();
+        assert_eq!(j, r#"{"bytes":{"text":""},"wire_len":66399,"summarised":true}"#);
+        assert_eq!(serde_json::from_str::<CapturedBody>(&j).unwrap(), b);
+        let old: CapturedBody =
+            serde_json::from_str(r#"{"bytes":"","wire_len":66399,"summarised":true}"#).unwrap();
+        assert_eq!(old, b);
+        let err = serde_json::from_str::<CapturedBody>(r#"{"bytes":"secret","wire_len":6}"#).unwrap_err();
+        assert!(err.to_string().contains("a body's bytes are"), "{err}");
     }
 }

@@ -710,10 +710,22 @@ fn trace_all_keeps_other_traffic_whole_and_the_default_keeps_a_summary() {
             assert_eq!(resp["body"]["bytes"]["text"], "console.log('STATIC-FILE-BODY');", "{line}");
             assert!(resp["headers"].as_array().is_some_and(|h| !h.is_empty()), "{line}");
         } else {
-            assert_eq!(resp["body"]["bytes"], "", "{line}");
+            assert_eq!(resp["body"]["bytes"], serde_json::json!({"text": ""}), "{line}");
+            assert_eq!(resp["body"]["wire_len"], 32, "{line}");
             assert_eq!(resp["body"]["summarised"], true, "{line}");
+            assert_eq!(line["exchange"]["summary"], true, "{line}");
             assert_eq!(line["status"], 200);
         }
+        // Either way the support engineer can read the trace back: a summary is listed, not judged.
+        let out = bin().args(["analyze", trace.to_str().unwrap(), "--format", "json"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let replay = doc["exchanges"].as_array().unwrap();
+        assert_eq!(replay.len(), 1, "{replay:#?}");
+        assert_eq!(doc["findings"], serde_json::json!([]), "a summary is judged by no rule");
+        assert_eq!(replay[0]["kind"], "other");
+        let summarised = &replay[0]["exchange"]["response"]["body"]["summarised"];
+        assert_eq!(summarised, if all { &serde_json::Value::Null } else { &serde_json::Value::Bool(true) });
     }
 }
 

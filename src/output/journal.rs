@@ -96,9 +96,12 @@ impl Journal {
         {
             return self.write_summary(x);
         }
-        // Everything else goes straight from the event to bytes (no JSON tree in between):
-        // under load the journal writes a line per login step, and building the tree first cost
-        // as much as the analysis.
+        self.write_line(ev)
+    }
+
+    /// Straight from the event to bytes (no JSON tree in between): under load the journal
+    /// writes a line per request, and building the tree first cost as much as the analysis.
+    fn write_line(&mut self, ev: &Event) -> io::Result<()> {
         let mut line = Vec::with_capacity(4096);
         crate::redact::with_policy(self.policy, || {
             serde_json::to_writer(&mut line, &line_of(ev, self.redact))
@@ -118,25 +121,7 @@ impl Journal {
             exchange: x.exchange.without_heads_and_bodies(),
             ..*x
         };
-        let mut v = crate::redact::with_policy(self.policy, || exchange_line(&light, self.redact));
-        if let Some(rec) = v.get_mut("exchange") {
-            summarise(rec);
-        }
-        self.put(&v)
-    }
-}
-
-/// Non-OIDC traffic as a summary: the heads and bodies go, method, host, path, status, sizes
-/// and times stay (a page of authentik's UI is megabytes of scripts nobody needs to send).
-fn summarise(rec: &mut Value) {
-    for side in ["request", "response"] {
-        if let Some(r) = rec.get_mut(side).and_then(Value::as_object_mut) {
-            r.insert("headers".into(), Value::Array(vec![]));
-            if let Some(b) = r.get_mut("body").and_then(Value::as_object_mut) {
-                b.insert("bytes".into(), Value::String(String::new()));
-                b.insert("summarised".into(), Value::Bool(true));
-            }
-        }
+        self.write_line(&Event::Exchange(Box::new(light)))
     }
 }
 
