@@ -53,6 +53,7 @@ else
   echo "   (mitmproxy could not be installed: its column stays empty)"
 fi
 
+UP=18443; RP=18444; TP=18445; MP=18446
 # Certificates: one dev CA; the upstream's and both proxies' leaves for 127.0.0.1.
 $TAP certs init --dir "$WORK/certs" --host 127.0.0.1 --host localhost >/dev/null
 
@@ -64,7 +65,7 @@ TOKEN_JSON=$(python3 - <<'EOF'
 import base64, json
 b = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
 h = b({"alg": "RS256", "kid": "bench", "typ": "JWT"})
-c = b({"iss": "https://127.0.0.1/application/o/mastodon/", "sub": "a" * 64, "aud": "bench-client",
+c = b({"iss": "https://127.0.0.1:18445/application/o/mastodon/", "sub": "a" * 64, "aud": "bench-client",
        "exp": 4102444800, "iat": 1700000000, "auth_time": 1700000000, "nonce": "n" * 32,
        "email": "alice@example.test", "email_verified": True, "name": "Alice Example",
        "preferred_username": "alice", "groups": []})
@@ -75,15 +76,17 @@ EOF
 )
 printf '%s' "$TOKEN_JSON" > "$WORK/www/token.json"
 mkdir -p "$WORK/www/application/o/mastodon/.well-known"
+# The provider as Mastodon reaches it: through oidc-tap (so the soak's discovery teaches
+# analysis the endpoints the token calls go to, as in a real deployment).
+I="https://127.0.0.1:$TP/application/o"
 cat > "$WORK/www/application/o/mastodon/.well-known/openid-configuration" <<EOF
-{"issuer":"https://127.0.0.1/application/o/mastodon/","authorization_endpoint":"https://127.0.0.1/application/o/authorize/","token_endpoint":"https://127.0.0.1/application/o/token/","userinfo_endpoint":"https://127.0.0.1/application/o/userinfo/","jwks_uri":"https://127.0.0.1/application/o/mastodon/jwks/","response_types_supported":["code"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["RS256"],"scopes_supported":["openid","email","profile"]}
+{"issuer":"$I/mastodon/","authorization_endpoint":"$I/authorize/","token_endpoint":"$I/token/","userinfo_endpoint":"$I/userinfo/","jwks_uri":"$I/mastodon/jwks/","response_types_supported":["code"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["RS256"],"scopes_supported":["openid","email","profile"]}
 EOF
 head -c 10485760 /dev/zero > "$WORK/www/static/big.bin"
 # nginx's workers run as another user (nobody) when the script runs as root, and mktemp made
 # the folder private: without this every answer is a 403 page, and the benchmark measures that.
 chmod a+x "$WORK"; chmod -R a+rX "$WORK/www"
 
-UP=18443; RP=18444; TP=18445; MP=18446
 cat > "$WORK/nginx.conf" <<EOF
 worker_processes 2;
 pid $WORK/nginx.pid;
@@ -144,12 +147,14 @@ sleep 2
 # Every path through every proxy must answer what the upstream serves (status 200, the full
 # body) before anything is measured: a benchmark of error pages measures nothing.
 check() { # label url [post]
-  local got
+  local got tries=0
+  # A proxy still starting (mitmdump takes seconds) refuses the connection: wait up to 15 s.
+  until curl -sk -o /dev/null "$2" 2>/dev/null || [ $((tries += 1)) -ge 30 ]; do sleep 0.5; done
   if [ -n "${3:-}" ]; then
     got=$(curl -sk -o /dev/null -w '%{http_code} %{size_download}' -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
-      -H 'Authorization: Basic YmVuY2gtY2xpZW50OnNlY3JldA==' -A 'Rack::OAuth2 (2.3.0)' -d 'grant_type=authorization_code&code=Zm9vYmFyYmF6cXV4cXV1eA' "$2")
+      -H 'Authorization: Basic YmVuY2gtY2xpZW50OnNlY3JldA==' -A 'Rack::OAuth2 (2.3.0)' -d 'grant_type=authorization_code&code=Zm9vYmFyYmF6cXV4cXV1eA' "$2" || true)
   else
-    got=$(curl -sk -o /dev/null -w '%{http_code} %{size_download}' "$2")
+    got=$(curl -sk -o /dev/null -w '%{http_code} %{size_download}' "$2" || true)
   fi
   echo "   $1: $got"
   case "$got" in "200 $4") ;; *) echo "!! $1 answered '$got', expected '200 $4': the benchmark would measure the wrong thing" >&2; exit 1 ;; esac

@@ -284,7 +284,11 @@ async fn serve_connection(
     let header_timeout = shared.header_read_timeout;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // A client that sends half a head and goes silent is let go (slowloris).
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(upstream::MAX_BUF);
     builder.http2().timer(TokioTimer::new());
     match tls {
         Some(acceptor) => {

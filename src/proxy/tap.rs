@@ -34,7 +34,7 @@ pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
 
 /// Login steps that may be in flight or waiting for analysis before the next one waits for
 /// room (a step holds its place from its arrival until analysis reads its record).
-pub const MAX_WAITING_LOGIN_STEPS: usize = 4096;
+pub const MAX_WAITING_LOGIN_STEPS: usize = 1024;
 
 /// How long a login step waits for room; past it, it goes on anyway (a stuck analysis side must
 /// not take the login path down) and is counted as `oidc_over_budget`.

@@ -73,8 +73,16 @@ where
         .https_or_http()
         .enable_all_versions()
         .wrap_connector(connector);
-    Ok(Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(https))
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .http1_max_buf_size(MAX_BUF)
+        .build(https))
 }
+
+/// The most a connection buffers (read, and queued for writing) on either leg: 64 KiB instead
+/// of hyper's ~400 KiB, since a buffer once grown stays with its connection and 50 busy
+/// connections held 20 MB (BENCHMARKS.md, soak). A request or response head must fit in it.
+pub const MAX_BUF: usize = 64 * 1024;
 
 /// Why the upstream could not be reached, phrased as something to do about it.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
