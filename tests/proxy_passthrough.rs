@@ -609,3 +609,29 @@ async fn a_ca_certificate_used_as_server_certificate_upstream_is_named() {
         "oidc-tap: upstream https://selfsigned.test presents a CA certificate as its server certificate (what `openssl req -x509` makes by default): give it a server certificate issued by that CA, or pass --insecure-upstream\n"
     );
 }
+
+/// Connection buffers are capped (64 KiB) to bound memory: a 40 KiB cookie still passes, a head
+/// past the cap is refused with 431 and the gateway goes on serving.
+#[tokio::test]
+async fn request_heads_up_to_the_buffer_cap_pass_larger_ones_get_431() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ca = Arc::new(DevCa::generate().unwrap());
+    let up = start_upstream(UpstreamKind::Plain, &ca, &[]).await;
+    let gw =
+        start_gateway(&ca, GatewayOpts { listen_tls: false, upstream: Some(up.url()), ..Default::default() })
+            .await;
+    let status_for = |cookie_len: usize| async move {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+        let head = format!(
+            "GET /seen HTTP/1.1\r\nHost: authentik.test\r\nCookie: a={}\r\nConnection: close\r\n\r\n",
+            "x".repeat(cookie_len)
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).lines().next().unwrap_or_default().to_owned()
+    };
+    assert_eq!(status_for(40 * 1024).await, "HTTP/1.1 200 OK");
+    assert_eq!(status_for(100 * 1024).await, "HTTP/1.1 431 Request Header Fields Too Large");
+    assert_eq!(status_for(10).await, "HTTP/1.1 200 OK");
+}
