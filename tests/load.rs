@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use http_body_util::BodyExt;
-use oidc_tap::analysis::Analyzer;
+use oidc_tap::analysis::{Analyzer, Event};
 use oidc_tap::capture::Exchange;
 use oidc_tap::tls::DevCa;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -359,7 +359,6 @@ async fn a_body_that_stalls_is_cut_and_recorded_as_stalled() {
 /// the endpoint recovers the next logins verify.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_jwks_endpoint_is_said_while_logins_go_on() {
-    use oidc_tap::analysis::Event;
     use oidc_tap::demo::rig::{Rig, Scenario};
     init();
     let mut sc = Scenario::clean();
@@ -377,22 +376,10 @@ async fn a_failing_jwks_endpoint_is_said_while_logins_go_on() {
     let after = rig.login().await.unwrap();
     assert!(matches!(after.verdict, Some(oidc_tap::demo::mastodon::Verdict::Success { .. })), "{after:?}");
     let events = rig.finish().await.unwrap().keep.unwrap();
-    let tokens: Vec<&oidc_tap::analysis::ExchangeEvent> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Exchange(x) if x.kind.as_str() == "token" => Some(x.as_ref()),
-            _ => None,
-        })
-        .collect();
+    let tokens = token_calls(&events);
     assert_eq!(tokens.len(), 5, "every token call recorded");
-    let said: Vec<String> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Finding(f) if f.rule.as_str().starts_with("IDT-") => {
-                Some(format!("{} {} {}", f.rule.as_str(), f.message, f.seen.clone().unwrap_or_default()))
-            }
-            _ => None,
-        })
+    let said: Vec<String> = id_token_findings(&events)
+        .map(|f| format!("{} {} {}", f.rule.as_str(), f.message, f.seen.clone().unwrap_or_default()))
         .collect();
     let about_500 = said.iter().filter(|s| s.contains("500")).count();
     assert_eq!(about_500, 4, "{said:#?}");
@@ -425,7 +412,7 @@ impl std::io::Write for FillsUp {
 /// are counted (the first one is reported), nothing else changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_trace_disk_stops_nothing_but_the_trace() {
-    use oidc_tap::analysis::{AnalyzerConfig, Event};
+    use oidc_tap::analysis::AnalyzerConfig;
     use oidc_tap::demo::rig::{Rig, Scenario};
     use oidc_tap::output::journal::Journal;
     use oidc_tap::session::Session;
@@ -538,7 +525,6 @@ async fn a_client_that_stops_reading_is_let_go_after_the_body_timeout() {
 /// the keys arrive, and no rule mistakes the wait for a missing or unknown key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_jwks_endpoint_delays_the_verdict_not_the_traffic() {
-    use oidc_tap::analysis::Event;
     use oidc_tap::demo::rig::{Rig, Scenario};
     init();
     let mut sc = Scenario::clean();
@@ -566,23 +552,10 @@ async fn a_slow_jwks_endpoint_delays_the_verdict_not_the_traffic() {
         assert!(matches!(o.verdict, Some(oidc_tap::demo::mastodon::Verdict::Success { .. })), "{o:?}");
     }
     let events = rig.finish().await.unwrap().keep.unwrap();
-    let tokens: Vec<&oidc_tap::analysis::ExchangeEvent> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Exchange(x) if x.kind.as_str() == "token" => Some(x.as_ref()),
-            _ => None,
-        })
-        .collect();
+    let tokens = token_calls(&events);
     assert_eq!(tokens.len(), 3, "every token call recorded");
-    let signature_findings: Vec<String> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Finding(f) if f.rule.as_str().starts_with("IDT-") => {
-                Some(format!("{} {}", f.rule, f.message))
-            }
-            _ => None,
-        })
-        .collect();
+    let signature_findings: Vec<String> =
+        id_token_findings(&events).map(|f| format!("{} {}", f.rule, f.message)).collect();
     assert!(signature_findings.is_empty(), "{signature_findings:#?}");
     let verified = events
         .iter()
@@ -594,4 +567,23 @@ async fn a_slow_jwks_endpoint_delays_the_verdict_not_the_traffic() {
         })
         .sum::<usize>();
     assert_eq!(verified, 3, "each ID token verified once its keys arrived");
+}
+
+/// The token calls among a run's events.
+fn token_calls(events: &[Event]) -> Vec<&oidc_tap::analysis::ExchangeEvent> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Exchange(x) if x.kind.as_str() == "token" => Some(x.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The ID token findings (`IDT-…`) among a run's events.
+fn id_token_findings(events: &[Event]) -> impl Iterator<Item = &oidc_tap::rules::Finding> {
+    events.iter().filter_map(|e| match e {
+        Event::Finding(f) if f.rule.as_str().starts_with("IDT-") => Some(f.as_ref()),
+        _ => None,
+    })
 }
