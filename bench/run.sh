@@ -61,11 +61,11 @@ $TAP certs init --dir "$WORK/certs" --host 127.0.0.1 --host localhost >/dev/null
 # 64 KiB static file, over TLS with keep-alive.
 mkdir -p "$WORK/www/static"
 dd if=/dev/urandom bs=49152 count=1 2>/dev/null | base64 -w 76 > "$WORK/www/static/app.js"
-TOKEN_JSON=$(python3 - <<'EOF'
-import base64, json
+TOKEN_JSON=$(TP=$TP python3 - <<'EOF'
+import base64, json, os
 b = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
 h = b({"alg": "RS256", "kid": "bench", "typ": "JWT"})
-c = b({"iss": "https://127.0.0.1:18445/application/o/mastodon/", "sub": "a" * 64, "aud": "bench-client",
+c = b({"iss": f"https://127.0.0.1:{os.environ['TP']}/application/o/mastodon/", "sub": "a" * 64, "aud": "bench-client",
        "exp": 4102444800, "iat": 1700000000, "auth_time": 1700000000, "nonce": "n" * 32,
        "email": "alice@example.test", "email_verified": True, "name": "Alice Example",
        "preferred_username": "alice", "groups": []})
@@ -124,12 +124,16 @@ EOF
 "$NGINX" -c "$WORK/nginx.conf" -p "$WORK"
 sleep 0.5
 
-cat > "$WORK/post.lua" <<'EOF'
+# The token call as Mastodon makes it (wrk's scripts and the pre-flight check send the same).
+FORM="grant_type=authorization_code&code=Zm9vYmFyYmF6cXV4cXV1eA&redirect_uri=https%3A%2F%2Fmastodon.test%2Fauth%2Fauth%2Fopenid_connect%2Fcallback"
+AUTH="Basic YmVuY2gtY2xpZW50OnNlY3JldA=="
+UA="Rack::OAuth2 (2.3.0)"
+cat > "$WORK/post.lua" <<EOF
 wrk.method = "POST"
-wrk.body = "grant_type=authorization_code&code=Zm9vYmFyYmF6cXV4cXV1eA&redirect_uri=https%3A%2F%2Fmastodon.test%2Fauth%2Fauth%2Fopenid_connect%2Fcallback"
+wrk.body = "$FORM"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic YmVuY2gtY2xpZW50OnNlY3JldA=="
-wrk.headers["User-Agent"] = "Rack::OAuth2 (2.3.0)"
+wrk.headers["Authorization"] = "$AUTH"
+wrk.headers["User-Agent"] = "$UA"
 EOF
 
 # oidc-tap with capture, analysis and --trace on.
@@ -152,7 +156,7 @@ check() { # label url [post]
   until curl -sk -o /dev/null "$2" 2>/dev/null || [ $((tries += 1)) -ge 30 ]; do sleep 0.5; done
   if [ -n "${3:-}" ]; then
     got=$(curl -sk -o /dev/null -w '%{http_code} %{size_download}' -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
-      -H 'Authorization: Basic YmVuY2gtY2xpZW50OnNlY3JldA==' -A 'Rack::OAuth2 (2.3.0)' -d 'grant_type=authorization_code&code=Zm9vYmFyYmF6cXV4cXV1eA' "$2" || true)
+      -H "Authorization: $AUTH" -A "$UA" -d "$FORM" "$2" || true)
   else
     got=$(curl -sk -o /dev/null -w '%{http_code} %{size_download}' "$2" || true)
   fi
@@ -183,12 +187,12 @@ measure() { # url [lua]
 }
 
 if [ "$MODE" = soak ]; then
-  cat > "$WORK/mixed.lua" <<'EOF'
+  cat > "$WORK/mixed.lua" <<EOF
 -- One in 2,000 a 10 MB download; the rest a login's back channel (discovery, token) and
 -- static files, in turn.
 local n = 0
-local form = "grant_type=authorization_code&code=Zm9vYmFyYmF6cXV4cXV1eA&redirect_uri=https%3A%2F%2Fmastodon.test%2Fauth%2Fauth%2Fopenid_connect%2Fcallback"
-local heads = { ["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "Basic YmVuY2gtY2xpZW50OnNlY3JldA==", ["User-Agent"] = "Rack::OAuth2 (2.3.0)" }
+local form = "$FORM"
+local heads = { ["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "$AUTH", ["User-Agent"] = "$UA" }
 request = function()
   n = n + 1
   if n % 2000 == 0 then return wrk.format("GET", "/static/big.bin") end

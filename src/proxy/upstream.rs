@@ -80,8 +80,9 @@ where
 }
 
 /// The most a connection buffers (read, and queued for writing) on either leg: 64 KiB instead
-/// of hyper's ~400 KiB, since a buffer once grown stays with its connection and 50 busy
-/// connections held 20 MB (BENCHMARKS.md, soak). A request or response head must fit in it.
+/// of hyper's ~400 KiB, since a buffer once grown stays with its connection (the soak's peak
+/// fell from 70 to 64 MiB, at no cost in throughput: BENCHMARKS.md). A request or response
+/// head must fit in it.
 pub const MAX_BUF: usize = 64 * 1024;
 
 /// Why the upstream could not be reached, phrased as something to do about it.
