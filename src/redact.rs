@@ -69,9 +69,52 @@ const SECRET_KEYS: &[&str] = &[
 const JWT_KEYS: &[&str] = &["id_token", "id_token_hint", "logout_token"];
 
 /// The at_hash-style fingerprint of a secret.
+///
+/// One login step fingerprints the same few secrets many times over (the journal masks a code
+/// in the form and again in the decoded request, the console shows its short form, correlation
+/// keys on it), so the last few are remembered per thread: a comparison instead of a SHA-256
+/// over up to kilobytes. Only short-lived secrets of ordinary size are kept, and only as many
+/// as [`REMEMBERED`].
 pub fn fingerprint(secret: &str) -> String {
+    if secret.len() > REMEMBER_UP_TO {
+        return fingerprint_of(secret);
+    }
+    RECENT.with(|r| {
+        let mut r = r.borrow_mut();
+        if let Some((_, fp)) = r.entries.iter().find(|(s, _)| s == secret) {
+            return fp.clone();
+        }
+        let fp = fingerprint_of(secret);
+        let slot = r.next;
+        r.next = (slot + 1) % REMEMBERED;
+        if slot < r.entries.len() {
+            r.entries[slot] = (secret.to_owned(), fp.clone());
+        } else {
+            r.entries.push((secret.to_owned(), fp.clone()));
+        }
+        fp
+    })
+}
+
+fn fingerprint_of(secret: &str) -> String {
     let d = Sha256::digest(secret.as_bytes());
     URL_SAFE_NO_PAD.encode(&d[..16])
+}
+
+/// How many recent fingerprints each thread remembers (see [`fingerprint`]).
+const REMEMBERED: usize = 8;
+/// Secrets longer than this are hashed every time (a JWT signature or an access token is well
+/// under it; a whole token body is not a secret value).
+const REMEMBER_UP_TO: usize = 4096;
+
+#[derive(Default)]
+struct Recent {
+    entries: Vec<(String, String)>,
+    next: usize,
+}
+
+thread_local! {
+    static RECENT: std::cell::RefCell<Recent> = std::cell::RefCell::new(Recent::default());
 }
 
 pub fn is_masked(s: &str) -> bool {
@@ -173,13 +216,18 @@ pub fn mask_jwt(token: &str) -> String {
     }
 }
 
+/// Whether `key` is one of `keys`, ignoring ASCII case (called for every key of every JSON
+/// object redacted, so it does not allocate a lower-cased copy).
+fn listed(keys: &[&str], key: &str) -> bool {
+    keys.iter().any(|k| k.eq_ignore_ascii_case(key))
+}
+
 fn mask_value(key: &str, value: &str) -> Option<String> {
-    let k = key.to_ascii_lowercase();
-    if JWT_KEYS.contains(&k.as_str()) {
+    if listed(JWT_KEYS, key) {
         Some(mask_jwt(value))
-    } else if KEYED_KEYS.contains(&k.as_str()) || (policy().pii && PII_KEYS.contains(&k.as_str())) {
+    } else if listed(KEYED_KEYS, key) || (policy().pii && listed(PII_KEYS, key)) {
         Some(mask_keyed(value))
-    } else if SECRET_KEYS.contains(&k.as_str()) {
+    } else if listed(SECRET_KEYS, key) {
         Some(mask(value))
     } else {
         None
@@ -258,18 +306,31 @@ pub fn redact_url(url: &str) -> String {
 /// Masks secrets inside a JSON value: secret keys, URLs carrying codes (`to`, `url`, `location`),
 /// and nested objects such as authentik's autosubmit `attrs`.
 pub fn redact_json(v: &mut Value) {
+    redact_json_changed(v);
+}
+
+/// [`redact_json`], telling whether anything changed (so a body that holds no secret is kept
+/// byte for byte without comparing a copy of its tree).
+fn redact_json_changed(v: &mut Value) -> bool {
+    fn set(s: &mut String, new: String) -> bool {
+        let changed = *s != new;
+        *s = new;
+        changed
+    }
+    let mut changed = false;
     match v {
         Value::Object(map) => {
             for (k, val) in map.iter_mut() {
                 match val {
                     Value::String(s) => {
                         if let Some(m) = mask_value(k, s) {
-                            *s = m;
+                            changed |= set(s, m);
                         } else if s.contains('?') || s.contains('#') {
-                            *s = redact_url(s);
+                            let r = redact_url(s);
+                            changed |= set(s, r);
                         }
                     }
-                    other => redact_json(other),
+                    other => changed |= redact_json_changed(other),
                 }
             }
         }
@@ -278,13 +339,15 @@ pub fn redact_json(v: &mut Value) {
             if let [Value::String(k), Value::String(v)] = a.as_mut_slice()
                 && let Some(m) = mask_value(k, v)
             {
-                *v = m;
-                return;
+                return set(v, m);
             }
-            a.iter_mut().for_each(redact_json)
+            for x in a.iter_mut() {
+                changed |= redact_json_changed(x);
+            }
         }
         _ => {}
     }
+    changed
 }
 
 fn redact_cookie_pairs(v: &str) -> String {
@@ -359,9 +422,7 @@ fn redact_body_text(text: &str, content_type: &str) -> Option<String> {
     if (ct.contains("json") || trimmed.starts_with('{') || trimmed.starts_with('['))
         && let Ok(mut v) = serde_json::from_str::<Value>(text)
     {
-        let before = v.clone();
-        redact_json(&mut v);
-        return (v != before).then(|| serde_json::to_string(&v).unwrap_or_default());
+        return redact_json_changed(&mut v).then(|| serde_json::to_string(&v).unwrap_or_default());
     }
     if ct.contains("x-www-form-urlencoded") {
         let r = redact_params(text);
@@ -453,6 +514,39 @@ mod tests {
         };
         assert!(!format!("{auth:?}").contains("hunter2"));
         assert_eq!("x".parse::<Secret>().unwrap().expose(), "x");
+    }
+
+    /// The per-thread memory of recent fingerprints never changes one: the same as hashing,
+    /// however secrets come and go (more than it remembers), and for secrets too long to keep.
+    #[test]
+    fn remembered_fingerprints_are_the_hashes() {
+        let secrets: Vec<String> =
+            (0..3 * REMEMBERED).map(|i| format!("code-{i}-{}", "x".repeat(i))).collect();
+        for round in 0..3 {
+            for (i, s) in secrets.iter().enumerate() {
+                if (i + round) % 2 == 0 {
+                    assert_eq!(fingerprint(s), fingerprint_of(s), "{s}");
+                    assert_eq!(fingerprint(s), fingerprint_of(s), "{s}, again");
+                }
+            }
+        }
+        let long = "y".repeat(REMEMBER_UP_TO + 1);
+        assert_eq!(fingerprint(&long), fingerprint_of(&long));
+        assert_eq!(fingerprint("Case"), fingerprint_of("Case"));
+        assert_ne!(fingerprint("Case"), fingerprint("case"));
+    }
+
+    /// A body is rewritten only when it held a secret: otherwise the journal keeps it byte for
+    /// byte (its spacing and key order as the provider sent them).
+    #[test]
+    fn bodies_without_secrets_are_kept_as_sent() {
+        let plain = r#"{ "issuer": "https://a.test/o/", "next": "https://a.test/cb?state=s1", "n": [1, {"x": "y"}] }"#;
+        assert_eq!(redact_body_text(plain, "application/json"), None);
+        let secret = r#"{"nested": {"Access_Token": "abc"}, "to": "https://m.test/cb?code=c1&state=s"}"#;
+        let out = redact_body_text(secret, "application/json").expect("rewritten");
+        assert!(!out.contains("\"abc\"") && !out.contains("code=c1"), "{out}");
+        assert!(out.contains(&mask("abc")) && out.contains("state=s"), "{out}");
+        assert_eq!(redact_body_text("a=1&b=2", "application/x-www-form-urlencoded"), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::rules::passed::Check;
 use crate::rules::{Ctx, Finding, NotChecked, UidHistory};
 use crate::verify::{KeyStore, SigOutcome, Unverifiable, is_hmac, verify_hmac};
 use correlate::{FlowLimits, FlowTracker, JoinedBy};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// Settings of the core.
 #[derive(Debug, Clone, Default)]
@@ -119,7 +119,7 @@ pub struct Analyzer {
     history: UidHistory,
     not_checked: NotChecked,
     /// ID tokens that arrived before any JWKS of their issuer, checked when one passes.
-    pending: Vec<PendingSig>,
+    pending: VecDeque<PendingSig>,
     /// Verdicts of the live run carried in a trace (offline analysis only).
     live: HashMap<u64, LiveVerdict>,
 }
@@ -151,7 +151,7 @@ impl Analyzer {
             exp: cfg.expectations,
             history: UidHistory::default(),
             not_checked: NotChecked::default(),
-            pending: vec![],
+            pending: Default::default(),
             live: cfg.live,
         }
     }
@@ -285,9 +285,9 @@ impl Analyzer {
         {
             // Checked when a JWKS passes (Mastodon fetches it right after the token call).
             if self.pending.len() >= MAX_PENDING {
-                self.pending.remove(0);
+                self.pending.pop_front();
             }
-            self.pending.push(PendingSig {
+            self.pending.push_back(PendingSig {
                 exchange: ex.id,
                 flow: a.flow,
                 url: url.clone(),
@@ -400,9 +400,10 @@ impl Analyzer {
     /// Checks the ID tokens that waited for a JWKS of `url` now that one passed: the verdict
     /// goes with this JWKS exchange (a passed check, or findings about the token's exchange).
     fn verify_pending(&mut self, url: &str, passed: &mut Vec<Check>, findings: &mut Vec<Finding>) {
-        let (ready, waiting): (Vec<PendingSig>, Vec<PendingSig>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|p| p.url.as_deref().is_none_or(|u| u == url));
+        let (ready, waiting): (VecDeque<PendingSig>, VecDeque<PendingSig>) =
+            std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition(|p| p.url.as_deref().is_none_or(|u| u == url));
         self.pending = waiting;
         for p in ready {
             let sig = self.keys.verify(&p.jwt, Some(url));
