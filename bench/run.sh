@@ -3,7 +3,8 @@
 #   an HTTPS upstream (nginx) serving a token-endpoint-sized JSON and a static file, then wrk
 #   against it directly, through oidc-tap (capture, analysis and --trace on), through nginx as a
 #   TLS reverse proxy, and through mitmdump --mode reverse when it can be installed.
-# Prints req/s, p50, p99 per path and proxy, the ratios, oidc-tap's capture counters and RSS.
+# Prints req/s, p50, p99 per path and proxy, the ratios, oidc-tap's capture counters and RSS;
+# then the latency of each when not saturated (one connection, LAT_CONNS=0 skips it).
 #
 #   bash bench/run.sh            # 10 s per measurement, 16 connections, 2 wrk threads, the
 #                                # median of 3 rounds (ROUNDS=1 for a quick look)
@@ -21,6 +22,7 @@ SOAK_REQUESTS=${SOAK_REQUESTS:-1000000}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
+LAT_CONNS=${LAT_CONNS:-1}   # 0: skip the unsaturated latency cells
 WORK=$(mktemp -d /tmp/oidc-tap-bench.XXXXXX)
 # On exit: stop what was started and remove the work folder (a soak's journal is 2 GB).
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; [ -f "$WORK/rp.pid" ] && kill "$(cat "$WORK/rp.pid")" 2>/dev/null; sleep 0.5; rm -rf "$WORK"; true' EXIT
@@ -229,6 +231,13 @@ for ((round = 1; round <= ROUNDS; round++)); do
     R[$path,tap-rss]=$(rss $TAP_PID)
     RUNS[$path,nginx]+="$(measure "https://127.0.0.1:$RP$P" "$LUA");"
     if [ -n "$MITM" ]; then RUNS[$path,mitmdump]+="$(measure "https://127.0.0.1:$MP$P" "$LUA");"; fi
+    # The latency a login sees when the machine is not saturated: one connection, one request
+    # at a time (at 16 connections p50 is queueing behind the slowest stage, i.e. throughput).
+    if [ "$LAT_CONNS" -gt 0 ]; then
+      for who in direct:$UP oidc-tap:$TP nginx:$RP ${MITM:+mitmdump:$MP}; do
+        RUNS[$path,${who%%:*},lat]+="$(THREADS=1 CONNS=$LAT_CONNS measure "https://127.0.0.1:${who##*:}$P" "$LUA");"
+      done
+    fi
   done
 done
 median() { tr ';' '\n' | grep . | sort -n -k1,1 | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
@@ -261,5 +270,21 @@ for path in token static; do
   line+=" · p50 added over direct $(python3 -c "print(f'{$tp50-$dp50:.3f}')") ms · oidc-tap RSS ${R[$path,tap-rss]}"
   echo "$line"
 done
+if [ "$LAT_CONNS" -gt 0 ]; then
+  echo "latency at $LAT_CONNS connection(s), wrk -t1 (not saturated): p50 / p99 ms, p50 added over direct"
+  for path in token static; do
+    read -r _ dp50 _ <<<"${R[$path,direct,lat]}"
+    line="  $path:"
+    for who in direct oidc-tap nginx mitmdump; do
+      v=${R[$path,$who,lat]:-}
+      [ -z "$v" ] && continue
+      read -r _ p50 p99 <<<"$v"
+      line+=" $who $p50 / $p99"
+      [ $who != direct ] && line+=" (+$(python3 -c "print(f'{$p50-$dp50:.3f}')"))"
+      line+=" ·"
+    done
+    echo "${line% ·}"
+  done
+fi
 echo "  $CAPTURE"
 echo "  journal: ${JOURNAL_MB} MB"
