@@ -3,8 +3,9 @@
 #   an HTTPS upstream (nginx) serving a token-endpoint-sized JSON and a static file, then wrk
 #   against it directly, through oidc-tap (capture, analysis and --trace on), through nginx as a
 #   TLS reverse proxy, and through mitmdump --mode reverse when it can be installed.
-# Prints req/s, p50, p99 per path and proxy, the ratios, oidc-tap's capture counters and RSS;
-# then the latency of each when not saturated (one connection, LAT_CONNS=0 skips it).
+# Prints req/s, p50, p99 per path and proxy, the ratios, the CPU each spends per request
+# (oidc-tap's forwarding and analysis apart), oidc-tap's capture counters and RSS; then the
+# latency of each when not saturated (one connection, LAT_CONNS=0 skips it).
 #
 #   bash bench/run.sh            # 10 s per measurement, 16 connections, 2 wrk threads, the
 #                                # median of 3 rounds (ROUNDS=1 for a quick look)
@@ -179,14 +180,26 @@ peak() { awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status" 2>/dev/nul
 measure() { # url [lua]
   local args=(-t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency)
   [ -n "${2:-}" ] && args+=(-s "$2")
-  wrk "${args[@]}" "$1" 2>/dev/null | awk '
+  wrk "${args[@]}" "$1" 2>/dev/null | awk -v nfile="$WORK/requests" '
+    /requests in/ {n=$1}
     /Requests\/sec/ {rps=$2}
     /Non-2xx or 3xx responses/ {bad=$NF}
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     $1=="50%" {p50=ms($2)} $1=="99%" {p99=ms($2)}
     END {if (bad > 0) printf "!! %d answers were not 2xx/3xx: this cell measures error pages\n", bad > "/dev/stderr";
+         print n + 0 > nfile
          printf "%.0f %.3f %.3f\n", rps, p50, p99}'
 }
+
+# CPU time (clock ticks, 1/100 s) of oidc-tap's threads, "forwarding analysis", and of nginx's
+# workers (upstream and reverse proxy are one nginx); used per request, from /proc.
+tap_ticks() {
+  for t in /proc/$TAP_PID/task/*; do echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done 2>/dev/null |
+    awk '{if ($1 ~ /analys/) a += $NF; else f += $NF} END {print f + 0, a + 0}'
+}
+nginx_ticks() { for p in $(pgrep -f 'nginx: worker'); do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{s += $1} END {print s + 0}'; }
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; }
+per_req() { python3 -c "print(f'{($2 - $1) * 10000 / max($3, 1):.0f}')"; } # ticks before, after, requests → µs
 
 if [ "$MODE" = soak ]; then
   cat > "$WORK/mixed.lua" <<EOF
@@ -220,16 +233,26 @@ fi
 
 # ROUNDS rounds, the proxies interleaved within each, so a burst of load from the machine's
 # neighbours hits every column alike; each cell is the run with the median req/s.
-declare -A R RUNS
+declare -A R RUNS CPU
 for ((round = 1; round <= ROUNDS; round++)); do
   for path in token static; do
     if [ $path = token ]; then P="/application/o/token/"; LUA="$WORK/post.lua"; else P="/static/app.js"; LUA=""; fi
+    n0=$(nginx_ticks)
     RUNS[$path,direct]+="$(measure "https://127.0.0.1:$UP$P" "$LUA");"
+    [ $round = 1 ] && CPU[$path,upstream]=$(per_req "$n0" "$(nginx_ticks)" "$(cat "$WORK/requests")")
     # PERF=1: a CPU profile of oidc-tap during its first run (target/perf-<path>.data).
     if [ -n "${PERF:-}" ] && [ $round = 1 ]; then perf record -q -F 999 -p $TAP_PID -o "target/perf-$path.data" -- sleep "$DURATION" >/dev/null 2>&1 & fi
+    read -r f0 a0 <<<"$(tap_ticks)"; read -r b0 i0 <<<"$(busy_ticks)"
     RUNS[$path,oidc-tap]+="$(measure "https://127.0.0.1:$TP$P" "$LUA");"
+    if [ $round = 1 ]; then
+      read -r f1 a1 <<<"$(tap_ticks)"; read -r b1 i1 <<<"$(busy_ticks)"; n=$(cat "$WORK/requests")
+      CPU[$path,forwarding]=$(per_req "$f0" "$f1" "$n"); CPU[$path,analysis]=$(per_req "$a0" "$a1" "$n")
+      CPU[$path,idle]=$(python3 -c "print(f'{100 * ($i1 - $i0) / max(($b1 + $i1) - ($b0 + $i0), 1):.0f}')")
+    fi
     R[$path,tap-rss]=$(rss $TAP_PID)
+    n0=$(nginx_ticks)
     RUNS[$path,nginx]+="$(measure "https://127.0.0.1:$RP$P" "$LUA");"
+    [ $round = 1 ] && CPU[$path,nginx]=$(per_req "$n0" "$(nginx_ticks)" "$(cat "$WORK/requests")")
     if [ -n "$MITM" ]; then RUNS[$path,mitmdump]+="$(measure "https://127.0.0.1:$MP$P" "$LUA");"; fi
     # The latency a login sees when the machine is not saturated: one connection, one request
     # at a time (at 16 connections p50 is queueing behind the slowest stage, i.e. throughput).
@@ -258,7 +281,6 @@ for path in token static; do
     read -r rps p50 p99 <<<"$v"
     printf "%-8s %-10s %10s %9s %9s\n" $path $who "$rps" "$p50" "$p99"
   done
-  read -r t _ tp50 _ <<<"${R[$path,oidc-tap]} x"
   read -r tr tp50 _ <<<"${R[$path,oidc-tap]}"
   read -r nr _ <<<"${R[$path,nginx]}"
   read -r dr dp50 _ <<<"${R[$path,direct]}"
@@ -269,6 +291,9 @@ for path in token static; do
   fi
   line+=" · p50 added over direct $(python3 -c "print(f'{$tp50-$dp50:.3f}')") ms · oidc-tap RSS ${R[$path,tap-rss]}"
   echo "$line"
+  # nginx's workers serve both legs through nginx: its proxying is their total minus what the
+  # upstream alone cost per request (measured direct), a rough split.
+  echo "  $path CPU per request (round 1, /proc): upstream ${CPU[$path,upstream]} µs · nginx proxying $(python3 -c "print(${CPU[$path,nginx]} - ${CPU[$path,upstream]})") µs · oidc-tap forwarding ${CPU[$path,forwarding]} µs + analysis ${CPU[$path,analysis]} µs · machine idle during oidc-tap ${CPU[$path,idle]} %"
 done
 if [ "$LAT_CONNS" -gt 0 ]; then
   echo "latency at $LAT_CONNS connection(s), wrk -t1 (not saturated): p50 / p99 ms, p50 added over direct"
