@@ -4,7 +4,8 @@
 //! client walks away from a 10 MB download. Each asserts what the client got, what the record
 //! says, that the next request is served, and, at the end, that no login step's record was
 //! lost. Then 5,000 connections at once, a JWKS endpoint failing or slow while logins go on, a
-//! full trace disk, and a client that stops reading.
+//! full trace disk, and a client that stops reading. Last, the load benchmark's script (not run
+//! here) still parses and prints what BENCHMARKS.md quotes.
 
 mod common;
 
@@ -586,4 +587,24 @@ fn id_token_findings(events: &[Event]) -> impl Iterator<Item = &oidc_tap::rules:
         Event::Finding(f) if f.rule.as_str().starts_with("IDT-") => Some(f.as_ref()),
         _ => None,
     })
+}
+
+/// The load benchmark is not run by CI (it takes minutes and installs nginx), but it must stay a
+/// script bash can run, and BENCHMARKS.md quotes lines it prints: both must still match it.
+#[test]
+fn the_load_benchmark_script_parses_and_prints_what_benchmarks_md_quotes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let script = format!("{root}/bench/run.sh");
+    let out = std::process::Command::new("bash").args(["-n", &script]).output().expect("bash runs");
+    assert!(out.status.success(), "bash -n bench/run.sh: {}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&script).unwrap();
+    let doc = std::fs::read_to_string(format!("{root}/BENCHMARKS.md")).unwrap();
+    for printed in [
+        "CPU per request (round 1, /proc): upstream",
+        "connection(s), wrk -t1 (not saturated): p50 / p99 ms, p50 added over direct",
+        "== checking what each proxy answers (status, bytes)",
+    ] {
+        assert!(text.contains(printed), "bench/run.sh no longer prints {printed:?}");
+        assert!(doc.contains(printed), "BENCHMARKS.md no longer quotes {printed:?}");
+    }
 }
