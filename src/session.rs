@@ -216,7 +216,7 @@ impl Session {
 /// Feeds records to the session as they arrive and ticks its clock every second; returns the
 /// session when the gateway's record stream ends. The session runs on a thread of its own
 /// (its own small runtime), so analysis and the journal's disk writes never occupy one of
-/// forwarding's workers: under saturation login steps wait in their queue, they are not dropped.
+/// forwarding's lanes: under saturation login steps wait in their queue, they are not dropped.
 pub fn spawn_session(rx: Records, session: Session) -> JoinHandle<Session> {
     let (tx, done) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new().name("oidc-tap-analysis".into()).spawn(move || {
@@ -250,7 +250,7 @@ async fn session_loop(mut rx: Records, mut session: Session) -> Session {
         // Records taken early while looking for Mastodon's JWKS fetch (see `with_keys`).
         let mut ahead: VecDeque<Exchange> = VecDeque::new();
         // The queue is read in batches every millisecond rather than waited on record by
-        // record: a forwarding worker that hands over a record then never has to wake this
+        // record: a forwarding lane that hands over a record then never has to wake this
         // thread (a syscall per request under load).
         // When a poll finds nothing, the loop waits for the next record instead (one wake-up
         // after a quiet spell, and no polling while the gateway sits idle).

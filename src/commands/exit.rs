@@ -82,7 +82,7 @@ pub fn classify(e: &anyhow::Error) -> ExitKind {
         if let Some(p) = cause.downcast_ref::<ProxyError>() {
             return match p {
                 ProxyError::BadListen(_) | ProxyError::NoIdentity | ProxyError::NoUpstream => ExitKind::Usage,
-                ProxyError::Bind(..) => ExitKind::Io,
+                ProxyError::Bind(..) | ProxyError::Lanes(_) => ExitKind::Io,
                 ProxyError::Tls(t) => tls_kind(t),
             };
         }

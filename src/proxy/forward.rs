@@ -32,7 +32,8 @@ pub struct Shared {
     pub client: UpstreamClient<TapBody<Incoming>>,
     pub sink: CaptureSink,
     pub response_timeout: Duration,
-    pub next_id: AtomicU64,
+    /// Exchange ids, one sequence for every lane.
+    pub next_id: Arc<AtomicU64>,
     /// What to tell the user when a client rejects the gateway's certificate.
     pub trust_hint: String,
     pub header_read_timeout: Duration,

@@ -7,6 +7,7 @@
 
 pub mod forward;
 pub mod headers;
+pub mod lanes;
 pub mod route;
 pub mod stall;
 pub mod tap;
@@ -28,6 +29,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::tls::{ServerIdentity, TlsError, UpstreamTrust, server_config};
 use forward::{ConnInfo, Shared};
+use lanes::Lanes;
 use route::{ConnectTo, Router};
 use stall::WriteStall;
 use tap::CaptureSink;
@@ -92,6 +94,8 @@ pub struct ProxyConfig {
     pub wanted: Option<tap::Wanted>,
     /// A body (either way) with no data for this long while it is read ends with an error.
     pub body_idle_timeout: Duration,
+    /// Forwarding threads (one per core by default; see [`lanes`]).
+    pub lanes: usize,
 }
 
 impl ProxyConfig {
@@ -115,6 +119,7 @@ impl ProxyConfig {
             header_read_timeout: Duration::from_secs(30),
             wanted: None,
             body_idle_timeout: Duration::from_secs(60),
+            lanes: lanes::default_count(),
         }
     }
 }
@@ -132,6 +137,8 @@ pub enum ProxyError {
     NoUpstream,
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("cannot start the forwarding threads: {0}")]
+    Lanes(std::io::Error),
 }
 
 /// A running gateway. Dropping it does not stop it; call [`Gateway::shutdown`].
@@ -142,6 +149,7 @@ pub struct Gateway {
     stats: Arc<tap::CaptureStats>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    lanes: Arc<Lanes>,
 }
 
 impl Gateway {
@@ -157,16 +165,24 @@ impl Gateway {
             None
         };
         let (sink, rx, stats) = CaptureSink::new(cfg.channel_capacity, cfg.capture_limit, cfg.wanted);
-        let shared = Arc::new(Shared {
-            router: cfg.router,
-            client: upstream::build_client(&cfg.trust, cfg.connect_to, cfg.connect_timeout)?,
-            sink,
-            response_timeout: cfg.response_timeout,
-            next_id: AtomicU64::new(0),
-            trust_hint: cfg.trust_hint,
-            header_read_timeout: cfg.header_read_timeout,
-            body_idle_timeout: cfg.body_idle_timeout,
-        });
+        let lanes = Arc::new(Lanes::start(cfg.lanes).map_err(ProxyError::Lanes)?);
+        // One upstream client (connection pool) per lane: a pooled connection's task runs on the
+        // lane that opened it, so the lane's requests never wait on another thread.
+        let next_id = Arc::new(AtomicU64::new(0));
+        let mut per_lane = Vec::with_capacity(lanes.len());
+        for _ in 0..lanes.len() {
+            per_lane.push(Arc::new(Shared {
+                router: cfg.router.clone(),
+                client: upstream::build_client(&cfg.trust, cfg.connect_to.clone(), cfg.connect_timeout)?,
+                sink: sink.clone(),
+                response_timeout: cfg.response_timeout,
+                next_id: next_id.clone(),
+                trust_hint: cfg.trust_hint.clone(),
+                header_read_timeout: cfg.header_read_timeout,
+                body_idle_timeout: cfg.body_idle_timeout,
+            }));
+        }
+        let shared = Arc::new(per_lane);
         let (stop, stop_rx) = watch::channel(false);
         let conn_ids = Arc::new(AtomicU64::new(0));
         let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
@@ -180,14 +196,14 @@ impl Gateway {
             tasks.spawn(accept_loop(
                 listener,
                 acceptor,
-                shared.clone(),
+                (lanes.clone(), shared.clone()),
                 conn_ids.clone(),
                 (slots.clone(), cfg.max_connections.max(1)),
                 stop_rx.clone(),
                 cfg.shutdown_grace,
             ));
         }
-        Ok(Gateway { listening, records: Some(rx), stats, stop, tasks })
+        Ok(Gateway { listening, records: Some(rx), stats, stop, tasks, lanes })
     }
 
     /// The stream of finished exchanges; can be taken once.
@@ -204,13 +220,16 @@ impl Gateway {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+        if let Ok(lanes) = Arc::try_unwrap(self.lanes) {
+            lanes.stop();
+        }
     }
 }
 
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    shared: Arc<Shared>,
+    (lanes, shared): (Arc<Lanes>, Arc<Vec<Arc<Shared>>>),
     conn_ids: Arc<AtomicU64>,
     (slots, max_connections): (Arc<Semaphore>, usize),
     mut stop: watch::Receiver<bool>,
@@ -256,13 +275,18 @@ async fn accept_loop(
                 };
                 let id = conn_ids.fetch_add(1, Ordering::Relaxed) + 1;
                 let watcher = graceful.watcher();
-                let shared = shared.clone();
+                let lane = lanes.pick();
+                let shared = shared[lane].clone();
                 let tls = tls.clone();
-                conns.spawn(async move {
-                    let _ = tcp.set_nodelay(true);
-                    serve_connection(tcp, peer, id, tls, shared, watcher).await;
+                // The socket moves to the lane's runtime (registered with its reactor there).
+                let _ = tcp.set_nodelay(true);
+                let Ok(std_tcp) = tcp.into_std() else { continue };
+                conns.spawn_on(async move {
+                    if let Ok(tcp) = TcpStream::from_std(std_tcp) {
+                        serve_connection(tcp, peer, id, tls, shared, watcher).await;
+                    }
                     drop(permit);
-                });
+                }, lanes.handle(lane));
             }
         }
     }
