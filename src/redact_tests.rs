@@ -1,0 +1,140 @@
+//! Unit tests of redaction (beside it: `redact.rs` keeps the masking rules on one page).
+
+use super::*;
+
+#[test]
+fn secrets_never_print_their_value() {
+    let s = Secret::new("hunter2-client-secret");
+    assert_eq!(format!("{s:?}"), format!("Secret({})", short("hunter2-client-secret")));
+    assert!(!format!("{s} {s:?} {s:#?}").contains("hunter2"));
+    let exp = crate::expect::Expectations { client_secret: Some(s.clone()), ..Default::default() };
+    assert!(!format!("{exp:?}").contains("hunter2"));
+    let auth = crate::oidc::messages::token::ClientAuth {
+        secret: Some(s.clone()),
+        secret_raw: Some(s),
+        ..Default::default()
+    };
+    assert!(!format!("{auth:?}").contains("hunter2"));
+    assert_eq!("x".parse::<Secret>().unwrap().expose(), "x");
+}
+
+/// The per-thread memory of recent fingerprints never changes one: the same as hashing,
+/// however secrets come and go (more than it remembers), and for secrets too long to keep.
+#[test]
+fn remembered_fingerprints_are_the_hashes() {
+    let secrets: Vec<String> = (0..3 * REMEMBERED).map(|i| format!("code-{i}-{}", "x".repeat(i))).collect();
+    for round in 0..3 {
+        for (i, s) in secrets.iter().enumerate() {
+            if (i + round) % 2 == 0 {
+                assert_eq!(fingerprint(s), fingerprint_of(s), "{s}");
+                assert_eq!(fingerprint(s), fingerprint_of(s), "{s}, again");
+            }
+        }
+    }
+    let long = "y".repeat(REMEMBER_UP_TO + 1);
+    assert_eq!(fingerprint(&long), fingerprint_of(&long));
+    assert_eq!(fingerprint("Case"), fingerprint_of("Case"));
+    assert_ne!(fingerprint("Case"), fingerprint("case"));
+}
+
+/// A body is rewritten only when it held a secret: otherwise the journal keeps it byte for
+/// byte (its spacing and key order as the provider sent them).
+#[test]
+fn bodies_without_secrets_are_kept_as_sent() {
+    let plain =
+        r#"{ "issuer": "https://a.test/o/", "next": "https://a.test/cb?state=s1", "n": [1, {"x": "y"}] }"#;
+    assert_eq!(redact_body_text(plain, "application/json"), None);
+    let secret = r#"{"nested": {"Access_Token": "abc"}, "to": "https://m.test/cb?code=c1&state=s"}"#;
+    let out = redact_body_text(secret, "application/json").expect("rewritten");
+    assert!(!out.contains("\"abc\"") && !out.contains("code=c1"), "{out}");
+    assert!(out.contains(&mask("abc")) && out.contains("state=s"), "{out}");
+    assert_eq!(redact_body_text("a=1&b=2", "application/x-www-form-urlencoded"), None);
+}
+
+#[test]
+fn markers_are_stable_and_idempotent() {
+    let m = mask("5d3c8f0a6b1e4c2d9f7a0b8e1c3d5f72");
+    assert!(m.starts_with(MARK));
+    assert_eq!(m, mask("5d3c8f0a6b1e4c2d9f7a0b8e1c3d5f72"));
+    assert_eq!(mask(&m), m);
+    assert_eq!(fp_of(&m), fp_of("5d3c8f0a6b1e4c2d9f7a0b8e1c3d5f72"));
+    assert_eq!(short(&m).chars().count(), 5);
+}
+
+#[test]
+fn fingerprint_is_at_hash() {
+    // OIDC Core A.3: at_hash of this access token is 77QmUPtjPfzWtF2AnpK9RQ.
+    assert_eq!(fingerprint("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+}
+
+#[test]
+fn query_strings_keep_all_but_secrets() {
+    let q = "client_id=abc&code=SECRETCODE&state=s1&scope=openid%20profile";
+    let r = redact_params(q);
+    assert!(r.starts_with("client_id=abc&code=%7Eredacted%7E"));
+    assert!(r.ends_with("&state=s1&scope=openid%20profile"));
+    assert!(!r.contains("SECRETCODE"));
+    let u = redact_url("https://m/cb?code=SECRETCODE&state=x#access_token=TOK&id_token=a.b.c");
+    assert!(!u.contains("SECRETCODE") && !u.contains("TOK&"));
+    assert!(u.contains("id_token=a.b.%7Eredacted%7E"));
+}
+
+#[test]
+fn basic_auth_keeps_client_id() {
+    let v = format!("Basic {}", STANDARD.encode("my-client:s3cr3t"));
+    let r = redact_authorization(&v);
+    let decoded = String::from_utf8(STANDARD.decode(r.strip_prefix("Basic ").unwrap()).unwrap()).unwrap();
+    assert!(decoded.starts_with("my-client:~redacted~"));
+    assert_eq!(redact_authorization("Bearer abc.def.ghi"), format!("Bearer {}", mask("abc.def.ghi")));
+}
+
+#[test]
+fn json_bodies_mask_tokens_and_nested_urls() {
+    let mut v = serde_json::json!({
+        "access_token": "AT", "id_token": "h.p.sig", "token_type": "Bearer",
+        "to": "https://m/cb?code=C0DE&state=s",
+        "attrs": {"code": "C0DE", "state": "s"}
+    });
+    redact_json(&mut v);
+    assert_eq!(v["access_token"], mask("AT"));
+    assert_eq!(v["id_token"], format!("h.p.{}", mask("sig")));
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["attrs"]["code"], mask("C0DE"));
+    assert_eq!(v["attrs"]["state"], "s");
+    assert!(!v["to"].as_str().unwrap().contains("C0DE"));
+}
+
+#[test]
+fn the_policy_keeps_signatures_or_masks_personal_data() {
+    let payload = URL_SAFE_NO_PAD.encode(r#"{"sub":"1","email":"alice@example.test","name":"Alice"}"#);
+    let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2lnbmF0dXJl");
+    assert!(mask_jwt(&jwt).ends_with(&mask("c2lnbmF0dXJl")));
+    assert!(mask_jwt(&jwt).contains(&payload), "claims stay readable");
+    let keep = Policy { keep_signatures: true, pii: false };
+    assert_eq!(with_policy(keep, || mask_jwt(&jwt)), jwt);
+    let pii = Policy { keep_signatures: false, pii: true };
+    let masked = with_policy(pii, || mask_jwt(&jwt));
+    let claims = URL_SAFE_NO_PAD.decode(masked.split('.').nth(1).unwrap()).unwrap();
+    let claims = String::from_utf8(claims).unwrap();
+    assert!(!claims.contains("alice@example.test") && !claims.contains("Alice"), "{claims}");
+    assert!(claims.contains(r#""sub":"1""#));
+    let mut v = serde_json::json!({"email": "alice@example.test", "sub": "1"});
+    with_policy(pii, || redact_json(&mut v));
+    assert!(v["email"].as_str().unwrap().starts_with("~redacted~k"));
+    let mut v = serde_json::json!({"email": "alice@example.test"});
+    redact_json(&mut v);
+    assert_eq!(v["email"], "alice@example.test", "personal data stays by default");
+}
+
+#[test]
+fn cookies_and_html_forms() {
+    // Cookies are keyed: stable within this run, not an unkeyed hash anyone could test.
+    assert_eq!(redact_cookie_pairs("a=1; b=2"), format!("a={}; b={}", mask_keyed("1"), mask_keyed("2")));
+    assert_ne!(mask_keyed("1"), mask("1"));
+    assert!(mask_keyed("1").starts_with("~redacted~k"));
+    assert!(redact_set_cookie("s=abc; Path=/; Secure").ends_with("; Path=/; Secure"));
+    let html = r#"<form method="post"><input type="hidden" name="code" value="SECRETCODE123"><input name="state" value="st"></form>"#;
+    let r = redact_body_text(html, "text/html").unwrap();
+    assert!(!r.contains("SECRETCODE123"));
+    assert!(r.contains(r#"value="st""#));
+}
