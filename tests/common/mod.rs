@@ -221,6 +221,8 @@ pub struct GatewayOpts {
     /// The analysis side's predicate (`None`: every request recorded whole).
     pub wanted: Option<oidc_tap::proxy::tap::Wanted>,
     pub body_idle_timeout: Duration,
+    /// Forwarding lanes (threads); `None`: one per core, as the binary runs.
+    pub lanes: Option<usize>,
 }
 
 impl Default for GatewayOpts {
@@ -238,6 +240,7 @@ impl Default for GatewayOpts {
             header_read_timeout: Duration::from_secs(30),
             wanted: None,
             body_idle_timeout: Duration::from_secs(60),
+            lanes: None,
         }
     }
 }
@@ -280,6 +283,9 @@ pub async fn start_gateway(ca: &Arc<DevCa>, opts: GatewayOpts) -> TestGateway {
     cfg.shutdown_grace = opts.shutdown_grace;
     cfg.wanted = opts.wanted;
     cfg.body_idle_timeout = opts.body_idle_timeout;
+    if let Some(n) = opts.lanes {
+        cfg.lanes = n;
+    }
     cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
     let mut gw = Gateway::start(cfg).await.unwrap();
     let records = gw.take_records().unwrap();
