@@ -3,7 +3,7 @@
 //! next lane, and everything that connection does (its TLS, hyper's server, the upstream
 //! request on a pooled connection of that lane, the body frames both ways) then stays on that
 //! one thread: no work stealing, no cross-thread wake-up per request or per body frame. On two
-//! cores that took the 64 KiB static path from 0.83–1.03× nginx's pace to 1.12–1.39×
+//! cores that took the 64 KiB static path from 0.83–1.03× nginx's pace to 0.95–1.39×
 //! (BENCHMARKS.md); the price is that one very busy connection cannot use more than one core.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
