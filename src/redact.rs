@@ -265,25 +265,53 @@ pub fn mask_keyed(secret: &str) -> String {
 }
 
 /// Masks secret parameters of a query string or form body, keeping every other byte.
+/// One pass, one allocation: most queries carry no secret (every static file's `?v=…`), and
+/// only a secret parameter's value is decoded.
 pub fn redact_params(qs: &str) -> String {
-    qs.split('&')
-        .map(|piece| {
-            let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
-            let key: String =
-                form_urlencoded::parse(k.as_bytes()).map(|(k, _)| k.into_owned()).next().unwrap_or_default();
+    let mut out = String::with_capacity(qs.len());
+    for (i, piece) in qs.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        let key = param_key(piece);
+        let masked = if is_secret_key(&key) {
+            let v = piece.split_once('=').map_or("", |(_, v)| v);
             let val: String = form_urlencoded::parse(format!("x={v}").as_bytes())
                 .map(|(_, v)| v.into_owned())
                 .next()
                 .unwrap_or_default();
-            match mask_value(&key, &val) {
-                Some(m) => {
-                    format!("{k}={}", form_urlencoded::byte_serialize(m.as_bytes()).collect::<String>())
-                }
-                None => piece.to_owned(),
+            mask_value(&key, &val)
+        } else {
+            None
+        };
+        match masked {
+            Some(m) => {
+                out.push_str(piece.split_once('=').map_or(piece, |(k, _)| k));
+                out.push('=');
+                out.extend(form_urlencoded::byte_serialize(m.as_bytes()));
             }
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+            None => out.push_str(piece),
+        }
+    }
+    out
+}
+
+/// A parameter's name, decoded (`co%64e` is `code`); without escapes, as written.
+fn param_key(piece: &str) -> std::borrow::Cow<'_, str> {
+    let k = piece.split_once('=').map_or(piece, |(k, _)| k);
+    if k.contains(['%', '+']) {
+        form_urlencoded::parse(k.as_bytes()).map(|(k, _)| k.into_owned()).next().unwrap_or_default().into()
+    } else {
+        k.into()
+    }
+}
+
+/// Whether [`mask_value`] masks the values of `key` (under the policy in force).
+fn is_secret_key(key: &str) -> bool {
+    listed(JWT_KEYS, key)
+        || listed(KEYED_KEYS, key)
+        || listed(SECRET_KEYS, key)
+        || (policy().pii && listed(PII_KEYS, key))
 }
 
 /// Masks secret parameters in the query and fragment of a URL or path.

@@ -67,6 +67,27 @@ fn fingerprint_is_at_hash() {
     assert_eq!(fingerprint("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
 }
 
+/// A query without a secret parameter is returned as it came, without being rebuilt; one with
+/// a secret under an escaped name is still caught. The quick test agrees with the masking.
+#[test]
+fn queries_without_secrets_are_kept_and_escaped_names_still_caught() {
+    for q in ["v=2024.8", "a=1&b=%20x&&c", "", "=", "codex=1&state=s&scope=openid+profile", "x=%zz"] {
+        assert_eq!(redact_params(q), q);
+    }
+    let r = redact_params("co%64e=SECRET&state=s");
+    assert!(!r.contains("SECRET") && r.ends_with("&state=s"), "{r}");
+    let r = redact_params("access+token=a&access_token=SECRET");
+    assert!(r.starts_with("access+token=a&access_token=%7Eredacted%7E"), "{r}");
+    for pii in [false, true] {
+        with_policy(Policy { pii, ..Default::default() }, || {
+            let keys = SECRET_KEYS.iter().chain(JWT_KEYS).chain(KEYED_KEYS).chain(PII_KEYS);
+            for k in keys.chain(&["state", "scope", "Code", "EMAIL", "redirect_uri"]) {
+                assert_eq!(is_secret_key(k), mask_value(k, "v.a.l").is_some(), "{k}, pii {pii}");
+            }
+        });
+    }
+}
+
 #[test]
 fn query_strings_keep_all_but_secrets() {
     let q = "client_id=abc&code=SECRETCODE&state=s1&scope=openid%20profile";
