@@ -8,6 +8,7 @@
 pub mod forward;
 pub mod headers;
 pub mod lanes;
+pub mod linger;
 pub mod route;
 pub mod stall;
 pub mod tap;
@@ -30,6 +31,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::tls::{ServerIdentity, TlsError, UpstreamTrust, server_config};
 use forward::{ConnInfo, Shared};
 use lanes::Lanes;
+use linger::Linger;
 use route::{ConnectTo, Router};
 use stall::WriteStall;
 use tap::CaptureSink;
@@ -332,7 +334,7 @@ async fn serve_connection(
                 Ok(Ok(_)) => {}
                 _ => return, // closed, failed, or silent: nothing to serve
             }
-            let tcp = WriteStall::new(tcp, shared.body_idle_timeout);
+            let tcp = Linger::new(WriteStall::new(tcp, shared.body_idle_timeout));
             let stream = match tokio::time::timeout(Duration::from_secs(15), acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -353,7 +355,7 @@ async fn serve_connection(
             }
         }
         None => {
-            let tcp = WriteStall::new(tcp, shared.body_idle_timeout);
+            let tcp = Linger::new(WriteStall::new(tcp, shared.body_idle_timeout));
             let info = ConnInfo { id, peer, tls: false, sni: None };
             let svc = service_fn(move |req| forward::handle(shared.clone(), info.clone(), req));
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).into_owned();
