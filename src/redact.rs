@@ -222,16 +222,36 @@ fn listed(keys: &[&str], key: &str) -> bool {
     keys.iter().any(|k| k.eq_ignore_ascii_case(key))
 }
 
-fn mask_value(key: &str, value: &str) -> Option<String> {
+/// How the values of a parameter or JSON key are masked.
+#[derive(Clone, Copy)]
+enum Masking {
+    /// Header and claims kept, signature masked ([`mask_jwt`]).
+    Jwt,
+    /// A fingerprint keyed with the run's key ([`mask_keyed`]).
+    Keyed,
+    /// A plain fingerprint ([`mask`]).
+    Plain,
+}
+
+/// How `key`'s values are masked under the policy in force, if they are.
+fn masking(key: &str) -> Option<Masking> {
     if listed(JWT_KEYS, key) {
-        Some(mask_jwt(value))
+        Some(Masking::Jwt)
     } else if listed(KEYED_KEYS, key) || (policy().pii && listed(PII_KEYS, key)) {
-        Some(mask_keyed(value))
+        Some(Masking::Keyed)
     } else if listed(SECRET_KEYS, key) {
-        Some(mask(value))
+        Some(Masking::Plain)
     } else {
         None
     }
+}
+
+fn mask_value(key: &str, value: &str) -> Option<String> {
+    masking(key).map(|m| match m {
+        Masking::Jwt => mask_jwt(value),
+        Masking::Keyed => mask_keyed(value),
+        Masking::Plain => mask(value),
+    })
 }
 
 /// Secrets a person chooses (the client secret, passwords, one-time codes typed in): an
@@ -273,20 +293,18 @@ pub fn redact_params(qs: &str) -> String {
         if i > 0 {
             out.push('&');
         }
-        let key = param_key(piece);
-        let masked = if is_secret_key(&key) {
-            let v = piece.split_once('=').map_or("", |(_, v)| v);
+        let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+        let key = param_name(k);
+        let masked = masking(&key).and_then(|_| {
             let val: String = form_urlencoded::parse(format!("x={v}").as_bytes())
                 .map(|(_, v)| v.into_owned())
                 .next()
                 .unwrap_or_default();
             mask_value(&key, &val)
-        } else {
-            None
-        };
+        });
         match masked {
             Some(m) => {
-                out.push_str(piece.split_once('=').map_or(piece, |(k, _)| k));
+                out.push_str(k);
                 out.push('=');
                 out.extend(form_urlencoded::byte_serialize(m.as_bytes()));
             }
@@ -297,21 +315,12 @@ pub fn redact_params(qs: &str) -> String {
 }
 
 /// A parameter's name, decoded (`co%64e` is `code`); without escapes, as written.
-fn param_key(piece: &str) -> std::borrow::Cow<'_, str> {
-    let k = piece.split_once('=').map_or(piece, |(k, _)| k);
+fn param_name(k: &str) -> std::borrow::Cow<'_, str> {
     if k.contains(['%', '+']) {
         form_urlencoded::parse(k.as_bytes()).map(|(k, _)| k.into_owned()).next().unwrap_or_default().into()
     } else {
         k.into()
     }
-}
-
-/// Whether [`mask_value`] masks the values of `key` (under the policy in force).
-fn is_secret_key(key: &str) -> bool {
-    listed(JWT_KEYS, key)
-        || listed(KEYED_KEYS, key)
-        || listed(SECRET_KEYS, key)
-        || (policy().pii && listed(PII_KEYS, key))
 }
 
 /// Masks secret parameters in the query and fragment of a URL or path.
