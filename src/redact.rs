@@ -505,6 +505,12 @@ fn redact_flow_answer(v: &mut Value) {
 /// A copy of the exchange with every secret masked.
 pub fn redact_exchange(ex: &Exchange) -> Exchange {
     let mut ex = ex.clone();
+    redact_exchange_in_place(&mut ex);
+    ex
+}
+
+/// Masks every secret of an exchange the caller owns already (no copy).
+pub fn redact_exchange_in_place(ex: &mut Exchange) {
     if ex.request.path.starts_with("/api/v3/flows/executor/")
         && let Some(mut v) = ex.request.body.text().and_then(|t| serde_json::from_str::<Value>(t).ok())
     {
@@ -530,7 +536,6 @@ pub fn redact_exchange(ex: &Exchange) -> Exchange {
             r.body.bytes = t.into();
         }
     }
-    ex
 }
 
 #[cfg(test)]

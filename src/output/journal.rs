@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::analysis::{Event, ExchangeEvent};
 use crate::capture::Exchange;
-use crate::redact::{redact_exchange, redact_json};
+use crate::redact::{redact_exchange, redact_exchange_in_place, redact_json};
 
 /// Version of the line schema, written as `"v"` on every line.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -112,16 +112,17 @@ impl Journal {
     }
 
     /// Other traffic as a summary: its heads and bodies are dropped before the line is made,
-    /// not after (under load that is most lines, and redacting heads nobody keeps is waste).
+    /// not after (under load that is most lines, and redacting heads nobody keeps is waste);
+    /// the line borrows the rest of the event and redacts the stripped copy in place.
     fn write_summary(&mut self, x: &ExchangeEvent) -> io::Result<()> {
-        let light = ExchangeEvent {
-            decoded: x.decoded.clone(),
-            passed: x.passed.clone(),
-            provider_leg: x.provider_leg.clone(),
-            exchange: x.exchange.without_heads_and_bodies(),
-            ..*x
-        };
-        self.write_line(&Event::Exchange(Box::new(light)))
+        let light = x.exchange.without_heads_and_bodies();
+        let mut line = Vec::with_capacity(512);
+        crate::redact::with_policy(self.policy, || {
+            serde_json::to_writer(&mut line, &ExchangeLine::with_exchange(x, light, self.redact))
+        })
+        .map_err(io::Error::other)?;
+        line.push(b'\n');
+        self.out.write_all(&line)
     }
 }
 
@@ -202,12 +203,27 @@ enum Decoded<'a> {
 
 impl<'a> ExchangeLine<'a> {
     fn new(x: &'a ExchangeEvent, redact: bool) -> ExchangeLine<'a> {
-        let (exchange, decoded) = if redact {
+        let exchange =
+            if redact { Cow::Owned(redact_exchange(&x.exchange)) } else { Cow::Borrowed(&x.exchange) };
+        ExchangeLine::of(x, exchange, redact)
+    }
+
+    /// The line of `x` carrying `exchange` (an owned stand-in, such as a summary's stripped
+    /// copy) in place of the event's own, redacted in place rather than copied again.
+    fn with_exchange(x: &'a ExchangeEvent, mut exchange: Exchange, redact: bool) -> ExchangeLine<'a> {
+        if redact {
+            redact_exchange_in_place(&mut exchange);
+        }
+        ExchangeLine::of(x, Cow::Owned(exchange), redact)
+    }
+
+    fn of(x: &'a ExchangeEvent, exchange: Cow<'a, Exchange>, redact: bool) -> ExchangeLine<'a> {
+        let decoded = if redact {
             let mut decoded = serde_json::to_value(&x.decoded).unwrap_or(Value::Null);
             redact_json(&mut decoded);
-            (Cow::Owned(redact_exchange(&x.exchange)), Decoded::Redacted(decoded))
+            Decoded::Redacted(decoded)
         } else {
-            (Cow::Borrowed(&x.exchange), Decoded::Plain(&x.decoded))
+            Decoded::Plain(&x.decoded)
         };
         let req = &exchange.request;
         ExchangeLine {
@@ -247,6 +263,45 @@ mod tests {
         }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
+        }
+    }
+
+    /// Other traffic is written as a summary: the same line as its exchange stripped of heads
+    /// and bodies would get, with a secret in its URL still masked (or kept, unredacted).
+    #[test]
+    fn a_summary_is_the_line_of_the_stripped_exchange() {
+        use crate::capture::{Header, RequestRecord, ResponseRecord};
+        let mut req = RequestRecord::new(
+            "GET",
+            "https",
+            "authentik.company",
+            "/static/app.js?v=2024.8&access_token=SEKRIT-TOKEN-123",
+            "HTTP/1.1",
+            vec![Header::new("cookie", "authentik_session=SEKRIT-COOKIE")],
+        );
+        req.body.bytes = "ignored".into();
+        let mut ex = Exchange::begin(7, req, 1_700_000_000_000);
+        ex.summary = true;
+        ex.response = Some(ResponseRecord {
+            status: 200,
+            version: "HTTP/1.1".into(),
+            headers: vec![Header::new("set-cookie", "authentik_csrf=SEKRIT-CSRF")],
+            body: Default::default(),
+        });
+        let mut analyzer = crate::analysis::Analyzer::new(Default::default());
+        let events = analyzer.ingest(&ex);
+        let Some(Event::Exchange(x)) = events.first() else { panic!("{events:?}") };
+        assert_eq!(x.kind, crate::oidc::ExchangeKind::Other);
+        for redact in [true, false] {
+            let out = Shared::default();
+            Journal::from_writer(Box::new(out.clone()), redact).write(&events[0]).unwrap();
+            let got = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+            let stripped = ExchangeEvent { exchange: x.exchange.without_heads_and_bodies(), ..(**x).clone() };
+            let expected = serde_json::to_string(&exchange_line(&stripped, redact)).unwrap() + "\n";
+            assert_eq!(got, expected, "redact {redact}");
+            assert!(!got.contains("SEKRIT-COOKIE") && !got.contains("SEKRIT-CSRF"), "{got}");
+            assert_eq!(got.contains("SEKRIT-TOKEN-123"), !redact, "{got}");
+            assert!(got.contains("v=2024.8"), "{got}");
         }
     }
 
