@@ -192,9 +192,51 @@ pub fn version_str(v: http::Version) -> &'static str {
     }
 }
 
-/// A header map as plain records for the capture (lossy for non-UTF-8 values).
+/// A header map as plain records (lossy for non-UTF-8 values), as the capture unpacks them.
 pub fn header_records(headers: &http::HeaderMap) -> Vec<Header> {
-    headers.iter().map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes()))).collect()
+    PackedHeaders::of(headers).unpack()
+}
+
+/// A header map copied in one buffer as the forwarding side records it; the analysis side
+/// unpacks it into [`Header`]s. Per request that is one allocation on the forwarding thread
+/// instead of two per header, and the many small strings are then made and freed on the
+/// analysis thread alone (a record's strings made on one thread and freed on another cost the
+/// forwarding thread cache misses on every later allocation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackedHeaders(Vec<u8>);
+
+impl PackedHeaders {
+    /// Each name and value as its length (4 bytes, little-endian) then its bytes, in the
+    /// map's order; any byte a value holds is kept.
+    pub fn of(headers: &http::HeaderMap) -> PackedHeaders {
+        let size = headers.iter().map(|(n, v)| 8 + n.as_str().len() + v.len()).sum();
+        let mut b = Vec::with_capacity(size);
+        for (n, v) in headers {
+            for part in [n.as_str().as_bytes(), v.as_bytes()] {
+                b.extend_from_slice(&(part.len() as u32).to_le_bytes());
+                b.extend_from_slice(part);
+            }
+        }
+        PackedHeaders(b)
+    }
+
+    /// The headers as records (values that are not UTF-8 kept lossily).
+    pub fn unpack(&self) -> Vec<Header> {
+        fn take(b: &[u8]) -> Option<(&[u8], &[u8])> {
+            let (len, rest) = b.split_first_chunk::<4>()?;
+            let len = u32::from_le_bytes(*len) as usize;
+            (rest.len() >= len).then(|| rest.split_at(len))
+        }
+        let mut out = Vec::new();
+        let mut rest = &self.0[..];
+        while let Some((name, r)) = take(rest)
+            && let Some((value, r)) = take(r)
+        {
+            out.push(Header::new(String::from_utf8_lossy(name), String::from_utf8_lossy(value)));
+            rest = r;
+        }
+        out
+    }
 }
 
 impl RequestRecord {
@@ -381,6 +423,27 @@ mod tests {
         e.finish().unwrap()
     }
 
+    /// Packed on the forwarding side, unpacked on the analysis side: the same records the map
+    /// would give directly (order, repeated names, bytes that are not UTF-8, empty values).
+    #[test]
+    fn packed_headers_unpack_to_the_maps_records() {
+        let mut map = http::HeaderMap::new();
+        map.append("content-type", http::HeaderValue::from_static("application/json"));
+        map.append("set-cookie", http::HeaderValue::from_static("a=1"));
+        map.append("set-cookie", http::HeaderValue::from_static("b=2"));
+        map.append("x-empty", http::HeaderValue::from_static(""));
+        map.append("x-latin1", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let direct: Vec<Header> =
+            map.iter().map(|(n, v)| Header::new(n.as_str(), String::from_utf8_lossy(v.as_bytes()))).collect();
+        assert_eq!(PackedHeaders::of(&map).unpack(), direct);
+        assert_eq!(direct[4].value, "caf\u{fffd}");
+        assert_eq!(direct.len(), 5);
+        assert_eq!(header_records(&map), direct);
+        assert_eq!(PackedHeaders::default().unpack(), vec![]);
+        // A cut buffer (never made by `of`) yields the whole entries before the cut, no panic.
+        let PackedHeaders(bytes) = PackedHeaders::of(&map);
+        assert_eq!(PackedHeaders(bytes[..bytes.len() - 2].to_vec()).unpack(), direct[..4]);
+    }
     #[test]
     fn gzip_is_decoded_for_the_copy() {
         let mut b = CapturedBody { bytes: Bytes::from(gzip(b"{\"issuer\":\"x\"}")), ..Default::default() };

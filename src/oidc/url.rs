@@ -62,25 +62,26 @@ pub fn path_of(s: &str) -> String {
 
 /// Lower-cases a request's authority and drops the scheme's default port.
 pub fn normalize_host(authority: &str, scheme: &str) -> String {
-    let scheme = if scheme.eq_ignore_ascii_case("http") { "http" } else { "https" };
+    let (scheme, at) = if scheme.eq_ignore_ascii_case("http") { ("http", 0) } else { ("https", 1) };
     // The same few authorities come again and again (every request asks): remember the last
-    // ones per thread instead of running the URL parser each time.
+    // ones per thread and scheme instead of running the URL parser each time (looked up by
+    // `&str`, so a hit allocates only the answer).
     thread_local! {
-        static SEEN: std::cell::RefCell<std::collections::HashMap<(String, &'static str), String>> =
+        static SEEN: std::cell::RefCell<[std::collections::HashMap<String, String>; 2]> =
             Default::default();
     }
-    if let Some(h) = SEEN.with(|m| m.borrow().get(&(authority.to_owned(), scheme)).cloned()) {
+    if let Some(h) = SEEN.with(|m| m.borrow()[at].get(authority).cloned()) {
         return h;
     }
     let h = host_path(&format!("{scheme}://{authority}/"))
         .map(|(h, _)| h)
         .unwrap_or_else(|| authority.to_ascii_lowercase());
     SEEN.with(|m| {
-        let mut m = m.borrow_mut();
+        let m = &mut m.borrow_mut()[at];
         if m.len() >= 256 {
             m.clear();
         }
-        m.insert((authority.to_owned(), scheme), h.clone());
+        m.insert(authority.to_owned(), h.clone());
     });
     h
 }
@@ -112,6 +113,12 @@ mod tests {
         assert_eq!(normalize_host("a.b:80", "http"), "a.b");
         assert_eq!(normalize_host("A.b:443", "https"), "a.b");
         assert_eq!(normalize_host("127.0.0.1:8443", "https"), "127.0.0.1:8443");
+        // Remembered per scheme: the same authority asked again under the other scheme.
+        for _ in 0..2 {
+            assert_eq!(normalize_host("A.b:443", "http"), "a.b:443");
+            assert_eq!(normalize_host("A.b:443", "HTTPS"), "a.b");
+            assert_eq!(normalize_host("a.b:80", "https"), "a.b:80");
+        }
         assert_eq!(path_of("https://m/auth/sign_in?x=1"), "/auth/sign_in");
     }
 }

@@ -21,7 +21,7 @@ use super::route::Router;
 use super::tap::{CaptureSink, Recorder, Side, TapBody};
 use super::upstream::{UpstreamClient, UpstreamFailure};
 use crate::capture::{Exchange, GatewayAnswer, RequestRecord};
-use crate::capture::{header_records, version_str};
+use crate::capture::{PackedHeaders, version_str};
 
 /// The body type the gateway answers with.
 pub type ProxyBody = UnsyncBoxBody<Bytes, super::tap::BoxError>;
@@ -41,13 +41,24 @@ pub struct Shared {
     pub body_idle_timeout: Duration,
 }
 
-/// Facts about the client connection a request arrived on.
-#[derive(Clone, Debug)]
+/// Facts about the client connection a request arrived on, shared by its requests (the
+/// peer's address is put in words once per connection, not once per request).
+#[derive(Debug)]
 pub struct ConnInfo {
     pub id: u64,
     pub peer: SocketAddr,
     pub tls: bool,
     pub sni: Option<String>,
+    /// `ip:port`, as records carry it.
+    peer_addr: String,
+    /// The IP alone, as `X-Forwarded-For` carries it.
+    peer_ip: String,
+}
+
+impl ConnInfo {
+    pub fn new(id: u64, peer: SocketAddr, tls: bool, sni: Option<String>) -> Arc<ConnInfo> {
+        Arc::new(ConnInfo { id, peer, tls, sni, peer_addr: peer.to_string(), peer_ip: peer.ip().to_string() })
+    }
 }
 
 fn text_response(status: StatusCode, msg: String) -> Response<ProxyBody> {
@@ -63,7 +74,7 @@ fn text_response(status: StatusCode, msg: String) -> Response<ProxyBody> {
 /// while it runs carries the span `exchange{id=N}`, N being the record's id in the journal.
 pub async fn handle(
     shared: Arc<Shared>,
-    conn: ConnInfo,
+    conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -83,44 +94,45 @@ fn host_and_path<B>(req: &Request<B>) -> (String, String) {
     (host, path)
 }
 
-/// Starts the record of a request that just arrived.
+/// Starts the record of a request that just arrived (`host` and `path` as [`host_and_path`]
+/// gave them).
 fn record<B>(
     shared: &Shared,
     conn: &ConnInfo,
     req: &Request<B>,
     id: u64,
     upstream: Option<String>,
+    (host, path): (String, String),
 ) -> Arc<Recorder> {
-    let (host, path) = host_and_path(req);
     let request = RequestRecord::new(
         req.method().as_str(),
         if conn.tls { "https" } else { "http" },
         host,
         path,
         version_str(req.version()),
-        header_records(req.headers()),
+        Vec::new(),
     );
     let exchange = Exchange {
         conn: conn.id,
-        client_addr: conn.peer.to_string(),
+        client_addr: conn.peer_addr.clone(),
         tls: conn.tls,
         sni: conn.sni.clone(),
         upstream: upstream.unwrap_or_default(),
         ..Exchange::begin(id, request, crate::clock::now_ms())
     };
-    Recorder::start(&shared.sink, exchange, Instant::now())
+    Recorder::start(&shared.sink, exchange, PackedHeaders::of(req.headers()), Instant::now())
 }
 
 /// Plain HTTP on the HTTPS port: a 400 that says this port speaks HTTPS (as nginx answers),
 /// recorded, since a client sent there holds an http:// URL it should not have.
 pub async fn plain_http_on_tls_port(
     shared: Arc<Shared>,
-    conn: ConnInfo,
+    conn: Arc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-    let rec = record(&shared, &conn, &req, id, None);
     let (host, path) = host_and_path(&req);
+    let rec = record(&shared, &conn, &req, id, None, (host.clone(), path.clone()));
     let msg = "plain HTTP sent to the HTTPS port".to_owned();
     tracing::warn!(
         "{}",
@@ -137,20 +149,27 @@ pub async fn plain_http_on_tls_port(
         format!("oidc-tap: this port speaks HTTPS: use https://{}", crate::text::printable(&host)),
     );
     resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    rec.response_head(400, "HTTP/1.1", header_records(resp.headers()));
+    rec.response_head(400, "HTTP/1.1", PackedHeaders::of(resp.headers()));
     Ok(resp)
 }
 
 async fn forward(
     shared: Arc<Shared>,
-    conn: ConnInfo,
+    conn: Arc<ConnInfo>,
     mut req: Request<Incoming>,
     id: u64,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let (host, path) = host_and_path(&req);
     let client_version = req.version();
     let upstream = shared.router.pick(&host, conn.sni.as_deref()).cloned();
-    let rec = record(&shared, &conn, &req, id, upstream.as_ref().map(|u| u.to_string()));
+    let rec = record(
+        &shared,
+        &conn,
+        &req,
+        id,
+        upstream.as_ref().map(|u| u.to_string()),
+        (host.clone(), path.clone()),
+    );
     // A login step waits here only when analysis is thousands of them behind.
     rec.wait_for_room().await;
     let reply_version = if client_version == Version::HTTP_2 { Version::HTTP_2 } else { Version::HTTP_11 };
@@ -165,7 +184,11 @@ async fn forward(
         rec.error(msg.clone());
         rec.answered_by_gateway(why);
         let resp = text_response(status, format!("oidc-tap: {msg}"));
-        rec.response_head(resp.status().as_u16(), version_str(reply_version), header_records(resp.headers()));
+        rec.response_head(
+            resp.status().as_u16(),
+            version_str(reply_version),
+            PackedHeaders::of(resp.headers()),
+        );
         resp
     };
 
@@ -193,7 +216,7 @@ async fn forward(
     {
         parts.headers.insert(header::HOST, v);
     }
-    add_forwarded(&mut parts.headers, conn.peer.ip(), conn.tls);
+    add_forwarded(&mut parts.headers, &conn.peer_ip, conn.tls);
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     let up_req = Request::from_parts(
@@ -222,7 +245,7 @@ async fn forward(
         Ok(Ok(r)) => r,
     };
 
-    rec.response_head(resp.status().as_u16(), version_str(resp.version()), header_records(resp.headers()));
+    rec.response_head(resp.status().as_u16(), version_str(resp.version()), PackedHeaders::of(resp.headers()));
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client_upgrade) = client_upgrade

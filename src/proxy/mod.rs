@@ -322,7 +322,7 @@ async fn serve_connection(
             let mut first = [0u8; 1];
             match tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await {
                 Ok(Ok(1)) if first[0] != 0x16 && first[0].is_ascii_uppercase() => {
-                    let info = ConnInfo { id, peer, tls: false, sni: None };
+                    let info = ConnInfo::new(id, peer, false, None);
                     let svc = service_fn(move |req| {
                         forward::plain_http_on_tls_port(shared.clone(), info.clone(), req)
                     });
@@ -347,7 +347,7 @@ async fn serve_connection(
                 }
             };
             let sni = stream.get_ref().1.server_name().map(str::to_owned);
-            let info = ConnInfo { id, peer, tls: true, sni };
+            let info = ConnInfo::new(id, peer, true, sni);
             let svc = service_fn(move |req| forward::handle(shared.clone(), info.clone(), req));
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
             if let Err(e) = watcher.watch(conn).await {
@@ -356,7 +356,7 @@ async fn serve_connection(
         }
         None => {
             let tcp = Linger::new(WriteStall::new(tcp, shared.body_idle_timeout));
-            let info = ConnInfo { id, peer, tls: false, sni: None };
+            let info = ConnInfo::new(id, peer, false, None);
             let svc = service_fn(move |req| forward::handle(shared.clone(), info.clone(), req));
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc).into_owned();
             if let Err(e) = watcher.watch(conn).await {

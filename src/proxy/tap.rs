@@ -24,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::capture::{CapturedBody, Exchange, GatewayAnswer, Header, ResponseRecord};
+use crate::capture::{CapturedBody, Exchange, GatewayAnswer, PackedHeaders, ResponseRecord};
 
 /// Asked when a request arrives (method, scheme, host, path with query): keep it whole?
 pub type Wanted = Arc<dyn Fn(&str, &str, &str, &str) -> bool + Send + Sync>;
@@ -85,14 +85,33 @@ impl CaptureStats {
     }
 }
 
+/// A finished record on its way to the analysis side, its heads still packed: they are
+/// unpacked there, off the forwarding thread.
+struct Captured {
+    ex: Exchange,
+    req_heads: PackedHeaders,
+    resp_heads: PackedHeaders,
+}
+
+impl Captured {
+    fn unpack(self) -> Exchange {
+        let mut ex = self.ex;
+        ex.request.headers = self.req_heads.unpack();
+        if let Some(r) = &mut ex.response {
+            r.headers = self.resp_heads.unpack();
+        }
+        ex
+    }
+}
+
 /// Where finished exchange records go. Cloned into every connection task.
 #[derive(Clone)]
 pub struct CaptureSink {
-    full: mpsc::UnboundedSender<(Exchange, Option<OwnedSemaphorePermit>)>,
+    full: mpsc::UnboundedSender<(Captured, Option<OwnedSemaphorePermit>)>,
     /// Room for login steps waiting for analysis (a permit travels with each record).
     room: Arc<Semaphore>,
     room_size: usize,
-    summaries: mpsc::Sender<Exchange>,
+    summaries: mpsc::Sender<Captured>,
     wanted: Option<Wanted>,
     queued: Arc<AtomicUsize>,
     stats: Arc<CaptureStats>,
@@ -101,8 +120,8 @@ pub struct CaptureSink {
 
 /// The analysis side's end: login steps first, then summaries.
 pub struct Records {
-    full: mpsc::UnboundedReceiver<(Exchange, Option<OwnedSemaphorePermit>)>,
-    summaries: mpsc::Receiver<Exchange>,
+    full: mpsc::UnboundedReceiver<(Captured, Option<OwnedSemaphorePermit>)>,
+    summaries: mpsc::Receiver<Captured>,
     queued: Arc<AtomicUsize>,
 }
 
@@ -119,19 +138,21 @@ impl Records {
             Some(x) = self.summaries.recv() => x,
             else => return None,
         };
-        if !ex.summary {
-            self.queued.fetch_sub(captured_len(&ex), Ordering::Relaxed);
+        Some(self.taken(ex))
+    }
+
+    /// A record leaves the queue: its bodies no longer wait, its heads are unpacked.
+    fn taken(&self, c: Captured) -> Exchange {
+        if !c.ex.summary {
+            self.queued.fetch_sub(captured_len(&c.ex), Ordering::Relaxed);
         }
-        Some(ex)
+        c.unpack()
     }
 
     /// The next record if one is waiting (login steps first).
     pub fn try_recv(&mut self) -> Option<Exchange> {
-        let ex = self.full.try_recv().map(|(x, _room)| x).or_else(|_| self.summaries.try_recv()).ok()?;
-        if !ex.summary {
-            self.queued.fetch_sub(captured_len(&ex), Ordering::Relaxed);
-        }
-        Some(ex)
+        let c = self.full.try_recv().map(|(x, _room)| x).or_else(|_| self.summaries.try_recv()).ok()?;
+        Some(self.taken(c))
     }
 
     /// The gateway is gone: nothing more will come (what is queued may still be read).
@@ -178,18 +199,19 @@ impl CaptureSink {
         self.wanted.as_ref().is_none_or(|w| w(&r.method, &r.scheme, &r.host, &r.path))
     }
 
-    fn emit(&self, mut ex: Exchange, room: Option<OwnedSemaphorePermit>) {
-        if ex.summary {
-            match self.summaries.try_send(ex) {
+    fn emit(&self, mut c: Captured, room: Option<OwnedSemaphorePermit>) {
+        if c.ex.summary {
+            match self.summaries.try_send(c) {
                 Ok(()) => CaptureStats::bump(&self.stats.summaries),
                 Err(_) => CaptureStats::bump(&self.stats.summaries_dropped),
             }
             return;
         }
-        let len = captured_len(&ex);
+        let len = captured_len(&c.ex);
         if self.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES {
             // Too much waits already: the record goes on without its bodies, marked.
             self.queued.fetch_sub(len, Ordering::Relaxed);
+            let ex = &mut c.ex;
             for b in
                 [Some(&mut ex.request.body), ex.response.as_mut().map(|r| &mut r.body)].into_iter().flatten()
             {
@@ -200,8 +222,8 @@ impl CaptureSink {
             }
             CaptureStats::bump(&self.stats.full_cut);
         }
-        let len = captured_len(&ex);
-        match self.full.send((ex, room)) {
+        let len = captured_len(&c.ex);
+        match self.full.send((c, room)) {
             Ok(()) => CaptureStats::bump(&self.stats.full),
             Err(_) => {
                 self.queued.fetch_sub(len, Ordering::Relaxed);
@@ -220,6 +242,8 @@ pub enum Side {
 
 struct Progress {
     ex: Exchange,
+    req_heads: PackedHeaders,
+    resp_heads: PackedHeaders,
     /// The client's request body stream failed (it went away mid-request).
     client_hung_up: bool,
     req: BytesMut,
@@ -236,13 +260,21 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts recording; `ex` carries the request head, its body is filled in as it streams
-    /// (or, when the analysis side does not want it whole, only counted).
-    pub fn start(sink: &CaptureSink, mut ex: Exchange, started: Instant) -> Arc<Recorder> {
+    /// Starts recording; `ex` carries the request line (its headers are `heads`, unpacked on
+    /// the analysis side), its body is filled in as it streams (or, when the analysis side
+    /// does not want it whole, only counted).
+    pub fn start(
+        sink: &CaptureSink,
+        mut ex: Exchange,
+        heads: PackedHeaders,
+        started: Instant,
+    ) -> Arc<Recorder> {
         ex.summary = !sink.wants(&ex);
         Arc::new(Recorder {
             state: Mutex::new(Some(Progress {
                 ex,
+                req_heads: heads,
+                resp_heads: PackedHeaders::default(),
                 client_hung_up: false,
                 req: BytesMut::new(),
                 resp: BytesMut::new(),
@@ -289,14 +321,15 @@ impl Recorder {
     }
 
     /// Records the response head that is about to go to the client.
-    pub fn response_head(&self, status: u16, version: &str, headers: Vec<Header>) {
+    pub fn response_head(&self, status: u16, version: &str, heads: PackedHeaders) {
         let ms = self.started.elapsed().as_millis() as u64;
         self.with(|p| {
             p.ex.response_ms = Some(ms);
+            p.resp_heads = heads;
             p.ex.response = Some(ResponseRecord {
                 status,
                 version: version.to_owned(),
-                headers,
+                headers: Vec::new(),
                 body: CapturedBody::default(),
             });
         });
@@ -377,7 +410,7 @@ impl Drop for Recorder {
                 r.body.bytes = p.resp.freeze();
             }
             let room = self.room.get_mut().unwrap_or_else(|p| p.into_inner()).take();
-            self.sink.emit(p.ex, room);
+            self.sink.emit(Captured { ex: p.ex, req_heads: p.req_heads, resp_heads: p.resp_heads }, room);
         }
     }
 }

@@ -13,7 +13,7 @@ async fn a_login_step_waits_for_room_and_goes_on_when_analysis_is_stuck() {
     let sink = sink.with_room(2);
     let step = |id| {
         let req = RequestRecord::new("POST", "https", "a", "/token", "HTTP/1.1", vec![]);
-        Recorder::start(&sink, Exchange::begin(id, req, 1000), Instant::now())
+        Recorder::start(&sink, Exchange::begin(id, req, 1000), PackedHeaders::default(), Instant::now())
     };
     for id in 1..=2 {
         let r = step(id);
@@ -46,9 +46,19 @@ async fn a_login_step_waits_for_room_and_goes_on_when_analysis_is_stuck() {
     assert_eq!(stats.json()["oidc_waited"], 2);
 }
 
+fn heads(pairs: &[(&'static str, &'static str)]) -> PackedHeaders {
+    let mut map = http::HeaderMap::new();
+    for (n, v) in pairs {
+        map.append(*n, http::HeaderValue::from_static(v));
+    }
+    PackedHeaders::of(&map)
+}
+
 fn recorder(sink: &CaptureSink) -> Arc<Recorder> {
     let req = RequestRecord::new("POST", "https", "a", "/token", "HTTP/1.1", vec![]);
-    Recorder::start(sink, Exchange::begin(7, req, 1000), Instant::now())
+    let req_heads =
+        heads(&[("content-type", "application/x-www-form-urlencoded"), ("authorization", "Basic eA==")]);
+    Recorder::start(sink, Exchange::begin(7, req, 1000), req_heads, Instant::now())
 }
 
 #[tokio::test]
@@ -56,7 +66,11 @@ async fn the_record_goes_out_once_when_the_last_holder_lets_go() {
     let (sink, mut rx, stats) = CaptureSink::new(4, 1024, None);
     let rec = recorder(&sink);
     let body = TapBody::new(Full::new(Bytes::from_static(b"grant_type=x")), rec.clone(), Side::Request);
-    rec.response_head(200, "HTTP/1.1", vec![Header::new("content-type", "application/json")]);
+    rec.response_head(
+        200,
+        "HTTP/1.1",
+        heads(&[("content-type", "application/json"), ("set-cookie", "a=1"), ("set-cookie", "b=2")]),
+    );
     drop(rec);
     assert!(rx.try_recv().is_none(), "the body still holds the recorder");
     let bytes = body.collect().await.unwrap().to_bytes();
@@ -64,6 +78,18 @@ async fn the_record_goes_out_once_when_the_last_holder_lets_go() {
     let ex = rx.try_recv().expect("emitted at end of stream");
     assert_eq!((ex.id, ex.request.body.text(), ex.request.body.wire_len), (7, Some("grant_type=x"), 12));
     assert_eq!(ex.response.as_ref().map(|r| r.status), Some(200));
+    // The heads, packed on the forwarding side, arrive unpacked, in order, repeats kept.
+    let pairs = |h: &[crate::capture::Header]| {
+        h.iter().map(|h| format!("{}: {}", h.name, h.value)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        pairs(&ex.request.headers),
+        ["content-type: application/x-www-form-urlencoded", "authorization: Basic eA=="]
+    );
+    assert_eq!(
+        pairs(&ex.response.as_ref().unwrap().headers),
+        ["content-type: application/json", "set-cookie: a=1", "set-cookie: b=2"]
+    );
     assert!(!ex.request.body.truncated && !ex.request.body.incomplete && ex.error.is_none());
     assert!(rx.try_recv().is_none(), "exactly one record");
     assert_eq!(stats.snapshot(), [1, 0, 0, 0, 0]);
@@ -73,7 +99,7 @@ async fn the_record_goes_out_once_when_the_last_holder_lets_go() {
 async fn bodies_over_the_cap_are_truncated_in_the_copy_only() {
     let (sink, mut rx, _) = CaptureSink::new(4, 4, None);
     let rec = recorder(&sink);
-    rec.response_head(200, "HTTP/1.1", vec![]);
+    rec.response_head(200, "HTTP/1.1", PackedHeaders::default());
     let body = TapBody::new(Full::new(Bytes::from_static(b"0123456789")), rec, Side::Response);
     assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"0123456789");
     let ex = rx.try_recv().unwrap();
@@ -103,11 +129,11 @@ fn login_steps_are_never_dropped_other_traffic_is_summarised_and_may_be() {
     let (sink, mut rx, stats) = CaptureSink::new(1, 1024, Some(wanted));
     let other = |id| {
         let req = RequestRecord::new("GET", "https", "a", "/static/app.js", "HTTP/1.1", vec![]);
-        Recorder::start(&sink, Exchange::begin(id, req, 1000), Instant::now())
+        Recorder::start(&sink, Exchange::begin(id, req, 1000), PackedHeaders::default(), Instant::now())
     };
     for id in 0..3 {
         let rec = other(id);
-        rec.response_head(200, "HTTP/1.1", vec![]);
+        rec.response_head(200, "HTTP/1.1", PackedHeaders::default());
         rec.append(Side::Response, &Bytes::from_static(b"console.log(1)"));
     }
     for _ in 0..1000 {
