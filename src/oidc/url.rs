@@ -46,13 +46,46 @@ pub fn split_url(s: &str) -> SplitUrl {
 /// `https://Host:443/p/?q` → (`host`, `/p/`): host lower-cased, the scheme's default port
 /// dropped, so endpoint URLs from discovery compare with what the gateway saw.
 pub fn host_path(s: &str) -> Option<(String, String)> {
-    let u = Url::parse(s).ok()?;
-    let host = u.host_str()?;
-    let authority = match u.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    };
-    Some((authority, u.path().to_owned()))
+    thread_local! {
+        static SEEN: Memo<Option<(String, String)>> = Default::default();
+    }
+    // The query and fragment never change the answer (the parser ends the path at them), so
+    // they are left out of the key: an authorize URL with a fresh state each time is one entry.
+    let key = s.split(['?', '#']).next().unwrap_or(s);
+    remembered(&SEEN, key, || {
+        let u = Url::parse(key).ok()?;
+        let host = u.host_str()?;
+        let authority = match u.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        Some((authority, u.path().to_owned()))
+    })
+}
+
+/// A per-thread memo of a pure function of a string.
+type Memo<T> = std::cell::RefCell<std::collections::HashMap<String, T>>;
+
+/// The answer for `key` from `memo`, else `f`'s (remembered). The same few URLs and hosts come
+/// with every exchange, and the URL parser costs more than the rest of a lookup; at most 256
+/// answers are kept, forgotten all at once when full.
+fn remembered<T: Clone>(
+    memo: &'static std::thread::LocalKey<Memo<T>>,
+    key: &str,
+    f: impl FnOnce() -> T,
+) -> T {
+    if let Some(hit) = memo.with(|m| m.borrow().get(key).cloned()) {
+        return hit;
+    }
+    let answer = f();
+    memo.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= 256 {
+            m.clear();
+        }
+        m.insert(key.to_owned(), answer.clone());
+    });
+    answer
 }
 
 /// The path of a URL or reference (`/` when it has none).
@@ -62,28 +95,17 @@ pub fn path_of(s: &str) -> String {
 
 /// Lower-cases a request's authority and drops the scheme's default port.
 pub fn normalize_host(authority: &str, scheme: &str) -> String {
-    let (scheme, at) = if scheme.eq_ignore_ascii_case("http") { ("http", 0) } else { ("https", 1) };
-    // The same few authorities come again and again (every request asks): remember the last
-    // ones per thread and scheme instead of running the URL parser each time (looked up by
-    // `&str`, so a hit allocates only the answer).
     thread_local! {
-        static SEEN: std::cell::RefCell<[std::collections::HashMap<String, String>; 2]> =
-            Default::default();
+        static HTTP: Memo<String> = Default::default();
+        static HTTPS: Memo<String> = Default::default();
     }
-    if let Some(h) = SEEN.with(|m| m.borrow()[at].get(authority).cloned()) {
-        return h;
-    }
-    let h = host_path(&format!("{scheme}://{authority}/"))
-        .map(|(h, _)| h)
-        .unwrap_or_else(|| authority.to_ascii_lowercase());
-    SEEN.with(|m| {
-        let m = &mut m.borrow_mut()[at];
-        if m.len() >= 256 {
-            m.clear();
-        }
-        m.insert(authority.to_owned(), h.clone());
-    });
-    h
+    let (scheme, memo) =
+        if scheme.eq_ignore_ascii_case("http") { ("http", &HTTP) } else { ("https", &HTTPS) };
+    remembered(memo, authority, || {
+        host_path(&format!("{scheme}://{authority}/"))
+            .map(|(h, _)| h)
+            .unwrap_or_else(|| authority.to_ascii_lowercase())
+    })
 }
 
 #[cfg(test)]
@@ -110,6 +132,13 @@ mod tests {
         assert_eq!(host_path("https://A.b:443/x?y"), Some(("a.b".into(), "/x".into())));
         assert_eq!(host_path("http://a.b:8080"), Some(("a.b:8080".into(), "/".into())));
         assert_eq!(host_path("not a url"), None);
+        // The query and fragment are not part of what is remembered, nor of the answer.
+        for _ in 0..2 {
+            assert_eq!(host_path("https://A.b/p/x?state=1"), Some(("a.b".into(), "/p/x".into())));
+            assert_eq!(host_path("https://A.b/p/x#f?g"), Some(("a.b".into(), "/p/x".into())));
+            assert_eq!(host_path("https://a.b?q=/p"), Some(("a.b".into(), "/".into())));
+            assert_eq!(host_path("/relative?x"), None);
+        }
         assert_eq!(normalize_host("a.b:80", "http"), "a.b");
         assert_eq!(normalize_host("A.b:443", "https"), "a.b");
         assert_eq!(normalize_host("127.0.0.1:8443", "https"), "127.0.0.1:8443");
