@@ -422,14 +422,21 @@ fn redact_authorization(v: &str) -> String {
 }
 
 fn redact_headers(headers: &mut [Header]) {
+    // Names come lower-cased from the gateway (a trace from elsewhere may not); a plain scan
+    // for the two words, since `str::contains` sets up a searcher per call.
+    let has = |n: &str, word: &[u8]| n.as_bytes().windows(word.len()).any(|w| w == word);
     for h in headers {
-        let name = h.name.to_ascii_lowercase();
-        h.value = match name.as_str() {
+        let name = if h.name.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(h.name.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(h.name.as_str())
+        };
+        h.value = match &*name {
             "authorization" | "proxy-authorization" => redact_authorization(&h.value),
             "cookie" => redact_cookie_pairs(&h.value),
             "set-cookie" => redact_set_cookie(&h.value),
             "location" | "content-location" | "referer" => redact_url(&h.value),
-            n if n.contains("csrf") || n.contains("token") || n == "x-api-key" => mask(&h.value),
+            n if has(n, b"csrf") || has(n, b"token") || n == "x-api-key" => mask(&h.value),
             _ => continue,
         };
     }

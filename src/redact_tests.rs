@@ -155,3 +155,39 @@ fn cookies_and_html_forms() {
     assert!(!r.contains("SECRETCODE123"));
     assert!(r.contains(r#"value="st""#));
 }
+
+/// Headers are masked by name, whatever its case (a browser's HAR keeps `X-CSRFToken` as sent):
+/// credentials, cookies, URLs carrying codes, and any name with `csrf` or `token` in it.
+#[test]
+fn headers_are_masked_by_name_in_any_case() {
+    let heads = |pairs: &[(&str, &str)]| pairs.iter().map(|(n, v)| Header::new(*n, *v)).collect::<Vec<_>>();
+    let mut h = heads(&[
+        ("Authorization", "Bearer abc.def.ghi"),
+        ("X-CSRFToken", "csrf-value-1"),
+        ("x-authentik-csrf", "csrf-value-2"),
+        ("X-Upstream-Token", "token-value-3"),
+        ("X-API-Key", "key-value-4"),
+        ("Cookie", "authentik_session=sess-5"),
+        ("Location", "https://m.test/cb?code=code-6&state=st"),
+        ("Content-Type", "application/json"),
+        ("x-tok", "kept-7"),
+    ]);
+    redact_headers(&mut h);
+    let values: Vec<&str> = h.iter().map(|h| h.value.as_str()).collect();
+    assert_eq!(
+        values,
+        [
+            format!("Bearer {}", mask("abc.def.ghi")).as_str(),
+            &mask("csrf-value-1"),
+            &mask("csrf-value-2"),
+            &mask("token-value-3"),
+            &mask("key-value-4"),
+            &format!("authentik_session={}", mask_keyed("sess-5")),
+            &redact_url("https://m.test/cb?code=code-6&state=st"),
+            "application/json",
+            "kept-7",
+        ]
+    );
+    assert!(!values[6].contains("code-6") && values[6].contains("state=st"), "{}", values[6]);
+    assert_eq!(h[1].name, "X-CSRFToken", "names are kept as sent");
+}
