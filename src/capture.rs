@@ -50,7 +50,37 @@ pub struct Exchange {
     /// gateway did not know the request was part of a login when it arrived.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub summary: bool,
+    /// Kept whole only from its response head on (the request was no login step by its head;
+    /// its answer showed one: a redirect with the code, a provider page during a login). Its
+    /// request body, if it had one, was not kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kept_at_answer: bool,
 }
+
+/// The analysis side's answer to "keep this exchange whole?", asked twice without any OIDC
+/// knowledge in the proxy: when the request head arrives, and (for a request it said no to)
+/// again when the response head arrives, since only the answer shows some login steps (a
+/// provider's resume URL that redirects with the code, its login pages). Both are lookups:
+/// forwarding never waits on them.
+pub trait Wants: Send + Sync {
+    /// The request head: method, scheme, host, path with query.
+    fn request(&self, method: &str, scheme: &str, host: &str, path: &str) -> bool;
+    /// The response head of a request that was not wanted whole.
+    fn answer(&self, req: &RequestRecord, status: u16, headers: &http::HeaderMap) -> bool;
+}
+
+/// A plain predicate on the request alone (tests, and callers that need no second look).
+impl<F: Fn(&str, &str, &str, &str) -> bool + Send + Sync> Wants for F {
+    fn request(&self, method: &str, scheme: &str, host: &str, path: &str) -> bool {
+        self(method, scheme, host, path)
+    }
+    fn answer(&self, _: &RequestRecord, _: u16, _: &http::HeaderMap) -> bool {
+        false
+    }
+}
+
+/// The response headers a summary keeps.
+const SUMMARY_HEADS: [&str; 3] = ["location", "content-type", "set-cookie"];
 
 /// Why the gateway answered a request itself.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -281,11 +311,15 @@ impl Exchange {
             upgraded: false,
             gateway_answer: None,
             summary: false,
+            kept_at_answer: false,
         }
     }
 
-    /// The record without its headers and bodies (a summary line: sizes and times stay).
-    pub fn without_heads_and_bodies(&self) -> Exchange {
+    /// The record as a summary line keeps it: no bodies, no request headers, and of the
+    /// response only the heads that cost nothing to keep and let a later reading still join
+    /// it to a login (`Location`, `Content-Type`, `Set-Cookie`; redacted as every line is).
+    /// Sizes and times stay.
+    pub fn summarised(&self) -> Exchange {
         let strip = |b: &CapturedBody| CapturedBody { bytes: Bytes::new(), summarised: true, ..b.clone() };
         Exchange {
             request: RequestRecord {
@@ -300,7 +334,12 @@ impl Exchange {
             response: self.response.as_ref().map(|r| ResponseRecord {
                 status: r.status,
                 version: r.version.clone(),
-                headers: vec![],
+                headers: r
+                    .headers
+                    .iter()
+                    .filter(|h| SUMMARY_HEADS.iter().any(|n| h.name.eq_ignore_ascii_case(n)))
+                    .cloned()
+                    .collect(),
                 body: strip(&r.body),
             }),
             client_addr: self.client_addr.clone(),

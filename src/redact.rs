@@ -421,6 +421,14 @@ fn redact_authorization(v: &str) -> String {
     }
 }
 
+/// Set-Cookie values masked whatever the policy (a summary line keeps only which cookies a
+/// response set or cleared, never their values).
+pub fn mask_set_cookies(headers: &mut [Header]) {
+    for h in headers.iter_mut().filter(|h| h.name.eq_ignore_ascii_case("set-cookie")) {
+        h.value = redact_set_cookie(&h.value);
+    }
+}
+
 fn redact_headers(headers: &mut [Header]) {
     // Names come lower-cased from the gateway (a trace from elsewhere may not); a plain scan
     // for the two words, since `str::contains` sets up a searcher per call.

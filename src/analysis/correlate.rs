@@ -83,6 +83,11 @@ impl FlowTracker {
         self.flows.values()
     }
 
+    /// Logins not closed yet.
+    pub fn open_count(&self) -> usize {
+        self.flows.values().filter(|f| f.outcome.is_none()).count()
+    }
+
     /// Newest flow matching `pred`.
     fn newest(&self, pred: impl Fn(&Flow) -> bool) -> Option<u64> {
         self.flows.values().rev().find(|f| pred(f)).map(|f| f.id)
@@ -319,6 +324,11 @@ impl FlowTracker {
                 self.by_browser(&d.browser, |f| f.rp.as_ref().is_some_and(|r| r.value.failed)).or_else(|| {
                     with(self.newest(|f| f.rp.as_ref().is_some_and(|r| r.value.failed)), JoinedBy::Issuer)
                 })
+            }
+            // A provider's own page during a login (its login form, a hop of its own): the
+            // browser's login that waits for its code, when exactly one does.
+            ExchangeKind::Other if d.provider_page => {
+                self.by_browser(&d.browser, |f| f.stage == Stage::Authorizing && f.code_fp.is_none())
             }
             ExchangeKind::Other => None,
         }

@@ -355,6 +355,7 @@ impl Analyzer {
         {
             self.closed_events(f, now, &mut out);
         }
+        self.interest.set_open_logins(self.flows.open_count());
         out
     }
 
@@ -468,6 +469,9 @@ impl Analyzer {
             if was_open {
                 self.closed_events(&f, now, &mut out);
             }
+        }
+        if !out.is_empty() {
+            self.interest.set_open_logins(self.flows.open_count());
         }
         out
     }

@@ -196,9 +196,7 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     // a login step is, the analysis side says (and learns from discovery as it goes). With
     // --trace-all every exchange is kept whole: that is what the flag asks for.
     if !args.output.trace_all {
-        let interest = session.analyzer.interest();
-        cfg.wanted =
-            Some(std::sync::Arc::new(move |m: &str, s: &str, h: &str, p: &str| interest.wants(m, s, h, p)));
+        cfg.wanted = Some(std::sync::Arc::new(session.analyzer.interest()));
     }
     if args.insecure_upstream {
         tracing::warn!(

@@ -136,7 +136,8 @@ impl EndpointBook {
             .map(String::as_str)
     }
 
-    fn knows_host(&self, host: &str) -> bool {
+    /// Whether a discovery document named this host (the provider's, as far as seen).
+    pub fn knows_host(&self, host: &str) -> bool {
         self.hosts_with_discovery.contains(host)
     }
 }

@@ -42,6 +42,9 @@ pub enum Unreadable {
     /// Only a summary was kept: when the request arrived the gateway did not take it for a
     /// login step (a path discovery named only later), so its bodies were not copied.
     NotKept,
+    /// Kept from its response head on (the answer showed a login step), so the request body
+    /// that had already passed was not copied; the response is whole.
+    RequestBodyNotKept { wire: u64 },
 }
 
 /// Which body.
@@ -75,6 +78,10 @@ impl std::fmt::Display for Unreadable {
             Unreadable::NotKept => f.write_str(
                 "only a summary was kept: the gateway did not know this path was a login step when the request arrived",
             ),
+            Unreadable::RequestBodyNotKept { wire } => write!(
+                f,
+                "the request body ({wire} bytes) was not kept: only its answer showed this was a login step"
+            ),
         }
     }
 }
@@ -93,6 +100,9 @@ fn unreadable(ex: &Exchange) -> Option<Unreadable> {
     }
     if ex.summary {
         return Some(Unreadable::NotKept);
+    }
+    if ex.kept_at_answer && b.wire_len > 0 {
+        return Some(Unreadable::RequestBodyNotKept { wire: b.wire_len });
     }
     if b.truncated {
         return Some(Unreadable::Truncated {
@@ -167,6 +177,10 @@ pub struct Decoded {
     /// Who the browser is, as fingerprints (never the cookie values themselves).
     #[serde(skip)]
     pub browser: Vec<BrowserKey>,
+    /// A page of a provider's own (a host discovery named) kept whole during a login: its
+    /// login form, a resume hop without the code yet. Joined to the login by the browser.
+    #[serde(skip)]
+    pub provider_page: bool,
 }
 
 /// Session cookies and address + User-Agent of the request (and session cookies the response
@@ -242,6 +256,11 @@ pub fn is_plain_other(book: &EndpointBook, ex: &Exchange) -> bool {
     ex.summary
         && ex.gateway_answer.is_none()
         && ex.error.is_none()
+        && !ex
+            .response
+            .as_ref()
+            .and_then(|r| r.header("location"))
+            .is_some_and(super::interest::carries_authorization_response)
         && classify_request(book, &req.method, &normalize_host(&req.host, &req.scheme), &req.path)
             == ExchangeKind::Other
 }
@@ -270,6 +289,7 @@ pub fn undecoded_other(ex: &Exchange) -> Decoded {
         resumes: None,
         flow_stage: None,
         browser: Default::default(),
+        provider_page: false,
     }
 }
 
@@ -291,7 +311,8 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
         ) => (false, false),
         Some(
             Unreadable::Truncated { side: Side::Request, .. }
-            | Unreadable::CutShort { side: Side::Request, .. },
+            | Unreadable::CutShort { side: Side::Request, .. }
+            | Unreadable::RequestBodyNotKept { .. },
         ) => (false, true),
         Some(_) => (true, false),
     };
@@ -410,6 +431,8 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
                 d.authorization_response = Some(ar);
             } else if is_provider_flow(&req.path) {
                 d.kind = ExchangeKind::ProviderFlow;
+            } else {
+                d.provider_page = !ex.summary && book.knows_host(&host);
             }
         }
     }

@@ -115,7 +115,10 @@ impl Journal {
     /// not after (under load that is most lines, and redacting heads nobody keeps is waste);
     /// the line borrows the rest of the event and redacts the stripped copy in place.
     fn write_summary(&mut self, x: &ExchangeEvent) -> io::Result<()> {
-        let light = x.exchange.without_heads_and_bodies();
+        let mut light = x.exchange.summarised();
+        if let Some(r) = &mut light.response {
+            crate::redact::mask_set_cookies(&mut r.headers);
+        }
         let mut line = Vec::with_capacity(512);
         crate::redact::with_policy(self.policy, || {
             serde_json::to_writer(&mut line, &ExchangeLine::with_exchange(x, light, self.redact))
@@ -285,7 +288,11 @@ mod tests {
         ex.response = Some(ResponseRecord {
             status: 200,
             version: "HTTP/1.1".into(),
-            headers: vec![Header::new("set-cookie", "authentik_csrf=SEKRIT-CSRF")],
+            headers: vec![
+                Header::new("set-cookie", "authentik_csrf=SEKRIT-CSRF"),
+                Header::new("content-type", "text/javascript"),
+                Header::new("etag", "\"dropped\""),
+            ],
             body: Default::default(),
         });
         let mut analyzer = crate::analysis::Analyzer::new(Default::default());
@@ -296,12 +303,18 @@ mod tests {
             let out = Shared::default();
             Journal::from_writer(Box::new(out.clone()), redact).write(&events[0]).unwrap();
             let got = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-            let stripped = ExchangeEvent { exchange: x.exchange.without_heads_and_bodies(), ..(**x).clone() };
+            let mut light = x.exchange.summarised();
+            crate::redact::mask_set_cookies(&mut light.response.as_mut().unwrap().headers);
+            let stripped = ExchangeEvent { exchange: light, ..(**x).clone() };
             let expected = serde_json::to_string(&exchange_line(&stripped, redact)).unwrap() + "\n";
             assert_eq!(got, expected, "redact {redact}");
             assert!(!got.contains("SEKRIT-COOKIE") && !got.contains("SEKRIT-CSRF"), "{got}");
+            // Which cookie the answer set stays (so a later reading can join it), and its type.
+            assert!(got.contains("authentik_csrf="), "{got}");
+            assert!(got.contains("text/javascript"), "{got}");
             assert_eq!(got.contains("SEKRIT-TOKEN-123"), !redact, "{got}");
             assert!(got.contains("v=2024.8"), "{got}");
+            assert!(!got.contains("dropped"), "{got}");
         }
     }
 

@@ -149,7 +149,7 @@ pub async fn plain_http_on_tls_port(
         format!("oidc-tap: this port speaks HTTPS: use https://{}", crate::text::printable(&host)),
     );
     resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-    rec.response_head(400, "HTTP/1.1", PackedHeaders::of(resp.headers()));
+    rec.response_head(400, "HTTP/1.1", resp.headers());
     Ok(resp)
 }
 
@@ -184,11 +184,7 @@ async fn forward(
         rec.error(msg.clone());
         rec.answered_by_gateway(why);
         let resp = text_response(status, format!("oidc-tap: {msg}"));
-        rec.response_head(
-            resp.status().as_u16(),
-            version_str(reply_version),
-            PackedHeaders::of(resp.headers()),
-        );
+        rec.response_head(resp.status().as_u16(), version_str(reply_version), resp.headers());
         resp
     };
 
@@ -245,7 +241,7 @@ async fn forward(
         Ok(Ok(r)) => r,
     };
 
-    rec.response_head(resp.status().as_u16(), version_str(resp.version()), PackedHeaders::of(resp.headers()));
+    rec.response_head(resp.status().as_u16(), version_str(resp.version()), resp.headers());
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client_upgrade) = client_upgrade

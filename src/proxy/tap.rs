@@ -26,8 +26,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::capture::{CapturedBody, Exchange, GatewayAnswer, PackedHeaders, ResponseRecord};
 
-/// Asked when a request arrives (method, scheme, host, path with query): keep it whole?
-pub type Wanted = Arc<dyn Fn(&str, &str, &str, &str) -> bool + Send + Sync>;
+pub use crate::capture::Wants;
+
+/// What the capture asks (shared by every connection).
+pub type Wanted = Arc<dyn Wants>;
 
 /// Captured body bytes that may wait for analysis on the lossless queue.
 pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
@@ -196,7 +198,12 @@ impl CaptureSink {
 
     fn wants(&self, ex: &Exchange) -> bool {
         let r = &ex.request;
-        self.wanted.as_ref().is_none_or(|w| w(&r.method, &r.scheme, &r.host, &r.path))
+        self.wanted.as_ref().is_none_or(|w| w.request(&r.method, &r.scheme, &r.host, &r.path))
+    }
+
+    /// A summary's answer shows it matters after all (asked only for summaries).
+    fn wants_answer(&self, ex: &Exchange, status: u16, headers: &http::HeaderMap) -> bool {
+        self.wanted.as_ref().is_some_and(|w| w.answer(&ex.request, status, headers))
     }
 
     fn emit(&self, mut c: Captured, room: Option<OwnedSemaphorePermit>) {
@@ -320,10 +327,17 @@ impl Recorder {
         guard.as_mut().map(f)
     }
 
-    /// Records the response head that is about to go to the client.
-    pub fn response_head(&self, status: u16, version: &str, heads: PackedHeaders) {
+    /// Records the response head that is about to go to the client. A request kept only as a
+    /// summary is kept whole from here on when its answer shows it is a login step (the
+    /// request body that already passed was not kept: the record says so).
+    pub fn response_head(&self, status: u16, version: &str, headers: &http::HeaderMap) {
         let ms = self.started.elapsed().as_millis() as u64;
+        let heads = PackedHeaders::of(headers);
         self.with(|p| {
+            if p.ex.summary && self.sink.wants_answer(&p.ex, status, headers) {
+                p.ex.summary = false;
+                p.ex.kept_at_answer = true;
+            }
             p.ex.response_ms = Some(ms);
             p.resp_heads = heads;
             p.ex.response = Some(ResponseRecord {

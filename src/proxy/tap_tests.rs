@@ -46,12 +46,16 @@ async fn a_login_step_waits_for_room_and_goes_on_when_analysis_is_stuck() {
     assert_eq!(stats.json()["oidc_waited"], 2);
 }
 
-fn heads(pairs: &[(&'static str, &'static str)]) -> PackedHeaders {
+fn map(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
     let mut map = http::HeaderMap::new();
     for (n, v) in pairs {
         map.append(*n, http::HeaderValue::from_static(v));
     }
-    PackedHeaders::of(&map)
+    map
+}
+
+fn heads(pairs: &[(&'static str, &'static str)]) -> PackedHeaders {
+    PackedHeaders::of(&map(pairs))
 }
 
 fn recorder(sink: &CaptureSink) -> Arc<Recorder> {
@@ -69,7 +73,7 @@ async fn the_record_goes_out_once_when_the_last_holder_lets_go() {
     rec.response_head(
         200,
         "HTTP/1.1",
-        heads(&[("content-type", "application/json"), ("set-cookie", "a=1"), ("set-cookie", "b=2")]),
+        &map(&[("content-type", "application/json"), ("set-cookie", "a=1"), ("set-cookie", "b=2")]),
     );
     drop(rec);
     assert!(rx.try_recv().is_none(), "the body still holds the recorder");
@@ -99,7 +103,7 @@ async fn the_record_goes_out_once_when_the_last_holder_lets_go() {
 async fn bodies_over_the_cap_are_truncated_in_the_copy_only() {
     let (sink, mut rx, _) = CaptureSink::new(4, 4, None);
     let rec = recorder(&sink);
-    rec.response_head(200, "HTTP/1.1", PackedHeaders::default());
+    rec.response_head(200, "HTTP/1.1", &http::HeaderMap::new());
     let body = TapBody::new(Full::new(Bytes::from_static(b"0123456789")), rec, Side::Response);
     assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"0123456789");
     let ex = rx.try_recv().unwrap();
@@ -133,7 +137,7 @@ fn login_steps_are_never_dropped_other_traffic_is_summarised_and_may_be() {
     };
     for id in 0..3 {
         let rec = other(id);
-        rec.response_head(200, "HTTP/1.1", PackedHeaders::default());
+        rec.response_head(200, "HTTP/1.1", &http::HeaderMap::new());
         rec.append(Side::Response, &Bytes::from_static(b"console.log(1)"));
     }
     for _ in 0..1000 {
@@ -153,6 +157,44 @@ fn login_steps_are_never_dropped_other_traffic_is_summarised_and_may_be() {
         }
     }
     assert_eq!(full, 1000);
+}
+
+/// The analysis side's second look: a request it did not want (a provider's resume URL) is kept
+/// whole from its response head on when the answer says so; the request body that already
+/// passed is not kept (the record says so), the response body is.
+#[test]
+fn an_answer_can_make_a_summary_whole() {
+    struct ByAnswer;
+    impl Wants for ByAnswer {
+        fn request(&self, _: &str, _: &str, _: &str, _: &str) -> bool {
+            false
+        }
+        fn answer(&self, req: &RequestRecord, status: u16, h: &http::HeaderMap) -> bool {
+            req.path.starts_with("/resume/") && status == 303 && h.contains_key("location")
+        }
+    }
+    let (sink, mut rx, stats) = CaptureSink::new(4, 1024, Some(Arc::new(ByAnswer)));
+    for (id, path) in [(1, "/resume/abc"), (2, "/static/app.js")] {
+        let req = RequestRecord::new("POST", "https", "id", path, "HTTP/1.1", vec![]);
+        let rec =
+            Recorder::start(&sink, Exchange::begin(id, req, 1000), PackedHeaders::default(), Instant::now());
+        rec.append(Side::Request, &Bytes::from_static(b"password=hunter2"));
+        rec.response_head(303, "HTTP/1.1", &map(&[("location", "https://rp/cb?code=c&state=s")]));
+        rec.append(Side::Response, &Bytes::from_static(b"<p>see other</p>"));
+    }
+    let resume = rx.try_recv().unwrap();
+    assert!(!resume.summary && resume.kept_at_answer);
+    assert_eq!(
+        (resume.request.body.bytes.len(), resume.request.body.wire_len),
+        (0, 16),
+        "the password never kept"
+    );
+    let r = resume.response.as_ref().unwrap();
+    assert_eq!(r.body.text(), Some("<p>see other</p>"));
+    assert!(r.headers.iter().any(|h| h.name == "location" && h.value == "https://rp/cb?code=c&state=s"));
+    let other = rx.try_recv().unwrap();
+    assert!(other.summary && !other.kept_at_answer);
+    assert_eq!(stats.snapshot(), [1, 0, 0, 1, 0]);
 }
 
 type Chunk = Result<Frame<Bytes>, std::convert::Infallible>;

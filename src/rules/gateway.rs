@@ -47,7 +47,13 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             .seen(u.to_string())
             .why("the request never reached the provider whole, so whatever came back says nothing about it"),
         ),
-        Unreadable::Truncated { .. } | Unreadable::CutShort { .. } | Unreadable::NotKept => {
+        // Only a step whose request body a rule reads is short of anything.
+        Unreadable::RequestBodyNotKept { .. }
+            if !matches!(ctx.d.kind, ExchangeKind::Token | ExchangeKind::Authorize) => {}
+        Unreadable::Truncated { .. }
+        | Unreadable::CutShort { .. }
+        | Unreadable::NotKept
+        | Unreadable::RequestBodyNotKept { .. } => {
             let rule = match ctx.d.kind {
                 ExchangeKind::Discovery => RuleId::DiscFetchFailed,
                 ExchangeKind::Token => RuleId::TokenError,
