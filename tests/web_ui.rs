@@ -6,128 +6,19 @@
 //! The token and Host checks need no browser and always run.
 
 use std::io::{BufRead, Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use oidc_tap::analysis::Event;
 use oidc_tap::demo::faults;
 use oidc_tap::demo::rig::{Rig, Scenario};
 use oidc_tap::ui::board::Board;
 use oidc_tap::ui::{Mode, Ui, UiConfig};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const WAIT: Duration = Duration::from_secs(15);
-
-fn shots() -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-ui");
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A headless Chromium session; the driver is killed when it goes.
-struct Browser {
-    client: Client,
-    driver: std::process::Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Browser {
-    /// The driver and every Chromium process it started (one process group), even when the
-    /// test failed before closing its session.
-    fn drop(&mut self) {
-        let group = format!("-{}", self.driver.id());
-        let _ = std::process::Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.driver.wait();
-    }
-}
-
-impl Browser {
-    /// `None` (with a note) when chromium is not installed and the tests are not required.
-    async fn start(javascript: bool) -> Option<Browser> {
-        Browser::launch(javascript, false).await
-    }
-
-    /// `dark`: the system prefers a dark colour scheme.
-    async fn launch(javascript: bool, dark: bool) -> Option<Browser> {
-        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-            if std::env::var("OIDC_TAP_BROWSER_TESTS").as_deref() == Ok("required") {
-                panic!("{CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)");
-            }
-            eprintln!("SKIPPED: no {CHROMIUM}/{CHROMEDRIVER}; .ci/run installs them");
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = std::process::Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let profile = tempfile::tempdir().unwrap();
-        let mut opts = serde_json::json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-        });
-        if dark {
-            opts["args"].as_array_mut().unwrap().push("--force-dark-mode".into());
-        }
-        if !javascript {
-            opts["prefs"] = serde_json::json!({ "profile.managed_default_content_settings.javascript": 2 });
-        }
-        let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), opts);
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("a chromium session");
-        Some(Browser { client, driver, _profile: profile })
-    }
-
-    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
-        match self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
-            Ok(e) => e,
-            Err(e) => panic!("{css}: {e}\n{}", self.client.source().await.unwrap_or_default()),
-        }
-    }
-
-    async fn text(&self, css: &str) -> String {
-        self.wait_for(css).await.text().await.unwrap()
-    }
-
-    async fn shot(&self, name: &str) -> PathBuf {
-        let png = self.client.screenshot().await.unwrap();
-        let p = shots().join(name);
-        std::fs::write(&p, png).unwrap();
-        p
-    }
-
-    /// Waits until the script returns true.
-    async fn until(&self, script: &str) {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            if self.client.execute(script, vec![]).await.unwrap() == serde_json::Value::Bool(true) {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "never true: {script}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
+#[path = "common/browser.rs"]
+mod browser;
+use browser::{Browser, WAIT};
 
 /// One demo login through a fresh rig whose session feeds `ui`; its events, unredacted.
 async fn login(ui: &Ui, names: &[&str]) -> Vec<Event> {

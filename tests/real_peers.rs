@@ -1,0 +1,479 @@
+//! The real-peer conformance suite: oidc-tap between peers it did not write, as a user runs it.
+//!
+//! - Provider: panva's `oidc-provider` (npm, certified) laid out like authentik
+//!   (`tests/peers/provider.mjs`): issuer `/application/o/mastodon/` with its trailing slash,
+//!   authentik's endpoint paths, its claims; in two login styles, oidc-provider's own
+//!   interaction pages and an authentik-like flow page driven by executor-shaped JSON. In both,
+//!   the code comes from the provider's resume redirect (`/application/o/authorize/<uid>`), a
+//!   path that is not the authorize endpoint.
+//! - Relying parties: Debian's `ruby-omniauth-openid-connect` configured from Mastodon's
+//!   `OIDC_*` variables (`rp-omniauth.rb`), and panva's `openid-client` (`rp-openid-client.mjs`).
+//! - Browser: Debian's headless Chromium through chromedriver.
+//! - Gateway: the `oidc-tap proxy` binary in front of the provider only (the common insertion),
+//!   with `--mastodon-env` and `--trace`; the assertions read its journal.
+//!
+//! A provider fault is a switch of `provider.mjs`; a case is one row of [`CASES`]: the flow
+//! count (always 1), the exchange kinds of the login, the exact rule ids with severities at
+//! warning and error, and what the relying party did. `.ci/run` installs the peers (npm ci,
+//! apt) and sets `OIDC_TAP_REAL_PEERS=required`; elsewhere a missing peer is SKIPPED. Alone:
+//! `cargo test --test real_peers`.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "common/browser.rs"]
+mod browser;
+use browser::Browser;
+
+const PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers");
+const CLIENT_ID: &str = "Mn3QkTz8mastodonRealPeerClientIDx0123456";
+const CLIENT_SECRET: &str = "real-peer-client-secret-9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+const USERNAME: &str = "akadmin";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// How the provider shows its login.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Style {
+    /// oidc-provider's own pages: `/interaction/<uid>` and its form.
+    Interaction,
+    /// authentik-like: `/if/flow/<slug>/` whose script drives `/api/v3/flows/executor/<slug>/`.
+    Authentik,
+}
+
+impl Style {
+    fn name(self) -> &'static str {
+        match self {
+            Style::Interaction => "interaction",
+            Style::Authentik => "authentik",
+        }
+    }
+}
+
+/// The relying party that logs in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rp {
+    Omniauth,
+    OpenidClient,
+}
+
+/// What the relying party did with the login.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Verdict {
+    /// It signed the user in.
+    SignedIn,
+    /// It refused (its own error page or sign-in page with a message).
+    Rejected,
+    /// The browser never got back to it (stopped at the provider or the gateway).
+    NeverBack,
+}
+
+use Verdict::*;
+
+/// One case: a provider fault (or none) and what must come of it.
+struct Case {
+    name: &'static str,
+    /// Switches of `provider.mjs`.
+    faults: &'static [&'static str],
+    /// OIDC_ISSUER without its trailing slash (a relying-party side mistake).
+    rp_issuer_no_slash: bool,
+    /// The exchange kinds of the login (besides `other`), in any order.
+    kinds: &'static str,
+    /// Rule ids at warning or error, with severity (`E`/`W`), exact.
+    rules: &'static [(&'static str, char)],
+    /// What Mastodon's strategy did, then openid-client.
+    verdict: (Verdict, Verdict),
+}
+
+const FULL: &str = "discovery authorize authorize_response token jwks userinfo";
+
+const fn case(
+    name: &'static str,
+    faults: &'static [&'static str],
+    kinds: &'static str,
+    rules: &'static [(&'static str, char)],
+    verdict: (Verdict, Verdict),
+) -> Case {
+    Case { name, faults, rp_issuer_no_slash: false, kinds, rules, verdict }
+}
+
+/// Every case; a new fault is one row (and, if new, one switch in `provider.mjs`).
+const CASES: &[Case] = &[case("clean", &[], FULL, &[], (SignedIn, SignedIn))];
+
+/// Kills a peer (and its children) when the case ends, however it ends.
+struct Peer {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer {
+    /// Starts `cmd`, its stderr to `log`, and waits for its "listening PORT" line.
+    fn start(name: &'static str, mut cmd: Command, log: PathBuf) -> (Peer, u16) {
+        cmd.stdout(Stdio::piped()).stderr(std::fs::File::create(&log).unwrap());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{name}: {e}"));
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(p) = line.strip_prefix("listening ") {
+                    let _ = tx.send(p.trim().parse::<u16>().ok());
+                }
+            }
+        });
+        let peer = Peer { name, child, log };
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Some(port)) => (peer, port),
+            _ => panic!(
+                "{} did not start:\n{}",
+                peer.name,
+                std::fs::read_to_string(&peer.log).unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// What is missing for the suite here (`None`: everything).
+fn missing() -> Option<String> {
+    let has = |c: &str, a: &str| Command::new(c).arg(a).output().is_ok_and(|o| o.status.success());
+    let mut gone = vec![];
+    if !Path::new(PEERS).join("node_modules/oidc-provider").exists() {
+        gone.push("tests/peers/node_modules (npm ci in tests/peers)".to_owned());
+    }
+    if !has("node", "--version") {
+        gone.push("node".into());
+    }
+    if !has("ruby", "-romniauth_openid_connect") {
+        gone.push("ruby with ruby-omniauth-openid-connect".into());
+    }
+    if !Path::new(browser::CHROMIUM).exists() || !Path::new(browser::CHROMEDRIVER).exists() {
+        gone.push("chromium and chromedriver".into());
+    }
+    (!gone.is_empty()).then(|| gone.join(", "))
+}
+
+fn skip_unless_peers() -> bool {
+    let Some(gone) = missing() else { return false };
+    if std::env::var("OIDC_TAP_REAL_PEERS").as_deref() == Ok("required") {
+        panic!("real peers missing: {gone} (.ci/run installs them)");
+    }
+    eprintln!("SKIPPED: real peers missing: {gone}; .ci/run installs them");
+    true
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The dev CA every case's gateway issues its leaves from (made once per test).
+fn ca_dir(dir: &Path) -> PathBuf {
+    let ca = dir.join("ca");
+    let st = Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+        .args(["certs", "init", "--dir"])
+        .arg(&ca)
+        .args(["--host", "localhost"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    ca
+}
+
+/// What one login left in the gateway's journal.
+#[derive(Debug)]
+struct Seen {
+    flows: Vec<u64>,
+    /// (kind, flow, summary) of every exchange.
+    exchanges: Vec<(String, Option<u64>, bool, String)>,
+    /// (rule, severity) at warning and error.
+    rules: BTreeSet<(String, char)>,
+    verdict: Verdict,
+    outcome: String,
+}
+
+/// Runs one login of `case` through fresh peers and the gateway, and reads the journal.
+async fn run(case: &Case, style: Style, rp: Rp, browser: &Browser, ca: &Path, dir: &Path) -> Seen {
+    let dir = dir.join(format!("{}-{}-{:?}", case.name, style.name(), rp));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gw_port = free_port();
+    let public = format!("https://localhost:{gw_port}");
+    let mut issuer = format!("{public}/application/o/mastodon/");
+    if case.rp_issuer_no_slash {
+        issuer.pop();
+    }
+    // The relying party first: the provider registers its callback.
+    let rp_port = free_port();
+    let redirect = format!("http://127.0.0.1:{rp_port}/auth/auth/openid_connect/callback");
+    let env = [
+        ("OIDC_ENABLED", "true".to_owned()),
+        ("OIDC_DISPLAY_NAME", "authentik".into()),
+        ("OIDC_DISCOVERY", "true".into()),
+        ("OIDC_ISSUER", issuer.clone()),
+        ("OIDC_SCOPE", "openid,profile,email".into()),
+        ("OIDC_UID_FIELD", "preferred_username".into()),
+        ("OIDC_CLIENT_ID", CLIENT_ID.into()),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET.into()),
+        ("OIDC_REDIRECT_URI", redirect.clone()),
+    ];
+    let env_file = dir.join(".env.production");
+    let mut text = format!("LOCAL_DOMAIN=127.0.0.1:{rp_port}\nWEB_DOMAIN=127.0.0.1:{rp_port}\n");
+    for (k, v) in &env {
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    std::fs::write(&env_file, text).unwrap();
+    let mut rp_cmd = match rp {
+        Rp::Omniauth => {
+            let mut c = Command::new("ruby");
+            c.arg(Path::new(PEERS).join("rp-omniauth.rb")).env("SSL_CERT_FILE", ca.join("ca.pem"));
+            c
+        }
+        Rp::OpenidClient => {
+            let mut c = Command::new("node");
+            c.arg(Path::new(PEERS).join("rp-openid-client.mjs"))
+                .env("NODE_EXTRA_CA_CERTS", ca.join("ca.pem"));
+            c
+        }
+    };
+    rp_cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str()))).env("PORT", rp_port.to_string());
+    let (_rp, _) = Peer::start("relying party", rp_cmd, dir.join("rp.log"));
+    let config = serde_json::json!({
+        "port": 0, "public": public, "slug": "mastodon", "style": style.name(), "faults": case.faults,
+        "client": { "id": CLIENT_ID, "secret": CLIENT_SECRET, "redirect_uris": [redirect] },
+    });
+    let mut p = Command::new("node");
+    p.arg(Path::new(PEERS).join("provider.mjs")).arg(config.to_string());
+    let (_provider, provider_port) = Peer::start("provider", p, dir.join("provider.log"));
+    let journal = dir.join("login.jsonl");
+    let mut gw = Command::new(env!("CARGO_BIN_EXE_oidc-tap"));
+    gw.args(["proxy", "--listen", &format!("https://127.0.0.1:{gw_port}"), "--ca-dir"])
+        .arg(ca)
+        .args(["--upstream", &format!("http://127.0.0.1:{provider_port}"), "--trace"])
+        .arg(&journal)
+        .arg("--mastodon-env")
+        .arg(&env_file)
+        .stdout(std::fs::File::create(dir.join("console.txt")).unwrap())
+        .stderr(std::fs::File::create(dir.join("gateway.log")).unwrap());
+    let mut gateway = gw.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", gw_port)).is_err() {
+        assert!(Instant::now() < deadline, "the gateway did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (verdict, outcome) = log_in(browser, rp_port, gw_port).await;
+    // Let the last records reach analysis, then stop the gateway as a user does (Ctrl-C).
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = Command::new("kill").args(["-INT", &gateway.id().to_string()]).status();
+    let _ = gateway.wait();
+    let mut seen = read_journal(&journal);
+    seen.verdict = verdict;
+    seen.outcome = outcome;
+    seen
+}
+
+fn read_journal(path: &Path) -> Seen {
+    let mut seen = Seen {
+        flows: vec![],
+        exchanges: vec![],
+        rules: BTreeSet::new(),
+        verdict: NeverBack,
+        outcome: String::new(),
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        match v["type"].as_str() {
+            Some("flow") if v["event"] == "opened" => seen.flows.push(v["flow"].as_u64().unwrap()),
+            Some("exchange") => seen.exchanges.push((
+                v["kind"].as_str().unwrap_or("").to_owned(),
+                v["flow"].as_u64(),
+                v["exchange"]["summary"].as_bool().unwrap_or(false),
+                v["exchange"]["request"]["path"].as_str().unwrap_or("").to_owned(),
+            )),
+            Some("finding") => {
+                let sev = match v["severity"].as_str() {
+                    Some("error") => 'E',
+                    Some("warning") => 'W',
+                    _ => continue,
+                };
+                seen.rules.insert((v["rule"].as_str().unwrap().to_owned(), sev));
+            }
+            _ => {}
+        }
+    }
+    seen
+}
+
+/// A person logging in: the relying party's sign-in page, its button, the provider's login
+/// (either style), back to the relying party; what the relying party said at the end.
+async fn log_in(b: &Browser, rp_port: u16, gw_port: u16) -> (Verdict, String) {
+    let c = &b.client;
+    c.goto(&format!("http://127.0.0.1:{rp_port}/auth/sign_in")).await.unwrap();
+    c.execute("document.body.dataset.before = '1'; document.getElementById('login').click();", vec![])
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut acted = String::new();
+    let mut still_since: Option<(String, Instant)> = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Where the browser is, and what the page offers.
+        let state = c
+            .execute(
+                r#"const b = document.body; const o = document.getElementById('outcome');
+                return [location.href, document.readyState, b && b.dataset.before ? 'old' : 'new',
+                  o ? o.textContent : null, b && b.dataset.stage || '',
+                  !!document.querySelector('input[name=login]'), b ? b.innerText.slice(0, 300) : ''];"#,
+                vec![],
+            )
+            .await;
+        let Ok(serde_json::Value::Array(s)) = state else { continue };
+        let href = s[0].as_str().unwrap_or("").to_owned();
+        let fresh = s[2] == "new" && s[1] == "complete";
+        let on_rp = href.starts_with(&format!("http://127.0.0.1:{rp_port}/"));
+        if on_rp
+            && fresh
+            && let Some(o) = s[3].as_str()
+        {
+            let v = if o.starts_with("signed in as ") { SignedIn } else { Rejected };
+            return (v, o.to_owned());
+        }
+        let stage = s[4].as_str().unwrap_or("");
+        let key = format!("{href} {stage}");
+        if fresh && s[5] == true && acted != key {
+            acted = key;
+            let script = format!(
+                "document.querySelector('input[name=login]').value = {USERNAME:?};
+                 document.querySelector('input[name=password]').value = {PASSWORD:?};
+                 document.querySelector('form').submit();"
+            );
+            c.execute(&script, vec![]).await.unwrap();
+            continue;
+        }
+        if fresh && (stage == "ak-stage-identification" || stage == "ak-stage-password") && acted != key {
+            acted = key;
+            let value = if stage == "ak-stage-password" { PASSWORD } else { USERNAME };
+            let script = format!(
+                "document.getElementById('field').value = {value:?}; document.getElementById('go').click();"
+            );
+            c.execute(&script, vec![]).await.unwrap();
+            continue;
+        }
+        // A page that stays as it is (the provider's error page, the gateway's 400): the
+        // login stopped there.
+        let here = format!("{href}\n{}", s[6].as_str().unwrap_or(""));
+        match &still_since {
+            Some((was, since)) if *was == here => {
+                if since.elapsed() > Duration::from_millis(1500) && fresh {
+                    let _ = gw_port;
+                    return (NeverBack, here);
+                }
+            }
+            _ => still_since = Some((here, Instant::now())),
+        }
+        assert!(Instant::now() < deadline, "the login did not end: {href}");
+    }
+}
+
+/// Every case of [`CASES`] in one style with one relying party, one login each.
+async fn suite(style: Style, rp: Rp) {
+    if skip_unless_peers() {
+        return;
+    }
+    let Some(browser) = Browser::launch_with(true, false, &["--ignore-certificate-errors"]).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_dir(dir.path());
+    let mut failures = vec![];
+    for case in CASES {
+        let seen = run(case, style, rp, &browser, &ca, dir.path()).await;
+        let problems = judge(case, rp, &seen);
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{} ({} style, {rp:?}): {}\n  seen: {seen:#?}",
+                case.name,
+                style.name(),
+                problems.join("; ")
+            ));
+        }
+        let _ = browser.client.delete_all_cookies().await;
+    }
+    if !failures.is_empty() {
+        // Keep the peers' logs and journals for a look.
+        let kept = dir.keep();
+        panic!(
+            "{} of {} cases failed (files in {}):\n{}",
+            failures.len(),
+            CASES.len(),
+            kept.display(),
+            failures.join("\n")
+        );
+    }
+}
+
+/// What is wrong with what a case left (empty: nothing).
+fn judge(case: &Case, rp: Rp, seen: &Seen) -> Vec<String> {
+    let mut wrong = vec![];
+    if seen.flows.len() != 1 {
+        wrong.push(format!("{} flows, not 1", seen.flows.len()));
+    }
+    let flow = seen.flows.first().copied();
+    let kinds: BTreeSet<&str> = seen
+        .exchanges
+        .iter()
+        .map(|(k, ..)| k.as_str())
+        .filter(|k| *k != "other" && *k != "provider_flow")
+        .collect();
+    let want: BTreeSet<&str> = case.kinds.split_whitespace().collect();
+    if kinds != want {
+        wrong.push(format!("kinds {kinds:?}, not {want:?}"));
+    }
+    for (kind, f, summary, path) in &seen.exchanges {
+        // Every exchange kept whole belongs to the login; summaries are other traffic.
+        if !summary && *f != flow {
+            wrong.push(format!("{kind} {path} in flow {f:?}, not {flow:?}"));
+        }
+        if kind != "other" && *summary {
+            wrong.push(format!("{kind} {path} only a summary"));
+        }
+    }
+    let rules: BTreeSet<(String, char)> = case.rules.iter().map(|(r, s)| (r.to_string(), *s)).collect();
+    if seen.rules != rules {
+        wrong.push(format!("rules {:?}, not {:?}", seen.rules, rules));
+    }
+    let verdict = if rp == Rp::Omniauth { case.verdict.0 } else { case.verdict.1 };
+    if seen.verdict != verdict {
+        wrong.push(format!("the relying party: {:?} ({}), not {verdict:?}", seen.verdict, seen.outcome));
+    }
+    wrong
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn omniauth_through_oidc_provider_interaction_pages() {
+    suite(Style::Interaction, Rp::Omniauth).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn omniauth_through_an_authentik_like_flow_executor() {
+    suite(Style::Authentik, Rp::Omniauth).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openid_client_through_oidc_provider_interaction_pages() {
+    suite(Style::Interaction, Rp::OpenidClient).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn openid_client_through_an_authentik_like_flow_executor() {
+    suite(Style::Authentik, Rp::OpenidClient).await;
+}
