@@ -87,6 +87,8 @@ struct Case {
     verdict: (Verdict, Verdict),
     /// Where openid-client takes the login elsewhere (its kinds and rules), when it does.
     openid_client: Option<(&'static str, &'static [(&'static str, char)])>,
+    /// A finding's `why` that must start so (rule, words): the advice a person follows.
+    why: Option<(&'static str, &'static str)>,
 }
 
 const FULL: &str = "discovery authorize authorize_response token jwks userinfo";
@@ -98,13 +100,18 @@ const fn case(
     rules: &'static [(&'static str, char)],
     verdict: (Verdict, Verdict),
 ) -> Case {
-    Case { name, faults, rp_issuer_no_slash: false, kinds, rules, verdict, openid_client: None }
+    Case { name, faults, rp_issuer_no_slash: false, kinds, rules, verdict, openid_client: None, why: None }
 }
 
 impl Case {
     /// openid-client takes this login elsewhere: these kinds and rules instead.
     const fn but_openid_client(self, kinds: &'static str, rules: &'static [(&'static str, char)]) -> Case {
         Case { openid_client: Some((kinds, rules)), ..self }
+    }
+
+    /// The `why` of `rule` starts with `words`.
+    const fn why(self, rule: &'static str, words: &'static str) -> Case {
+        Case { why: Some((rule, words)), ..self }
     }
 }
 
@@ -270,6 +277,11 @@ const CASES: &[Case] = &[
         "discovery authorize authorize_response token",
         &[("TOKEN-ERROR", 'E')],
         (Rejected, Rejected),
+    )
+    // The secret Mastodon sends is OIDC_CLIENT_SECRET: authentik's must be the one that differs.
+    .why(
+        "TOKEN-ERROR",
+        "the secret sent is OIDC_CLIENT_SECRET, so authentik's Client Secret differs from .env.production",
     ),
     case(
         "authorize-denied",
@@ -381,8 +393,13 @@ struct Seen {
     exchanges: Vec<(String, Option<u64>, bool, String)>,
     /// (rule, severity) at warning and error.
     rules: BTreeSet<(String, char)>,
+    /// rule → its `why`.
+    whys: std::collections::BTreeMap<String, String>,
     verdict: Verdict,
     outcome: String,
+    /// Finding lines (every severity) that the redacted journal analysed offline gives
+    /// differently: the live ones missing offline, then the offline ones not seen live.
+    offline_differs: Vec<String>,
 }
 
 /// Runs one login of `case` through fresh peers and the gateway, and reads the journal.
@@ -470,7 +487,31 @@ async fn run(case: &Case, style: Style, rp: Rp, browser: &Browser, ca: &Path, di
     let mut seen = read_journal(&journal);
     seen.verdict = verdict;
     seen.outcome = outcome;
+    seen.offline_differs = offline_differs(&journal, &env_file);
     seen
+}
+
+/// The redacted journal analysed offline (`analyze --format json`, with the same env file)
+/// against the live run's finding lines, byte for byte.
+fn offline_differs(journal: &Path, env_file: &Path) -> Vec<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+        .args(["analyze", "--format", "json", "--mastodon-env"])
+        .arg(env_file)
+        .arg(journal)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let offline: BTreeSet<String> =
+        doc["findings"].as_array().into_iter().flatten().map(|f| f.to_string()).collect();
+    let live: BTreeSet<String> = std::fs::read_to_string(journal)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "finding")
+        .map(|v| v.to_string())
+        .collect();
+    let missing = live.difference(&offline).map(|l| format!("live only: {l}"));
+    missing.chain(offline.difference(&live).map(|l| format!("offline only: {l}"))).collect()
 }
 
 fn read_journal(path: &Path) -> Seen {
@@ -478,8 +519,10 @@ fn read_journal(path: &Path) -> Seen {
         flows: vec![],
         exchanges: vec![],
         rules: BTreeSet::new(),
+        whys: Default::default(),
         verdict: NeverBack,
         outcome: String::new(),
+        offline_differs: vec![],
     };
     let text = std::fs::read_to_string(path).unwrap_or_default();
     for line in text.lines() {
@@ -499,6 +542,10 @@ fn read_journal(path: &Path) -> Seen {
                     _ => continue,
                 };
                 seen.rules.insert((v["rule"].as_str().unwrap().to_owned(), sev));
+                seen.whys.insert(
+                    v["rule"].as_str().unwrap().to_owned(),
+                    v["why"].as_str().unwrap_or("").to_owned(),
+                );
             }
             _ => {}
         }
@@ -649,6 +696,13 @@ fn judge(case: &Case, rp: Rp, seen: &Seen) -> Vec<String> {
     let rules: BTreeSet<(String, char)> = rules_want.iter().map(|(r, s)| (r.to_string(), *s)).collect();
     if seen.rules != rules {
         wrong.push(format!("rules {:?}, not {:?}", seen.rules, rules));
+    }
+    wrong.extend(seen.offline_differs.iter().cloned());
+    if let Some((rule, words)) = case.why {
+        let why = seen.whys.get(rule).map(String::as_str).unwrap_or("");
+        if !why.starts_with(words) {
+            wrong.push(format!("{rule} says why {why:?}, not {words:?}…"));
+        }
     }
     let verdict = if rp == Rp::Omniauth { case.verdict.0 } else { case.verdict.1 };
     if seen.verdict != verdict {

@@ -322,6 +322,14 @@ impl Analyzer {
         if let Some(SigOutcome::Unverifiable { why: Unverifiable::SignatureRedacted, alg }) = &sig {
             self.checked_live(ex.id, a.flow, alg, &mut passed, &mut findings);
         }
+        if d.token_request
+            .as_ref()
+            .and_then(|t| t.client_auth.secret.as_ref())
+            .is_some_and(|s| crate::redact::is_masked(s.expose()))
+        {
+            // The secret was compared with OIDC_CLIENT_SECRET live; the trace holds a mask.
+            self.carry_live(ex.id, crate::rules::RuleId::TokenError, &mut findings);
+        }
         if let Some(url) = keys_changed {
             self.verify_pending(&url, &mut passed, &mut findings);
         }
@@ -359,8 +367,22 @@ impl Analyzer {
         out
     }
 
-    /// A signature the trace no longer holds: "not re-checkable: redacted", with the verdict of
-    /// the live run carried in the trace (a passed check, or its findings) when there is one.
+    /// A finding whose words rest on a secret the trace no longer holds (TOKEN-ERROR compares
+    /// the secret sent with OIDC_CLIENT_SECRET): the live run's, word for word, in its place.
+    fn carry_live(&self, exchange: u64, rule: crate::rules::RuleId, findings: &mut [Finding]) {
+        let Some(live) = self.live.get(&exchange) else { return };
+        let Some(carried) = live.findings.iter().filter_map(carried_finding).find(|f| f.rule == rule) else {
+            return;
+        };
+        if let Some(f) = findings.iter_mut().find(|f| f.rule == rule) {
+            *f = Finding { flow: f.flow, exchange: f.exchange, ..carried };
+        }
+    }
+
+    /// A signature the trace no longer holds: the live run's verdict carried in the trace (its
+    /// passed check, marked "verified live, not re-checkable: redacted", or its findings word
+    /// for word), so offline says what live said; a "not checked" note only when the trace
+    /// carries no verdict.
     fn checked_live(
         &self,
         exchange: u64,
@@ -376,26 +398,37 @@ impl Analyzer {
                 l.passed.iter().filter(|p| p.starts_with("signature ✓") || p.contains("MAC ✓")).collect()
             })
             .unwrap_or_default();
-        let live_findings: Vec<Finding> = live
-            .map(|l| l.findings.iter().filter_map(carried_signature_finding).collect())
-            .unwrap_or_default();
-        let verdict = match (live_passed.first(), live_findings.first()) {
-            (Some(p), _) => format!("checked live: {p}"),
-            (None, Some(f)) => format!("checked live: {} {}", f.rule, f.message),
-            (None, None) => {
-                "no live verdict in the trace (record with --no-redact or --keep-signatures)".into()
-            }
-        };
-        let mut note = crate::rules::not_checked(
-            crate::rules::RuleId::IdtUnverifiable,
-            &format!("{alg} signature not re-checkable: redacted; {verdict}"),
-            None,
+        let live_findings: Vec<Finding> =
+            live.map(|l| l.findings.iter().filter_map(carried_finding).collect()).unwrap_or_default();
+        if live_passed.is_empty() && live_findings.is_empty() {
+            // Nothing to carry: say once that it could not be checked, and how to keep it.
+            let mut note = crate::rules::not_checked(
+                crate::rules::RuleId::IdtUnverifiable,
+                &format!(
+                    "{alg} signature not re-checkable: redacted; no live verdict in the trace (record with --no-redact or --keep-signatures)"
+                ),
+                None,
+            );
+            note.flow = flow;
+            note.exchange = Some(exchange);
+            findings.push(note);
+        }
+        // The live verdict stands as it was (the same finding, word for word, or the passed
+        // check marked as made live): offline says what live said.
+        passed.extend(
+            live_passed
+                .into_iter()
+                .map(|p| Check::Live(format!("{p} (verified live, not re-checkable: redacted)"))),
         );
-        note.flow = flow;
-        note.exchange = Some(exchange);
-        findings.push(note);
-        passed.extend(live_passed.into_iter().map(|p| Check::Live(format!("{p} (checked live)"))));
-        findings.extend(live_findings.into_iter().map(|f| Finding { flow, exchange: Some(exchange), ..f }));
+        for f in live_findings {
+            let f = Finding { flow, exchange: Some(exchange), ..f };
+            // A finding whose words depend on the signature (IDT-SYMMETRIC-ALG names the MAC's
+            // verdict) is the live one, in its place.
+            match findings.iter_mut().find(|g| g.rule == f.rule) {
+                Some(g) => *g = f,
+                None => findings.push(f),
+            }
+        }
     }
 
     /// Checks the ID tokens that waited for a JWKS of `url` now that one passed: the verdict
@@ -512,13 +545,16 @@ impl Analyzer {
     }
 }
 
-/// A live signature finding carried in a trace, rebuilt as a finding "checked live".
-fn carried_signature_finding(v: &serde_json::Value) -> Option<Finding> {
+/// A live finding carried in a trace that redaction leaves offline unable to re-derive (a
+/// signature's verdict, a secret's comparison), rebuilt as it was.
+fn carried_finding(v: &serde_json::Value) -> Option<Finding> {
     use crate::rules::RuleId;
     let rule = RuleId::parse(v.get("rule")?.as_str()?)?;
     if !matches!(
         rule,
         RuleId::IdtSignatureInvalid
+            | RuleId::TokenError
+            | RuleId::IdtSymmetricAlg
             | RuleId::IdtKidUnknown
             | RuleId::IdtKidAmbiguous
             | RuleId::IdtUnverifiable
@@ -526,7 +562,7 @@ fn carried_signature_finding(v: &serde_json::Value) -> Option<Finding> {
         return None;
     }
     let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-    let mut f = Finding::new(rule, format!("{} (checked live)", text("message").unwrap_or_default()));
+    let mut f = Finding::new(rule, text("message").unwrap_or_default());
     f.field = text("field");
     f.expected = text("expected");
     f.seen = text("seen");

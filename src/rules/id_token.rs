@@ -86,6 +86,9 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 format!("MAC verified with the client secret from {secret_from}")
             }
             Some(SigOutcome::InvalidWithSecret { .. }) => "the MAC does not match the client secret".into(),
+            Some(SigOutcome::Unverifiable {
+                why: crate::verify::Unverifiable::SignatureRedacted, ..
+            }) => "MAC not re-checkable: redacted".into(),
             _ => "MAC not checked (no client secret known)".into(),
         };
         out.push(

@@ -141,7 +141,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                             why = format!("the secret sent (fingerprint {}) is not OIDC_CLIENT_SECRET (fingerprint {}){}", short(got), short(want), if got.trim() != got || got.starts_with('"') { "; it has whitespace or quotes around it" } else { "" });
                         }
                     } else {
-                        why = "the secret matches OIDC_CLIENT_SECRET: the likely cause is the token request's redirect_uri not being registered, or the client_id".into();
+                        why = "the secret sent is OIDC_CLIENT_SECRET, so authentik's Client Secret differs from .env.production (regenerated in authentik, or copied with a space or a character missing); less often the client_id, or the token request's redirect_uri not in the provider's Redirect URIs".into();
                     }
                 }
                 if t.client_auth.basic_percent_encoded {
