@@ -24,7 +24,9 @@ pub fn truncate(s: &str, max: usize) -> String {
 /// Text from the wire made safe to show a person: control characters (C0, DEL, C1), Unicode
 /// line and paragraph separators, and bidirectional controls become visible escapes (`\n`,
 /// `\e`, `\x07`, `\u{202e}`), so a value can neither move the cursor, clear the screen, start
-/// a new (fake) console line nor reorder what is shown. Everything else is kept as it is.
+/// a new (fake) console line nor reorder what is shown; zero-width characters too, so two
+/// values that look alike (`admin` and `admin\u{200b}`) never read the same. Everything else
+/// is kept as it is.
 pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     // Most wire text is printable ASCII: one pass over the bytes says so (tokens, bodies), the
     // scan by character only runs when it is not.
@@ -48,7 +50,12 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 
 fn needs_escape(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{feff}' | '\u{180e}'
+        )
+        || ('\u{200b}'..='\u{200d}').contains(&c)
+        || ('\u{2060}'..='\u{2064}').contains(&c)
         || ('\u{202a}'..='\u{202e}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)
 }
@@ -66,6 +73,11 @@ mod tests {
         );
         assert_eq!(printable("a\u{7}b\u{7f}c\u{85}d"), "a\\x07b\\x7fc\\x85d");
         assert_eq!(printable("evil\u{202e}txt.exe\u{2028}"), "evil\\u{202e}txt.exe\\u{2028}");
+        // Zero-width characters: a name that looks like another.
+        assert_eq!(
+            printable("admin\u{202e}gnp.exe\u{200b}\u{200c}\u{200d}\u{2060}\u{feff}"),
+            "admin\\u{202e}gnp.exe\\u{200b}\\u{200c}\\u{200d}\\u{2060}\\u{feff}"
+        );
         assert_eq!(printable("é ✓ …"), "é ✓ …");
     }
 }

@@ -89,6 +89,8 @@ struct Case {
     openid_client: Option<(&'static str, &'static [(&'static str, char)])>,
     /// A finding's `why` that must start so (rule, words): the advice a person follows.
     why: Option<(&'static str, &'static str)>,
+    /// Words the console must show (as a person reads them).
+    console: Option<&'static str>,
 }
 
 const FULL: &str = "discovery authorize authorize_response token jwks userinfo";
@@ -100,13 +102,28 @@ const fn case(
     rules: &'static [(&'static str, char)],
     verdict: (Verdict, Verdict),
 ) -> Case {
-    Case { name, faults, rp_issuer_no_slash: false, kinds, rules, verdict, openid_client: None, why: None }
+    Case {
+        name,
+        faults,
+        rp_issuer_no_slash: false,
+        kinds,
+        rules,
+        verdict,
+        openid_client: None,
+        why: None,
+        console: None,
+    }
 }
 
 impl Case {
     /// openid-client takes this login elsewhere: these kinds and rules instead.
     const fn but_openid_client(self, kinds: &'static str, rules: &'static [(&'static str, char)]) -> Case {
         Case { openid_client: Some((kinds, rules)), ..self }
+    }
+
+    /// The console shows `words`.
+    const fn console(self, words: &'static str) -> Case {
+        Case { console: Some(words), ..self }
     }
 
     /// The `why` of `rule` starts with `words`.
@@ -260,6 +277,10 @@ const CASES: &[Case] = &[
         &[("MASTODON-UID-CLAIM-MISSING", 'W')],
         (SignedIn, SignedIn),
     ),
+    // Bidi overrides and zero-width characters in claims reach the console escaped, and the
+    // username Mastodon will create is shown as it will be.
+    case("hostile-claims", &["hostile-claims"], FULL, &[], (SignedIn, SignedIn))
+        .console("preferred_username admin\\u{202e}gnp.exe\\u{200b} · email akadmin\\u{202e}@example.test"),
     // The provider does not trust X-Forwarded-Proto: every endpoint it builds is http://, and
     // the browser's authorize request arrives as plain HTTP on the gateway's HTTPS port.
     case(
@@ -393,6 +414,8 @@ struct Seen {
     exchanges: Vec<(String, Option<u64>, bool, String)>,
     /// (rule, severity) at warning and error.
     rules: BTreeSet<(String, char)>,
+    /// What the gateway printed.
+    console: String,
     /// rule → its `why`.
     whys: std::collections::BTreeMap<String, String>,
     verdict: Verdict,
@@ -488,6 +511,7 @@ async fn run(case: &Case, style: Style, rp: Rp, browser: &Browser, ca: &Path, di
     seen.verdict = verdict;
     seen.outcome = outcome;
     seen.offline_differs = offline_differs(&journal, &env_file);
+    seen.console = std::fs::read_to_string(dir.join("console.txt")).unwrap_or_default();
     seen
 }
 
@@ -520,6 +544,7 @@ fn read_journal(path: &Path) -> Seen {
         exchanges: vec![],
         rules: BTreeSet::new(),
         whys: Default::default(),
+        console: String::new(),
         verdict: NeverBack,
         outcome: String::new(),
         offline_differs: vec![],
@@ -650,6 +675,10 @@ async fn suite(style: Style, rp: Rp) {
         }
         let _ = browser.client.delete_all_cookies().await;
     }
+    if std::env::var_os("OIDC_TAP_REAL_PEERS_KEEP").is_some() {
+        eprintln!("kept: {}", dir.keep().display());
+        return assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
     if !failures.is_empty() {
         // Keep the peers' logs and journals for a look.
         let kept = dir.keep();
@@ -698,6 +727,22 @@ fn judge(case: &Case, rp: Rp, seen: &Seen) -> Vec<String> {
         wrong.push(format!("rules {:?}, not {:?}", seen.rules, rules));
     }
     wrong.extend(seen.offline_differs.iter().cloned());
+    // No line a person reads carries a raw control, bidi or zero-width character.
+    let raw = |c: char| {
+        (c.is_control() && c != '\n')
+            || ('\u{200b}'..='\u{200f}').contains(&c)
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2060}'..='\u{2069}').contains(&c)
+            || c == '\u{feff}'
+    };
+    if let Some(line) = seen.console.lines().find(|l| l.chars().any(raw)) {
+        wrong.push(format!("a raw character on the console: {line:?}"));
+    }
+    if let Some(words) = case.console
+        && !seen.console.contains(words)
+    {
+        wrong.push(format!("the console does not show {words:?}"));
+    }
     if let Some((rule, words)) = case.why {
         let why = seen.whys.get(rule).map(String::as_str).unwrap_or("");
         if !why.starts_with(words) {

@@ -50,6 +50,13 @@ const claimsOf = () => {
   };
   if (has('email-verified-missing')) delete c.email_verified;
   if (has('missing-preferred-username')) delete c.preferred_username;
+  if (has('hostile-claims')) {
+    // A name that reads "admin" + "exe.png" reversed, a zero-width space, a bidi override in
+    // the e-mail: what a person reading the console must see escaped.
+    c.preferred_username = 'admin\u202egnp.exe\u200b';
+    c.name = 'Ad\u200dmin \u2066x\u2069';
+    c.email = 'akadmin\u202e@example.test';
+  }
   return c;
 };
 
