@@ -246,7 +246,8 @@ fn masking(key: &str) -> Option<Masking> {
     }
 }
 
-fn mask_value(key: &str, value: &str) -> Option<String> {
+/// The masked form of a value under a secret's name (`None`: not a secret).
+pub fn mask_value(key: &str, value: &str) -> Option<String> {
     masking(key).map(|m| match m {
         Masking::Jwt => mask_jwt(value),
         Masking::Keyed => mask_keyed(value),

@@ -277,6 +277,22 @@ const CASES: &[Case] = &[
         &[("MASTODON-UID-CLAIM-MISSING", 'W')],
         (SignedIn, SignedIn),
     ),
+    // A member name given twice (the relying party keeps the last, the real one, and signs in).
+    case("duplicate-iss", &["duplicate-iss"], FULL, &[("JSON-DUPLICATE-MEMBER", 'E')], (SignedIn, SignedIn)),
+    case(
+        "duplicate-id-token",
+        &["duplicate-id-token"],
+        FULL,
+        &[("JSON-DUPLICATE-MEMBER", 'W')],
+        (SignedIn, SignedIn),
+    ),
+    case(
+        "duplicate-issuer",
+        &["duplicate-issuer"],
+        FULL,
+        &[("JSON-DUPLICATE-MEMBER", 'W')],
+        (SignedIn, SignedIn),
+    ),
     // Bidi overrides and zero-width characters in claims reach the console escaped, and the
     // username Mastodon will create is shown as it will be.
     case("hostile-claims", &["hostile-claims"], FULL, &[], (SignedIn, SignedIn))

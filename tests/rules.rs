@@ -865,6 +865,20 @@ fn every_catalogue_rule_has_an_end_to_end_test_here() {
     }
 }
 
+/// A discovery document that gives `issuer` twice: both values named, a warning (an error would
+/// be inside the ID token: the real-peer suite's duplicate-iss).
+#[tokio::test]
+async fn json_duplicate_member_names_both_values() {
+    let r = run(|s| s.provider.faults.discovery_duplicate_issuer = Some("https://evil.test/".into())).await;
+    let f = r.get("JSON-DUPLICATE-MEMBER");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(
+        f.message,
+        format!("the discovery document gives `issuer` twice: https://evil.test/ and {ISSUER}")
+    );
+    assert_evidence(f, "discovery document.issuer", "one member", &format!("https://evil.test/ | {ISSUER}"));
+}
+
 // ---- the gateway's own view: nothing here is blamed on the provider ----
 
 /// No finding about authentik or Mastodon's configuration: only the gateway's own ones and

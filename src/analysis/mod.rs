@@ -328,8 +328,10 @@ impl Analyzer {
             .is_some_and(|s| crate::redact::is_masked(s.expose()))
         {
             // The secret was compared with OIDC_CLIENT_SECRET live; the trace holds a mask.
-            self.carry_live(ex.id, crate::rules::RuleId::TokenError, &mut findings);
+            self.carry_live(ex.id, a.flow, crate::rules::RuleId::TokenError, &mut findings);
         }
+        // A redacted body is written back as one JSON tree: a duplicated member is seen live only.
+        self.carry_live(ex.id, a.flow, crate::rules::RuleId::JsonDuplicateMember, &mut findings);
         if let Some(url) = keys_changed {
             self.verify_pending(&url, &mut passed, &mut findings);
         }
@@ -367,15 +369,28 @@ impl Analyzer {
         out
     }
 
-    /// A finding whose words rest on a secret the trace no longer holds (TOKEN-ERROR compares
-    /// the secret sent with OIDC_CLIENT_SECRET): the live run's, word for word, in its place.
-    fn carry_live(&self, exchange: u64, rule: crate::rules::RuleId, findings: &mut [Finding]) {
+    /// Findings whose evidence the redacted trace no longer holds (TOKEN-ERROR compares the
+    /// secret sent with OIDC_CLIENT_SECRET; JSON-DUPLICATE-MEMBER reads the body as the wire
+    /// had it): the live run's, word for word, in place of what offline derived.
+    fn carry_live(
+        &self,
+        exchange: u64,
+        flow: Option<u64>,
+        rule: crate::rules::RuleId,
+        findings: &mut Vec<Finding>,
+    ) {
         let Some(live) = self.live.get(&exchange) else { return };
-        let Some(carried) = live.findings.iter().filter_map(carried_finding).find(|f| f.rule == rule) else {
+        let carried: Vec<Finding> =
+            live.findings.iter().filter_map(carried_finding).filter(|f| f.rule == rule).collect();
+        if carried.is_empty() {
             return;
-        };
-        if let Some(f) = findings.iter_mut().find(|f| f.rule == rule) {
-            *f = Finding { flow: f.flow, exchange: f.exchange, ..carried };
+        }
+        let at = findings.iter().position(|f| f.rule == rule);
+        findings.retain(|f| f.rule != rule);
+        let at = at.unwrap_or(findings.len());
+        for (i, f) in carried.into_iter().enumerate() {
+            let f = Finding { flow, exchange: Some(exchange), ..f };
+            findings.insert(at + i, f);
         }
     }
 
@@ -554,6 +569,7 @@ fn carried_finding(v: &serde_json::Value) -> Option<Finding> {
         rule,
         RuleId::IdtSignatureInvalid
             | RuleId::TokenError
+            | RuleId::JsonDuplicateMember
             | RuleId::IdtSymmetricAlg
             | RuleId::IdtKidUnknown
             | RuleId::IdtKidAmbiguous

@@ -47,6 +47,28 @@ pub enum Unreadable {
     RequestBodyNotKept { wire: u64 },
 }
 
+impl Unreadable {
+    /// Whether the request and the response can still be read (a head-only answer of the
+    /// gateway, a hang-up or a summary spoil both; a cut body only its own side).
+    pub fn readable_sides(&self) -> (bool, bool) {
+        match self {
+            Unreadable::GatewayAnswered { .. }
+            | Unreadable::ClientHungUp { .. }
+            | Unreadable::PlainHttpOnTlsPort
+            | Unreadable::NotKept => (false, false),
+            Unreadable::Truncated { side: Side::Request, .. }
+            | Unreadable::CutShort { side: Side::Request, .. }
+            | Unreadable::RequestBodyNotKept { .. } => (false, true),
+            Unreadable::Truncated { .. } | Unreadable::CutShort { .. } => (true, false),
+        }
+    }
+
+    /// Whether the response cannot be read whole.
+    pub fn spoils_response(&self) -> bool {
+        !self.readable_sides().1
+    }
+}
+
 /// Which body.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -301,21 +323,7 @@ pub fn decode_exchange(book: &EndpointBook, ex: &Exchange) -> Decoded {
     let mut d =
         Decoded { kind, unreadable: unreadable(ex), browser: browser_keys(ex), ..undecoded_other(ex) };
     // A body that is not whole is not decoded: a half JSON document is not the provider's.
-    let (req_ok, resp_ok) = match &d.unreadable {
-        None => (true, true),
-        Some(
-            Unreadable::GatewayAnswered { .. }
-            | Unreadable::ClientHungUp { .. }
-            | Unreadable::PlainHttpOnTlsPort
-            | Unreadable::NotKept,
-        ) => (false, false),
-        Some(
-            Unreadable::Truncated { side: Side::Request, .. }
-            | Unreadable::CutShort { side: Side::Request, .. }
-            | Unreadable::RequestBodyNotKept { .. },
-        ) => (false, true),
-        Some(_) => (true, false),
-    };
+    let (req_ok, resp_ok) = d.unreadable.as_ref().map_or((true, true), Unreadable::readable_sides);
     // The response head (status, Location) is whole unless the gateway made it up.
     let head = ex.response.as_ref().filter(|_| ex.gateway_answer.is_none());
     let resp = head.filter(|_| resp_ok);

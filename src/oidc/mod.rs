@@ -7,6 +7,7 @@ pub mod decode;
 pub mod flow;
 pub mod html;
 pub mod interest;
+pub mod json_dup;
 pub mod jwt;
 pub mod messages;
 pub mod url;

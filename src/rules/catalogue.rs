@@ -382,6 +382,10 @@ catalogue! {
         title: "discovery fetched, then nothing: Mastodon gave up before redirecting",
         fix: "first check OIDC_ISSUER against the discovered issuer",
         reference: "openid_connect discovery; Mastodon content_security_policy.rb";
+    JsonDuplicateMember = "JSON-DUPLICATE-MEMBER", Warning,
+        title: "a member name given twice in one JSON object of a login step (an error inside the ID token): parsers keep different ones",
+        fix: "find what writes the document twice over (a rewriting proxy, a custom property mapping returning a key the provider sets too) and make it write each member once",
+        reference: "RFC 8259 §4; RFC 7519 §4";
     FlowIncomplete = "FLOW-INCOMPLETE", Warning,
         title: "the login stopped half-way",
         fix: "see the findings of this flow and the last exchange",

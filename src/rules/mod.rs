@@ -14,6 +14,7 @@ pub mod finding;
 pub mod flow;
 pub mod gateway;
 pub mod id_token;
+pub mod json;
 pub mod mastodon;
 pub mod passed;
 pub mod token;
@@ -102,6 +103,7 @@ pub fn evaluate(ctx: &Ctx) -> Vec<Finding> {
     id_token::check(ctx, &mut out);
     userinfo::check(ctx, &mut out);
     mastodon::check(ctx, &mut out);
+    json::check(ctx, &mut out);
     out.into_iter().map(|f| ctx.at(f)).collect()
 }
 

@@ -179,9 +179,25 @@ const idTokenFaults = (p, h) => {
 const touchesIdToken = ['wrong-aud', 'wrong-iss', 'expired-id-token', 'iat-future', 'nonce-mismatch',
   'nonce-removed', 'at-hash-mismatch', 'hs256-no-signing-key', 'unknown-kid', 'wrong-key'].some(has);
 
+// A JWT whose payload text is given as is (two members of one name cannot be built from an
+// object), signed with the provider's key.
+function signRaw(header, payloadText) {
+  const enc = (t) => Buffer.from(t).toString('base64url');
+  const input = `${enc(JSON.stringify(header))}.${enc(payloadText)}`;
+  const sig = crypto.sign('RSA-SHA256', Buffer.from(input), crypto.KeyObject.from(privateKey));
+  return `${input}.${sig.toString('base64url')}`;
+}
+
+// The JSON text of `obj` with `name` given a first time, before the real member.
+const twice = (obj, name, first) => `{${JSON.stringify(name)}:${JSON.stringify(first)},${JSON.stringify(obj).slice(1)}`;
+
 provider.use(async (ctx, next) => {
   await next();
   const path = ctx.path;
+  if (path === '/.well-known/openid-configuration' && has('duplicate-issuer') && ctx.body && typeof ctx.body === 'object') {
+    // Run after the rewrites below: registered last, so done here at the end.
+    ctx.state.duplicateIssuer = true;
+  }
   if (path === '/.well-known/openid-configuration' && ctx.body && typeof ctx.body === 'object') {
     const d = ctx.body;
     for (const k of SLASHED) if (typeof d[k] === 'string' && !d[k].endsWith('/')) d[k] += '/';
@@ -208,6 +224,21 @@ provider.use(async (ctx, next) => {
       ctx.set('WWW-Authenticate', 'error="insufficient_scope", error_description="The request requires higher privileges than provided by the access token"');
       ctx.body = '';
     }
+  }
+  if (path === '/application/o/token' && ctx.body && typeof ctx.body === 'object' && ctx.body.id_token) {
+    if (has('duplicate-iss')) {
+      const header = jose.decodeProtectedHeader(ctx.body.id_token);
+      const claims = jose.decodeJwt(ctx.body.id_token);
+      ctx.body.id_token = signRaw(header, twice(claims, 'iss', `${publicOrigin}/application/o/another-app/`));
+    }
+    if (has('duplicate-id-token')) {
+      ctx.type = 'application/json';
+      ctx.body = twice(ctx.body, 'id_token', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJzb21lb25lLWVsc2UifQ.');
+    }
+  }
+  if (ctx.state.duplicateIssuer) {
+    ctx.type = 'application/json';
+    ctx.body = twice(ctx.body, 'issuer', 'https://evil.example/application/o/mastodon/');
   }
   // The resume redirect carries the code (or the error) back to the relying party.
   const loc = ctx.response.get('location');

@@ -53,7 +53,12 @@ impl Provider {
                 m.insert(k.clone(), v.clone());
             }
         }
-        respond(200, "application/json", serde_json::to_string_pretty(&doc).unwrap_or_default())
+        let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        if let Some(first) = &f.discovery_duplicate_issuer {
+            // `issuer` a first time, before the real one (a JSON parser keeps the last).
+            text.replace_range(..1, &format!("{{\n  \"issuer\": {},", Value::from(first.as_str())));
+        }
+        respond(200, "application/json", text)
     }
 
     pub(super) fn jwks(&self) -> Response<Body> {

@@ -107,6 +107,8 @@ pub struct Faults {
     pub jwks_delay_ms: u64,
     /// Seconds added to the `Date` header (clock skew).
     pub date_skew_s: i64,
+    /// Discovery gives `issuer` twice: this value first, the real one after it.
+    pub discovery_duplicate_issuer: Option<String>,
     /// The id_token string sent instead of a real token.
     pub id_token_raw: Option<String>,
     /// The authorization flow denies the user (no code is ever issued).
