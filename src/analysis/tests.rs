@@ -131,3 +131,34 @@ fn a_token_before_any_jwks_is_checked_when_the_jwks_passes() {
         findings(&ev)
     );
 }
+
+/// A trace recorded before the answer-time decision (or with the summary queue's record only):
+/// a summary whose Location carries the code is still read from its head and joins its login
+/// by state; a summary without one stays plain other traffic.
+#[test]
+fn a_summary_redirecting_with_the_code_is_read_from_its_head() {
+    let mut a = Analyzer::new(AnalyzerConfig::default());
+    let authorize = exchange(
+        "GET",
+        "/application/o/authorize/?client_id=c&state=s1&nonce=n&redirect_uri=https%3A%2F%2Frp%2Fcb&response_type=code&scope=openid",
+        302,
+        "",
+    );
+    let opened = a.ingest(&authorize);
+    let flow = opened.iter().find_map(|e| if let Event::Exchange(x) = e { x.flow } else { None });
+    let mut resume = exchange("GET", "/application/o/authorize/Xy12uid", 303, "");
+    resume.summary = true;
+    let r = resume.response.as_mut().unwrap();
+    r.headers = vec![Header::new("location", "https://rp/cb?code=c0de&state=s1")];
+    r.body = CapturedBody { summarised: true, ..Default::default() };
+    let ev = a.ingest(&resume);
+    let x = ev.iter().find_map(|e| if let Event::Exchange(x) = e { Some(x) } else { None }).unwrap();
+    assert_eq!(x.kind, ExchangeKind::AuthorizeResponse);
+    assert_eq!((x.flow, x.joined_by), (flow, Some(JoinedBy::State)));
+    assert_eq!(x.decoded.authorization_response.as_ref().and_then(|r| r.code.as_deref()), Some("c0de"));
+    let mut other = exchange("GET", "/static/app.js", 200, "");
+    other.summary = true;
+    let ev = a.ingest(&other);
+    let x = ev.iter().find_map(|e| if let Event::Exchange(x) = e { Some(x) } else { None }).unwrap();
+    assert_eq!((x.kind, x.flow), (ExchangeKind::Other, None));
+}
