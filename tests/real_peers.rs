@@ -14,7 +14,9 @@
 //!
 //! A provider fault is a switch of `provider.mjs`; a case is one row of [`CASES`]: the flow
 //! count (always 1), the exchange kinds of the login, the exact rule ids with severities at
-//! warning and error, and what the relying party did. `.ci/run` installs the peers (npm ci,
+//! warning and error, and what the relying party did; the journal analysed offline gives the
+//! live findings line for line, and (Mastodon's strategy) `reproduce` of it brings back every
+//! rule, from the named demo faults or from the provider it rebuilds from the trace. `.ci/run` installs the peers (npm ci,
 //! apt) and sets `OIDC_TAP_REAL_PEERS=required`; elsewhere a missing peer is SKIPPED. Alone:
 //! `cargo test --test real_peers`.
 
@@ -439,6 +441,8 @@ struct Seen {
     /// Finding lines (every severity) that the redacted journal analysed offline gives
     /// differently: the live ones missing offline, then the offline ones not seen live.
     offline_differs: Vec<String>,
+    /// What `reproduce` of the journal did not bring back (Mastodon's strategy only).
+    not_reproduced: Option<String>,
 }
 
 /// Runs one login of `case` through fresh peers and the gateway, and reads the journal.
@@ -527,6 +531,9 @@ async fn run(case: &Case, style: Style, rp: Rp, browser: &Browser, ca: &Path, di
     seen.verdict = verdict;
     seen.outcome = outcome;
     seen.offline_differs = offline_differs(&journal, &env_file);
+    if rp == Rp::Omniauth {
+        seen.not_reproduced = not_reproduced(&journal, &env_file, seen.rules.len());
+    }
     seen.console = std::fs::read_to_string(dir.join("console.txt")).unwrap_or_default();
     seen
 }
@@ -554,6 +561,22 @@ fn offline_differs(journal: &Path, env_file: &Path) -> Vec<String> {
     missing.chain(offline.difference(&live).map(|l| format!("offline only: {l}"))).collect()
 }
 
+/// `reproduce` of the journal (as a support engineer runs it, with the same env file): `None`
+/// when it brought back every rule the trace raised (`rules` of them), else what it said.
+fn not_reproduced(journal: &Path, env_file: &Path, rules: usize) -> Option<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+        .args(["reproduce", "--mastodon-env"])
+        .arg(env_file)
+        .arg(journal)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let want = format!("reproduced {rules}/{rules}: ");
+    let fine = if rules == 0 { said.contains("nothing to reproduce") } else { said.contains(&want) };
+    (!(fine && out.status.success()))
+        .then(|| format!("reproduce (exit {:?}) said:\n{said}", out.status.code()))
+}
+
 fn read_journal(path: &Path) -> Seen {
     let mut seen = Seen {
         flows: vec![],
@@ -564,6 +587,7 @@ fn read_journal(path: &Path) -> Seen {
         verdict: NeverBack,
         outcome: String::new(),
         offline_differs: vec![],
+        not_reproduced: None,
     };
     let text = std::fs::read_to_string(path).unwrap_or_default();
     for line in text.lines() {
@@ -743,6 +767,7 @@ fn judge(case: &Case, rp: Rp, seen: &Seen) -> Vec<String> {
         wrong.push(format!("rules {:?}, not {:?}", seen.rules, rules));
     }
     wrong.extend(seen.offline_differs.iter().cloned());
+    wrong.extend(seen.not_reproduced.iter().cloned());
     // No line a person reads carries a raw control, bidi or zero-width character.
     let raw = |c: char| {
         (c.is_control() && c != '\n')

@@ -4,7 +4,7 @@
 
 use oidc_tap::analysis::{Analyzer, AnalyzerConfig, Event};
 use oidc_tap::demo::mastodon::Verdict;
-use oidc_tap::demo::provider::{NonceMode, Signing};
+use oidc_tap::demo::provider::{DupPlace, Duplicate, NonceMode, Signing};
 use oidc_tap::demo::rig::{LoginOutcome, Rig, Scenario};
 use oidc_tap::expect::Expectations;
 use oidc_tap::rules::{Finding, Severity};
@@ -869,7 +869,14 @@ fn every_catalogue_rule_has_an_end_to_end_test_here() {
 /// be inside the ID token: the real-peer suite's duplicate-iss).
 #[tokio::test]
 async fn json_duplicate_member_names_both_values() {
-    let r = run(|s| s.provider.faults.discovery_duplicate_issuer = Some("https://evil.test/".into())).await;
+    let r = run(|s| {
+        s.provider.faults.duplicates.push(Duplicate {
+            place: DupPlace::Discovery,
+            name: "issuer".into(),
+            first: "https://evil.test/".into(),
+        })
+    })
+    .await;
     let f = r.get("JSON-DUPLICATE-MEMBER");
     assert_eq!(f.severity, Severity::Warning);
     assert_eq!(

@@ -23,7 +23,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         return Ok(());
     }
     if args.serve.serve {
-        return serve(&args.faults, &args.trace, &args.serve, &args.ui).await;
+        return serve(&args.faults, None, &args.trace, &args.serve, &args.ui).await;
     }
     // Each default fault is its own login; the faults a user names combine into one.
     let logins: Vec<Vec<String>> = if args.faults.is_empty() {
@@ -123,8 +123,11 @@ async fn web_view(addr: std::net::SocketAddr, allow_remote: bool, what: &str) ->
 }
 
 /// `demo --serve`: the provider (with the faults applied) behind a gateway, until Ctrl-C.
+/// With `from_trace` (`reproduce --serve`), the provider a trace recorded (and the issuer its
+/// Mastodon expected) instead of the named faults.
 pub(super) async fn serve(
     names: &[String],
+    from_trace: Option<(&crate::demo::from_trace::Recorded<'_>, Option<&str>)>,
     trace: &Option<std::path::PathBuf>,
     args: &ServeArgs,
     ui_args: &crate::cli::UiArgs,
@@ -141,6 +144,9 @@ pub(super) async fn serve(
     let port = listen.addr.port();
     let host = if port == 443 { AUTHENTIK.to_owned() } else { format!("{AUTHENTIK}:{port}") };
     sc.rp.issuer = format!("https://{host}/application/o/{}/", sc.provider.slug);
+    if let Some((recorded, expected)) = from_trace {
+        recorded.apply(&mut sc, &format!("https://{host}"), expected);
+    }
     let (ca, created) = crate::tls::DevCa::load_or_create(&args.ca_dir)
         .with_context(|| format!("dev CA in {}", args.ca_dir.display()))?;
     sc.gateway.ca = Some(std::sync::Arc::new(ca));

@@ -18,14 +18,19 @@ pub struct Derived {
     pub redirect_uri: Option<String>,
     pub scope: Option<Vec<String>>,
     pub alg: Option<String>,
+    /// The trace holds none of Mastodon's own requests: its gateway fronted the provider only
+    /// (the reproduction is wired the same way, or the login's end would be seen there).
+    pub provider_only: bool,
 }
 
 impl Derived {
     /// The first value of each setting the trace shows.
     pub fn from_events(events: &[Event]) -> Derived {
         let mut d = Derived::default();
+        let mut hosts = vec![];
         for e in events {
             let Event::Exchange(ex) = e else { continue };
+            hosts.push((ex.kind, ex.decoded.host.clone()));
             let dec = &ex.decoded;
             if let Some(disc) = &dec.discovery
                 && d.issuer.is_none()
@@ -48,6 +53,15 @@ impl Derived {
                 d.alg = jwt.header.get("alg").and_then(Value::as_str).map(str::to_owned);
             }
         }
+        let rp_host = d.redirect_uri.as_deref().and_then(|r| url::Url::parse(r).ok()).and_then(|u| {
+            let host = u.host_str()?.to_owned();
+            Some(u.port().map(|p| format!("{host}:{p}")).unwrap_or(host))
+        });
+        use crate::oidc::classify::ExchangeKind::{RpCallback, RpFailure, RpLogin};
+        d.provider_only = !hosts.is_empty()
+            && !hosts.iter().any(|(k, h)| {
+                matches!(k, RpLogin | RpCallback | RpFailure) || rp_host.as_deref() == Some(h.as_str())
+            });
         // authentik's issuer: https://host/application/o/<slug>/
         d.slug = d.issuer.as_deref().and_then(|i| {
             let path = url::Url::parse(i).ok()?.path().to_owned();
@@ -70,6 +84,8 @@ impl Derived {
         add("redirect_uri", &self.redirect_uri);
         add("scope", &self.scope.as_ref().map(|s| s.join(" ")));
         add("signing", &self.alg.as_ref().map(|a| format!("{a} (a fresh local key of that type)")));
+        let fronts = "the provider only (no request of Mastodon's in the trace)".to_owned();
+        add("gateway", &self.provider_only.then_some(fronts));
         out
     }
 
@@ -102,6 +118,7 @@ impl Derived {
         if let Some(signing) = self.alg.as_deref().and_then(Signing::for_alg) {
             sc.provider.faults.signing = signing;
         }
+        sc.gateway.provider_only = self.provider_only;
     }
 }
 
@@ -124,6 +141,7 @@ mod tests {
             redirect_uri: Some("https://social.example/auth/auth/openid_connect/callback".into()),
             scope: Some(vec!["openid".into(), "email".into()]),
             alg: Some("ES256".into()),
+            provider_only: true,
         };
         let mut sc = Scenario::clean();
         d.apply(&mut sc);
@@ -137,6 +155,7 @@ mod tests {
         assert_eq!(sc.provider.redirect_uris, ["https://social.example/auth/auth/openid_connect/callback"]);
         assert_eq!(sc.rp.scope, ["openid", "email"]);
         assert_eq!(sc.provider.faults.signing, Signing::Es256);
+        assert!(sc.gateway.provider_only);
         // What the demo cannot take over is left as it was.
         let mut sc = Scenario::clean();
         Derived { alg: Some("RSA-OAEP".into()), scope: Some(vec!["profile".into()]), ..Default::default() }

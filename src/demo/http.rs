@@ -131,11 +131,20 @@ pub fn client_via(
     hosts: &[&str],
     trust: &UpstreamTrust,
 ) -> Result<UpstreamClient<Body>, TlsError> {
-    let entries = hosts
-        .iter()
-        .flat_map(|h| {
-            [((h.to_string(), 443), gateway.to_string()), ((h.to_string(), 80), gateway.to_string())]
-        })
+    client_routed(gateway, hosts, &[], trust)
+}
+
+/// A client that dials `direct`'s hosts at their own address (TLS and plain alike) and the
+/// rest of `hosts` through `gateway`.
+pub fn client_routed(
+    gateway: SocketAddr,
+    hosts: &[&str],
+    direct: &[(&str, SocketAddr)],
+    trust: &UpstreamTrust,
+) -> Result<UpstreamClient<Body>, TlsError> {
+    let routes = hosts.iter().map(|h| (*h, gateway)).chain(direct.iter().copied());
+    let entries = routes
+        .flat_map(|(h, to)| [((h.to_string(), 443), to.to_string()), ((h.to_string(), 80), to.to_string())])
         .collect();
     build_client(trust, ConnectTo::new(entries), std::time::Duration::from_secs(5))
 }

@@ -106,6 +106,7 @@ impl Mastodon {
         cfg: RpConfig,
         client: UpstreamClient<Body>,
         listener: TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> std::io::Result<Mastodon> {
         let addr = listener.local_addr()?;
         let verdicts = Arc::new(Mutex::new(vec![]));
@@ -116,7 +117,7 @@ impl Mastodon {
             verdicts: verdicts.clone(),
             last_code: Mutex::new(None),
         });
-        serve(listener, None, move |req, _| {
+        serve(listener, tls, move |req, _| {
             let inner = inner.clone();
             async move { inner.handle(req).await }
         });

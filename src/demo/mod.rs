@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod derive;
 pub mod faults;
+pub mod from_trace;
 pub mod http;
 pub mod mastodon;
 pub mod provider;

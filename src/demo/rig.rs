@@ -10,7 +10,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub use super::browser::PASSWORD;
 use super::browser::{Browser, BrowserResult};
-use super::http::client_via;
+use super::http::{client_routed, client_via};
 use super::mastodon::{Mastodon, RpConfig, Verdict};
 use super::provider::{Provider, ProviderConfig};
 use crate::proxy::route::{ConnectTo, Router, Upstream};
@@ -63,6 +63,9 @@ pub struct GatewaySettings {
     /// Send every name that is not Mastodon's to authentik (`demo --serve`: a real Mastodon
     /// may know the provider by any name that resolves to the gateway).
     pub authentik_for_any_host: bool,
+    /// The gateway fronts the provider only (as inserted in front of authentik alone): the
+    /// browser reaches Mastodon directly, so the gateway never sees Mastodon's pages.
+    pub provider_only: bool,
 }
 
 impl Scenario {
@@ -148,6 +151,8 @@ pub struct Rig {
     trust: UpstreamTrust,
     provider_host: String,
     web_domain: String,
+    /// Where the browser reaches Mastodon when the gateway fronts the provider only.
+    mastodon_direct: Option<SocketAddr>,
     session: JoinHandle<Session>,
 }
 
@@ -205,7 +210,18 @@ impl Rig {
         let session = crate::session::spawn_session(records, session);
 
         let back_channel = client_via(gateway_addr, &[host.as_str(), INTERNAL], &trust)?;
-        let mastodon = Mastodon::start_on(scenario.rp, back_channel, m_listener).await?;
+        let m_tls = match scenario.gateway.provider_only {
+            true => {
+                let leaf = ca.issue(std::slice::from_ref(&web))?;
+                let cfg = rustls::ServerConfig::builder()
+                    .with_no_client_auth()
+                    .with_single_cert(leaf.chain, leaf.key)?;
+                Some(TlsAcceptor::from(Arc::new(cfg)))
+            }
+            false => None,
+        };
+        let mastodon = Mastodon::start_on(scenario.rp, back_channel, m_listener, m_tls).await?;
+        let mastodon_direct = scenario.gateway.provider_only.then_some(m_addr);
         Ok(Rig {
             gateway,
             gateway_addr,
@@ -215,6 +231,7 @@ impl Rig {
             trust,
             provider_host: host,
             web_domain: web,
+            mastodon_direct,
             session,
         })
     }
@@ -227,8 +244,16 @@ impl Rig {
 
     /// A fresh browser (no cookies) that reaches every name through the gateway.
     pub fn browser(&self) -> anyhow::Result<Browser> {
-        let names = [self.provider_host.as_str(), self.web_domain.as_str(), INTERNAL];
-        let client = client_via(self.gateway_addr, &names, &self.trust)?;
+        let client = match self.mastodon_direct {
+            Some(m) => {
+                let names = [self.provider_host.as_str(), INTERNAL];
+                client_routed(self.gateway_addr, &names, &[(self.web_domain.as_str(), m)], &self.trust)?
+            }
+            None => {
+                let names = [self.provider_host.as_str(), self.web_domain.as_str(), INTERNAL];
+                client_via(self.gateway_addr, &names, &self.trust)?
+            }
+        };
         Ok(Browser::new(client))
     }
 

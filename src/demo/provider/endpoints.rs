@@ -4,6 +4,7 @@
 use http::Response;
 use serde_json::{Map, Value, json};
 
+use super::faults::{DupPlace, with_duplicates};
 use super::{CodeInfo, Provider, Signing, html_error};
 use crate::clock::now_s;
 use crate::demo::http::{Body, Req, get, json as json_resp, random_hex, redirect, respond};
@@ -26,7 +27,7 @@ impl Provider {
         } else {
             format!("{origin}/application/o/token/")
         };
-        let mut doc = json!({
+        let built = json!({
             "issuer": f.discovery_issuer.clone().unwrap_or(real_issuer.clone()),
             "authorization_endpoint": format!("{origin}/application/o/authorize/"),
             "token_endpoint": token_ep,
@@ -45,6 +46,7 @@ impl Provider {
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "email", "email_verified", "name", "given_name", "preferred_username", "nickname", "groups"],
             "code_challenge_methods_supported": ["plain", "S256"],
         });
+        let mut doc = f.discovery_doc.clone().map(Value::Object).unwrap_or(built);
         if let Value::Object(m) = &mut doc {
             for k in &f.discovery_drop {
                 m.remove(k);
@@ -53,11 +55,8 @@ impl Provider {
                 m.insert(k.clone(), v.clone());
             }
         }
-        let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        if let Some(first) = &f.discovery_duplicate_issuer {
-            // `issuer` a first time, before the real one (a JSON parser keeps the last).
-            text.replace_range(..1, &format!("{{\n  \"issuer\": {},", Value::from(first.as_str())));
-        }
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        let text = with_duplicates(text, DupPlace::Discovery, &f.duplicates);
         respond(200, "application/json", text)
     }
 
@@ -204,11 +203,12 @@ impl Provider {
             r
         };
         if let Some(s) = f.userinfo_status {
-            return challenge(
-                s,
-                "invalid_token",
-                "The access token provided is expired, revoked, malformed, or invalid for other reasons",
-            );
+            let (error, desc) = f.userinfo_challenge.clone().unwrap_or((
+                "invalid_token".into(),
+                "The access token provided is expired, revoked, malformed, or invalid for other reasons"
+                    .into(),
+            ));
+            return challenge(s, &error, &desc);
         }
         let token = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
         let Some(info) = st.tokens.get(token) else {
@@ -231,12 +231,16 @@ impl Provider {
         let mut m = Map::new();
         m.insert("sub".into(), self.sub(&st).into());
         m.append(&mut self.user_claims(&st, &info.scope));
+        if let Some(recorded) = &f.userinfo_body {
+            m = recorded.clone();
+        }
         for (k, v) in &f.userinfo_claims {
             m.insert(k.clone(), v.clone());
         }
         for k in &f.drop_claims {
             m.remove(k);
         }
-        json_resp(200, &Value::Object(m))
+        let text = serde_json::to_string(&Value::Object(m)).unwrap_or_default();
+        respond(200, "application/json", with_duplicates(text, DupPlace::Userinfo, &f.duplicates))
     }
 }

@@ -28,6 +28,36 @@ impl StateTamper {
     }
 }
 
+/// Which JSON document a duplicated member is written into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DupPlace {
+    Discovery,
+    TokenResponse,
+    IdToken,
+    Userinfo,
+}
+
+/// A member name given twice: `first` is written before the real member (a parser that keeps
+/// the last reads the real one, as serde_json and Ruby's JSON do).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duplicate {
+    pub place: DupPlace,
+    pub name: String,
+    pub first: Value,
+}
+
+/// `text` (a JSON object) with every duplicate for `place` written first.
+pub fn with_duplicates(text: String, place: DupPlace, dups: &[Duplicate]) -> String {
+    let mut lead = String::new();
+    for d in dups.iter().filter(|d| d.place == place) {
+        lead.push_str(&format!("{}:{},", Value::from(d.name.as_str()), d.first));
+    }
+    match text.strip_prefix('{') {
+        Some(rest) if !lead.is_empty() && rest.trim_start() != "}" => format!("{{{lead}{rest}"),
+        _ => text,
+    }
+}
+
 /// How the ID token's nonce is set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum NonceMode {
@@ -107,8 +137,21 @@ pub struct Faults {
     pub jwks_delay_ms: u64,
     /// Seconds added to the `Date` header (clock skew).
     pub date_skew_s: i64,
-    /// Discovery gives `issuer` twice: this value first, the real one after it.
-    pub discovery_duplicate_issuer: Option<String>,
+    /// Member names given twice: a first value written before the real one.
+    pub duplicates: Vec<Duplicate>,
+    /// The discovery document served instead of the built one (a trace's, rebased onto the
+    /// demo's host); `discovery_drop` and `discovery_set` still apply.
+    pub discovery_doc: Option<Map<String, Value>>,
+    /// Request paths answered as another of the demo's paths (a trace's endpoint → the demo's).
+    pub path_alias: Vec<(String, String)>,
+    /// The ID token's claims instead of the built ones; `exp`, `iat`, `nbf` and `auth_time`
+    /// hold seconds from now (as the trace had them relative to its token response), the nonce
+    /// follows `nonce`, `at_hash` is computed (or wrong with `bad_at_hash`).
+    pub id_token_claims: Option<Map<String, Value>>,
+    /// The userinfo claims instead of the built ones.
+    pub userinfo_body: Option<Map<String, Value>>,
+    /// With `userinfo_status`: the challenge's error and description.
+    pub userinfo_challenge: Option<(String, String)>,
     /// The id_token string sent instead of a real token.
     pub id_token_raw: Option<String>,
     /// The authorization flow denies the user (no code is ever issued).

@@ -10,7 +10,7 @@ mod faults;
 mod signing;
 mod token;
 
-pub use faults::{Faults, NonceMode, StateTamper};
+pub use faults::{DupPlace, Duplicate, Faults, NonceMode, StateTamper};
 pub use signing::Signing;
 
 use std::collections::HashMap;
@@ -163,7 +163,9 @@ impl Provider {
     fn route(&self, req: &Req) -> Response<Body> {
         let slug = self.lock().cfg.slug.clone();
         let base = format!("/application/o/{slug}/");
-        match (req.method.as_str(), req.path.as_str()) {
+        let alias = self.lock().cfg.faults.path_alias.iter().find(|(from, _)| *from == req.path).cloned();
+        let path = alias.map(|(_, to)| to).unwrap_or_else(|| req.path.clone());
+        match (req.method.as_str(), path.as_str()) {
             (_, p) if p == format!("{base}.well-known/openid-configuration") => self.discovery(req),
             (_, p) if p == format!("{base}jwks/") => self.jwks(),
             ("GET", "/application/o/authorize/") => self.authorize(req),
@@ -204,10 +206,15 @@ impl Provider {
         m
     }
 
-    fn sign(&self, st: &State, claims: &Value, signing: Signing) -> String {
+    /// A token over `claims`; an ID token (`id_token`) carries the duplicates set for it.
+    fn sign(&self, st: &State, claims: &Value, signing: Signing, id_token: bool) -> String {
         let f = &st.cfg.faults;
         let kid = f.id_token_kid.clone().or(signing.kid().map(str::to_owned)).filter(|_| !f.no_kid);
-        let token = signing.sign(claims, kid.as_deref(), &st.cfg.client_secret);
+        let mut text = serde_json::to_string(claims).unwrap_or_default();
+        if id_token {
+            text = faults::with_duplicates(text, faults::DupPlace::IdToken, &f.duplicates);
+        }
+        let token = signing.sign_text(&text, kid.as_deref(), &st.cfg.client_secret);
         if f.tamper_signature {
             // Change the payload after signing: same signature, different claims.
             let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
 /// Which key signs the ID token (authentik: the provider's "Signing Key" field).
@@ -150,7 +150,14 @@ impl Signing {
     /// A compact token over `claims` signed with this key (HS* use `secret`); JWE, `none` and
     /// ES512 produce tokens of the right shape that nothing can verify.
     pub fn sign(self, claims: &Value, kid: Option<&str>, secret: &str) -> String {
+        self.sign_text(&serde_json::to_string(claims).unwrap_or_default(), kid, secret)
+    }
+
+    /// As [`Signing::sign`] over a payload given as JSON text, so a payload a serializer would
+    /// never write (a member name twice, as a trace recorded it) is signed as it is.
+    pub fn sign_text(self, payload: &str, kid: Option<&str>, secret: &str) -> String {
         let enc = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap_or_default());
+        let body = URL_SAFE_NO_PAD.encode(payload.as_bytes());
         match (self, self.algorithm(), self.encoding_key(secret)) {
             (Signing::Jwe, _, _) => {
                 let h = json!({"alg": "RSA-OAEP-256", "enc": "A256CBC-HS512", "kid": kid, "typ": "JWT"});
@@ -163,22 +170,22 @@ impl Signing {
                     URL_SAFE_NO_PAD.encode([2u8; 32])
                 )
             }
-            (Signing::None, _, _) => {
-                format!("{}.{}.", enc(&json!({"alg": "none", "typ": "JWT"})), enc(claims))
-            }
-            (Signing::Es512, _, _) => {
-                format!(
-                    "{}.{}.{}",
-                    enc(&json!({"alg": "ES512", "kid": kid, "typ": "JWT"})),
-                    enc(claims),
-                    URL_SAFE_NO_PAD.encode([3u8; 132])
-                )
-            }
+            (Signing::None, _, _) => format!("{}.{body}.", enc(&json!({"alg": "none", "typ": "JWT"}))),
+            (Signing::Es512, _, _) => format!(
+                "{}.{body}.{}",
+                enc(&json!({"alg": "ES512", "kid": kid, "typ": "JWT"})),
+                URL_SAFE_NO_PAD.encode([3u8; 132])
+            ),
             (_, Some(alg), Some(key)) => {
-                let mut h = Header::new(alg);
-                h.kid = kid.map(str::to_owned);
-                h.typ = Some("JWT".into());
-                jsonwebtoken::encode(&h, claims, &key).unwrap_or_default()
+                let mut h = json!({"typ": "JWT", "alg": self.alg_name()});
+                if let Some(kid) = kid {
+                    h["kid"] = kid.into();
+                }
+                let signing_input = format!("{}.{body}", enc(&h));
+                match jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, alg) {
+                    Ok(sig) => format!("{signing_input}.{sig}"),
+                    Err(_) => String::new(),
+                }
             }
             _ => String::new(),
         }

@@ -7,9 +7,10 @@ use http::Response;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::faults::{DupPlace, Faults, with_duplicates};
 use super::{NonceMode, Provider, State, TokenInfo, token_error};
 use crate::clock::now_s;
-use crate::demo::http::{Body, Req, get, json as json_resp};
+use crate::demo::http::{Body, Req, get, respond};
 
 impl Provider {
     fn client_auth(req: &Req) -> (Option<String>, Option<String>) {
@@ -49,7 +50,7 @@ impl Provider {
         let granted = granted.join(" ");
         let issuer = self.issuer(req, &st);
         let now = now_s();
-        let access_token = self.sign(&st, &json!({"iss": issuer, "sub": self.sub(&st), "aud": st.cfg.client_id, "exp": now + 3600, "iat": now, "scope": granted, "azp": st.cfg.client_id, "jti": crate::demo::http::random_hex()}), f.signing);
+        let access_token = self.sign(&st, &json!({"iss": issuer, "sub": self.sub(&st), "aud": st.cfg.client_id, "exp": now + 3600, "iat": now, "scope": granted, "azp": st.cfg.client_id, "jti": crate::demo::http::random_hex()}), f.signing, false);
         st.tokens.insert(access_token.clone(), TokenInfo { scope: granted.clone(), exp: now + 3600 });
         let mut body = json!({
             "access_token": access_token,
@@ -58,14 +59,19 @@ impl Provider {
             "expires_in": 3600,
         });
         if !f.omit_id_token {
-            let claims = self.id_token_claims(&st, issuer, nonce, &granted, now);
+            let claims = match &f.id_token_claims {
+                Some(recorded) => recorded_claims(recorded, &f, nonce, &access_token, now),
+                None => self.id_token_claims(&st, issuer, nonce, &granted, now),
+            };
             body["id_token"] = f
                 .id_token_raw
                 .clone()
-                .unwrap_or_else(|| self.sign(&st, &Value::Object(claims), f.signing))
+                .unwrap_or_else(|| self.sign(&st, &Value::Object(claims), f.signing, true))
                 .into();
         }
-        let mut r = json_resp(200, &body);
+        let text = serde_json::to_string(&body).unwrap_or_default();
+        let text = with_duplicates(text, DupPlace::TokenResponse, &f.duplicates);
+        let mut r = respond(200, "application/json", text);
         r.headers_mut().insert("cache-control", http::HeaderValue::from_static("no-store"));
         r.headers_mut().insert("pragma", http::HeaderValue::from_static("no-cache"));
         r
@@ -113,6 +119,51 @@ impl Provider {
         }
         id
     }
+}
+
+/// A trace's ID token claims for this login: its times as offsets from now, this request's
+/// nonce (or none, or another, as `nonce` says), an `at_hash` of this access token.
+fn recorded_claims(
+    recorded: &Map<String, Value>,
+    f: &Faults,
+    nonce: Option<String>,
+    access_token: &str,
+    now: u64,
+) -> Map<String, Value> {
+    let mut id = recorded.clone();
+    for t in ["exp", "iat", "nbf", "auth_time"] {
+        if let Some(offset) = id.get(t).and_then(Value::as_i64) {
+            id.insert(t.into(), (now as i64 + offset).into());
+        }
+    }
+    id.remove("nonce");
+    match (&f.nonce, nonce) {
+        (NonceMode::Echo, Some(n)) => {
+            id.insert("nonce".into(), n.into());
+        }
+        (NonceMode::Wrong, _) => {
+            id.insert("nonce".into(), "0123456789abcdef0123456789abcdef".into());
+        }
+        _ => {}
+    }
+    if id.contains_key("at_hash") || f.bad_at_hash {
+        // The left half of the access token's hash under the alg's SHA-2 (OIDC Core 3.1.3.6).
+        let alg = f.signing.alg_name();
+        let digest = if alg.ends_with("384") {
+            sha2::Sha384::digest(access_token.as_bytes()).to_vec()
+        } else if alg.ends_with("512") {
+            sha2::Sha512::digest(access_token.as_bytes()).to_vec()
+        } else {
+            Sha256::digest(access_token.as_bytes()).to_vec()
+        };
+        let hash = if f.bad_at_hash {
+            "AAAAAAAAAAAAAAAAAAAAAA".to_owned()
+        } else {
+            URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+        };
+        id.insert("at_hash".into(), hash.into());
+    }
+    id
 }
 
 const INVALID_CLIENT: &str = "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method)";
