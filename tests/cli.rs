@@ -1067,6 +1067,50 @@ fn example_traces_analyse_to_the_findings_their_report_shows() {
     }
 }
 
+/// A trace no named fault explains (a provider that announces an http:// userinfo endpoint and
+/// writes `scopes_supported` twice) is reproduced by the provider built from the trace itself.
+#[test]
+fn reproduce_builds_the_provider_from_a_trace_no_fault_explains() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean.jsonl");
+    let (code, _, stderr) = run(&["demo", "--fault", "clean", "--trace", clean.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut edited = String::new();
+    for line in std::fs::read_to_string(&clean).unwrap().lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["kind"] == "discovery" {
+            let response = &mut v["exchange"]["response"];
+            let text = response["body"]["bytes"]["text"].as_str().unwrap().to_owned();
+            let text = text
+                .replace(r#""userinfo_endpoint": "https://"#, r#""userinfo_endpoint": "http://"#)
+                .replacen("{\n", "{\n  \"scopes_supported\": [\"openid\"],\n", 1);
+            response["body"]["wire_len"] = text.len().into();
+            for h in response["headers"].as_array_mut().unwrap() {
+                if h["name"] == "content-length" {
+                    h["value"] = text.len().to_string().into();
+                }
+            }
+            response["body"]["bytes"]["text"] = text.into();
+        }
+        edited.push_str(&format!("{v}\n"));
+    }
+    let trace = dir.path().join("edited.jsonl");
+    std::fs::write(&trace, edited).unwrap();
+    let (code, out, _) = run(&["reproduce", trace.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    for line in [
+        "edited.jsonl: DISC-INSECURE-ENDPOINT, JSON-DUPLICATE-MEMBER\n",
+        "no demo fault raises any of these without raising others\n",
+        "  discovery    the recorded document (17 members)\n",
+        "  twice        `scopes_supported` in the discovery document (the first value as recorded)\n",
+        "reproduced 2/2: DISC-INSECURE-ENDPOINT, JSON-DUPLICATE-MEMBER\n",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+    assert!(!out.contains("not reproduced"), "{out}");
+    assert!(!out.contains("also raised"), "{out}");
+}
+
 #[test]
 fn reproduce_gives_back_the_rule_ids_of_demo_traces() {
     let dir = tempfile::tempdir().unwrap();
