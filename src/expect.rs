@@ -102,6 +102,73 @@ impl Expectations {
         Ok(e)
     }
 
+    /// Nothing was given (no env file, no `--expect-*`): an offline analysis may then take the
+    /// expectations the live run recorded in its trace.
+    pub fn is_unset(&self) -> bool {
+        let d = Expectations::default();
+        self.issuer.is_none()
+            && self.client_id.is_none()
+            && self.redirect_uri.is_none()
+            && self.client_secret.is_none()
+            && self.web_domain.is_none()
+            && self.scope.is_none()
+            && self.uid_field == d.uid_field
+            && self.assume_email_verified == d.assume_email_verified
+            && self.code_lifetime_s == d.code_lifetime_s
+    }
+
+    /// What a trace records of the live run's expectations (the journal's `session` line), so
+    /// the trace analysed later is judged against the same settings. The client secret is kept
+    /// only as its keyed fingerprint (the run's key, as the trace's own client_secret),
+    /// whatever the redaction: enough to tell whether the secret sent in this trace was
+    /// OIDC_CLIENT_SECRET, never enough to use it or to test a guess.
+    pub fn to_record(&self) -> serde_json::Value {
+        let mut m = serde_json::Map::new();
+        let mut put = |k: &str, v: Option<&str>| {
+            if let Some(v) = v {
+                m.insert(k.into(), v.into());
+            }
+        };
+        put("issuer", self.issuer.as_deref());
+        put("client_id", self.client_id.as_deref());
+        put("redirect_uri", self.redirect_uri.as_deref());
+        put("web_domain", self.web_domain.as_deref());
+        put("scope", self.scope.as_deref());
+        put("source", self.source.as_deref());
+        // Keyed, as the trace's own client_secret: comparable within the trace only.
+        let secret = self.client_secret.as_ref().map(|s| crate::redact::mask_keyed(s.expose()));
+        put("client_secret", secret.as_deref());
+        m.insert("uid_field".into(), self.uid_field.clone().into());
+        m.insert("assume_email_verified".into(), self.assume_email_verified.into());
+        m.insert("code_lifetime_s".into(), self.code_lifetime_s.into());
+        serde_json::Value::Object(m)
+    }
+
+    /// The expectations a trace recorded ([`Expectations::to_record`]); members of the wrong
+    /// type are ignored (a trace is hostile input), a secret not in its masked form too.
+    pub fn from_record(v: &serde_json::Value) -> Expectations {
+        let d = Expectations::default();
+        let text = |k: &str| v.get(k).and_then(serde_json::Value::as_str).map(str::to_owned);
+        Expectations {
+            issuer: text("issuer"),
+            client_id: text("client_id"),
+            redirect_uri: text("redirect_uri"),
+            client_secret: text("client_secret").filter(|s| crate::redact::is_masked(s)).map(Secret::new),
+            uid_field: text("uid_field").unwrap_or(d.uid_field),
+            assume_email_verified: v
+                .get("assume_email_verified")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+            web_domain: text("web_domain"),
+            scope: text("scope"),
+            code_lifetime_s: v
+                .get("code_lifetime_s")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(d.code_lifetime_s),
+            source: text("source"),
+        }
+    }
+
     /// Mastodon's callback for its web domain.
     pub fn canonical_redirect_uri(&self) -> Option<String> {
         self.web_domain.as_ref().map(|d| format!("https://{d}/auth/auth/openid_connect/callback"))
@@ -111,6 +178,33 @@ impl Expectations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recorded_expectation_keeps_the_secret_only_as_its_fingerprint() {
+        let e = Expectations {
+            issuer: Some("https://a.test/application/o/m/".into()),
+            client_secret: Some(Secret::new("s3cret")),
+            uid_field: "sub".into(),
+            source: Some(".env.production".into()),
+            ..Default::default()
+        };
+        let rec = e.to_record();
+        assert!(!rec.to_string().contains("s3cret"), "{rec}");
+        assert_eq!(rec["client_secret"], crate::redact::mask_keyed("s3cret"));
+        let back = Expectations::from_record(&rec);
+        assert_eq!(back.issuer, e.issuer);
+        assert_eq!(back.uid_field, "sub");
+        assert_eq!(
+            back.client_secret.as_ref().map(Secret::expose),
+            Some(crate::redact::mask_keyed("s3cret").as_str())
+        );
+        assert_eq!(back.source.as_deref(), Some(".env.production"));
+        assert!(!back.is_unset() && Expectations::default().is_unset());
+        // Hostile members: wrong types ignored, a secret in clear refused.
+        let odd = serde_json::json!({"issuer": 7, "client_secret": "clear", "code_lifetime_s": "x"});
+        let back = Expectations::from_record(&odd);
+        assert!(back.issuer.is_none() && back.client_secret.is_none() && back.code_lifetime_s == 60);
+    }
 
     #[test]
     fn reads_a_mastodon_env_file() {

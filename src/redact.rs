@@ -276,6 +276,24 @@ fn run_key() -> &'static ring::hmac::Key {
     })
 }
 
+/// A keyed marker ([`mask_keyed`]): comparable only with markers made in the same run.
+pub fn is_keyed(s: &str) -> bool {
+    s.strip_prefix(MARK).is_some_and(|fp| fp.len() == 23 && fp.starts_with('k'))
+}
+
+/// Whether two values of a secret are the same, when that can be told: either may be in
+/// clear or masked (a redacted trace, the expectations a trace recorded). A keyed marker
+/// compared with a value in clear cannot be told apart (`None`): the run's key is gone.
+pub fn same_secret(a: &str, b: &str) -> Option<bool> {
+    match (is_masked(a), is_masked(b)) {
+        (false, false) => Some(a == b),
+        (true, true) => Some(a == b),
+        (false, true) if !is_keyed(b) => Some(mask(a) == b),
+        (true, false) if !is_keyed(a) => Some(mask(b) == a),
+        _ => None,
+    }
+}
+
 /// `~redacted~k<fp>`: a keyed fingerprint (see [`KEYED_KEYS`]); masking a marker is a no-op.
 pub fn mask_keyed(secret: &str) -> String {
     if is_masked(secret) || secret.is_empty() {

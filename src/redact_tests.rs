@@ -191,3 +191,16 @@ fn headers_are_masked_by_name_in_any_case() {
     assert!(!values[6].contains("code-6") && values[6].contains("state=st"), "{}", values[6]);
     assert_eq!(h[1].name, "X-CSRFToken", "names are kept as sent");
 }
+
+/// A secret compared across clear and masked forms: a keyed marker only with a keyed marker.
+#[test]
+fn secrets_compare_across_their_forms() {
+    assert_eq!(same_secret("s3cret", "s3cret"), Some(true));
+    assert_eq!(same_secret("s3cret", &mask("s3cret")), Some(true));
+    assert_eq!(same_secret(&mask("other"), "s3cret"), Some(false));
+    assert_eq!(same_secret(&mask_keyed("s3cret"), &mask_keyed("s3cret")), Some(true));
+    assert_eq!(same_secret(&mask_keyed("s3cret"), &mask_keyed("other")), Some(false));
+    assert_eq!(same_secret("s3cret", &mask_keyed("s3cret")), None);
+    assert_eq!(same_secret(&mask_keyed("s3cret"), "s3cret"), None);
+    assert!(is_keyed(&mask_keyed("x")) && !is_keyed(&mask("x")));
+}

@@ -103,7 +103,12 @@ impl Session {
     /// Writes the journal's first line (who wrote it, redacted or not, `extra`). A trace disk
     /// that is full or unwritable does not stop the session: the failure is said once and
     /// counted like any later write's.
-    pub fn start_journal(&mut self, ts: u64, extra: serde_json::Map<String, serde_json::Value>) {
+    pub fn start_journal(&mut self, ts: u64, mut extra: serde_json::Map<String, serde_json::Value>) {
+        // What the run was judged against, so `analyze` of the trace judges it the same way.
+        let exp = self.analyzer.expectations();
+        if !exp.is_unset() {
+            extra.insert("expect".into(), exp.to_record());
+        }
         if let Some(j) = &mut self.journal
             && let Err(e) = j.session(ts, extra)
         {

@@ -1059,12 +1059,65 @@ fn example_traces_analyse_to_the_findings_their_report_shows() {
         let (code, out, _) = run(&[&["analyze", dir.join(trace).to_str().unwrap()][..], &expect].concat());
         assert_eq!(code, Some(1), "{trace}: {out}");
         assert!(out.contains("✗ CONFIG-ISSUER-MISMATCH"), "{trace}: {out}");
-        assert!(out.contains("✗ FLOW-ABANDONED"), "{trace}: {out}");
+        // One cause, one finding: the abandoned login says what it follows from.
+        assert!(
+            out.contains("   ! FLOW-ABANDONED  Mastodon fetched discovery, then sent the browser back to sign-in instead of to authentik\n              follows from CONFIG-ISSUER-MISMATCH\n"),
+            "{trace}: {out}"
+        );
     }
     // Redacted: nothing of the demo client's secret in what a customer would send.
     for f in ["issuer-trailing-slash.jsonl", "issuer-trailing-slash.har"] {
         assert!(!example(&format!("traces/{f}")).contains("demoSecretDoNotUse"), "{f}");
     }
+}
+
+/// A wrong client secret (authentik's differs from the one Mastodon sends, which is
+/// .env.production's) is explained as that, first, with the fix on authentik's side; `analyze`
+/// of the journal and of its HAR says the same words as the live run (the journal records what
+/// the run was judged against, the secret only as a keyed fingerprint).
+#[test]
+fn a_wrong_client_secret_reads_the_same_live_and_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("w.jsonl");
+    let (code, live, stderr) =
+        run(&["demo", "--fault", "wrong-client-secret", "--trace", journal.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let block = |out: &str| -> String {
+        let at = out.find("✗ TOKEN-ERROR").unwrap_or_else(|| panic!("no TOKEN-ERROR in\n{out}"));
+        out[at..].lines().take(5).collect::<Vec<_>>().join("\n")
+    };
+    let want = "✗ TOKEN-ERROR  token endpoint answered invalid_client: Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method)
+              seen     invalid_client
+              why      the secret sent is OIDC_CLIENT_SECRET, so authentik's Client Secret differs from .env.production (regenerated in authentik, or copied with a space or a character missing); not the redirect_uri: it is the one authentik accepted at authorize
+              fix      copy authentik's provider 'Client Secret' (Applications → Providers → this provider → Edit) into OIDC_CLIENT_SECRET, without quotes or spaces, then restart Mastodon (web and sidekiq)
+              Mastodon “Invalid client”";
+    assert_eq!(block(&live), want);
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let session: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let secret = session["expect"]["client_secret"].as_str().unwrap();
+    assert!(secret.starts_with("~redacted~k"), "{session}");
+    assert_eq!(session["expect"]["source"], "demo .env.production");
+    let (code, offline, stderr) = run(&["analyze", journal.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(block(&offline), want);
+    assert!(
+        stderr.contains("judged against the expectations the live run recorded (from demo .env.production); --mastodon-env or --expect-* judge it otherwise"),
+        "{stderr}"
+    );
+    let har = dir.path().join("w.har");
+    assert_eq!(run(&["export", journal.to_str().unwrap(), "--har", har.to_str().unwrap()]).0, Some(0));
+    assert_eq!(block(&run(&["analyze", har.to_str().unwrap()]).1), want);
+    // Judged against nothing recorded, the secret cannot be compared: the causes authentik has.
+    let (_, generic, _) = run(&[
+        "analyze",
+        journal.to_str().unwrap(),
+        "--expect-client-id",
+        "demoMastodonClientID0123456789abcdefghijk",
+    ]);
+    assert!(
+        block(&generic).contains("why      authentik answers invalid_client for a wrong secret or an unknown client_id; not the redirect_uri: it is the one authentik accepted at authorize"),
+        "{generic}"
+    );
 }
 
 /// A trace no named fault explains (a provider that announces an http:// userinfo endpoint and

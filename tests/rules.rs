@@ -7,7 +7,7 @@ use oidc_tap::demo::mastodon::Verdict;
 use oidc_tap::demo::provider::{DupPlace, Duplicate, NonceMode, Signing};
 use oidc_tap::demo::rig::{LoginOutcome, Rig, Scenario};
 use oidc_tap::expect::Expectations;
-use oidc_tap::rules::{Finding, Severity};
+use oidc_tap::rules::{Finding, RuleId, Severity};
 use oidc_tap::session::Session;
 use serde_json::json;
 
@@ -148,13 +148,12 @@ async fn disc_insecure_endpoint_and_idt_iss_when_authentik_builds_http_urls() {
     assert_evidence(f, "discovery.issuer", ISSUER, "http://authentik.test/application/o/mastodon/");
     assert_eq!(f.hint.as_deref(), Some("scheme: http vs https"));
     assert!(f.fix.contains("X-Forwarded-Proto"));
-    let c = r.get("CONFIG-ISSUER-MISMATCH");
-    assert_eq!(c.hint.as_deref(), Some("scheme: https vs http"));
-    assert!(
-        c.fix.contains("X-Forwarded-Proto") && c.fix.contains("do not set OIDC_ISSUER to http://"),
-        "{}",
-        c.fix
-    );
+    // OIDC_ISSUER (https) is right: no CONFIG-ISSUER-MISMATCH telling otherwise; the rest
+    // follows from authentik's http:// URLs.
+    assert!(!r.has("CONFIG-ISSUER-MISMATCH"));
+    assert_eq!(r.get("DISC-ISSUER-MISMATCH").follows, Some(RuleId::DiscInsecureEndpoint));
+    let a = r.get("FLOW-ABANDONED");
+    assert_eq!((a.follows, a.severity), (Some(RuleId::DiscInsecureEndpoint), Severity::Warning));
 }
 
 #[tokio::test]
@@ -187,9 +186,16 @@ async fn config_issuer_mismatch_trailing_slash_and_flow_abandoned() {
     assert_eq!(f.hint.as_deref(), Some("trailing slash: expected ends with '/', seen does not"));
     assert!(f.fix.contains(&format!("OIDC_ISSUER={ISSUER}")));
     assert_eq!(r.failure(), "Issuer mismatch");
+    // One cause, one finding: the abandoned login follows from it, at the catalogue's severity.
     let a = r.get("FLOW-ABANDONED");
-    assert_eq!(a.severity, Severity::Error, "Mastodon's failure redirect was seen");
-    assert!(a.why.contains("issuer mismatch") || a.why.contains("Issuer mismatch"), "{}", a.why);
+    assert_eq!(a.severity, Severity::Warning);
+    assert_eq!(a.follows, Some(RuleId::ConfigIssuerMismatch));
+    assert_eq!(a.why, "follows from CONFIG-ISSUER-MISMATCH");
+    assert_eq!(
+        a.message,
+        "Mastodon fetched discovery, then sent the browser back to sign-in instead of to authentik"
+    );
+    assert!(a.fix.is_empty() && a.expected.is_none(), "{a:?}");
 }
 
 #[tokio::test]
@@ -264,14 +270,44 @@ async fn authz_missing_param_and_redirect_uri_rejected() {
 
 #[tokio::test]
 async fn authz_redirect_uri_rejected_shows_what_to_register() {
-    let r = run(|s| s.rp.redirect_uri.push('/')).await;
+    // Mastodon's own callback, not registered in authentik: the fix is authentik's list.
+    let r = run(|s| {
+        s.provider.redirect_uris = vec!["https://elsewhere.test/auth/auth/openid_connect/callback".into()]
+    })
+    .await;
     let f = r.get("AUTHZ-REDIRECT-URI-REJECTED");
     assert_eq!(f.severity, Severity::Error);
     assert_eq!(f.field.as_deref(), Some("authorize.redirect_uri"));
-    assert_eq!(f.seen.as_deref(), Some(format!("{CALLBACK}/").as_str()));
-    assert!(f.fix.contains(&format!("`{CALLBACK}/`")), "{}", f.fix);
+    assert_eq!(f.seen.as_deref(), Some(CALLBACK));
+    assert!(f.fix.contains(&format!("`{CALLBACK}`")), "{}", f.fix);
     assert!(f.message.contains("Redirect URI Error"));
+    assert_eq!(f.follows, None);
+    assert!(!r.has("CONFIG-REDIRECT-URI-MISMATCH"));
     assert_eq!(r.outcome.browser.last_status, 400);
+}
+
+/// A redirect_uri that is not Mastodon's callback route (a trailing slash) is fixed in
+/// Mastodon's OIDC_REDIRECT_URI, never by registering it in authentik (the next failure);
+/// the route shape alone shows it, without an env file.
+#[tokio::test]
+async fn a_redirect_uri_off_mastodons_route_is_fixed_in_oidc_redirect_uri() {
+    for exp in [None, Some(Expectations::default())] {
+        let mut sc = Scenario::clean();
+        sc.rp.redirect_uri.push('/');
+        let r = run_with(sc, exp.clone(), 1).await;
+        let c = r.get("CONFIG-REDIRECT-URI-MISMATCH");
+        assert_eq!((c.severity, c.not_checked), (Severity::Error, false), "{exp:?}");
+        assert_evidence(c, "authorize.redirect_uri", CALLBACK, &format!("{CALLBACK}/"));
+        assert_eq!(
+            c.fix,
+            format!(
+                "OIDC_REDIRECT_URI={CALLBACK} in .env.production (restart Mastodon), and authentik → provider → Redirect URIs: exactly {CALLBACK} (strict)"
+            )
+        );
+        let f = r.get("AUTHZ-REDIRECT-URI-REJECTED");
+        assert_eq!(f.follows, Some(RuleId::ConfigRedirectUriMismatch));
+        assert!(f.fix.is_empty(), "{}", f.fix);
+    }
 }
 
 #[tokio::test]
@@ -438,7 +474,7 @@ async fn token_scope_dropped_openid_and_userinfo_403() {
     let u = r.get("USERINFO-ERROR");
     assert_eq!(u.severity, Severity::Error);
     assert_eq!(u.seen.as_deref(), Some("403 insufficient_scope"));
-    assert!(u.fix.contains("openid"));
+    assert_eq!(u.follows, Some(RuleId::TokenScopeDropped));
     assert_eq!(u.mastodon.as_deref(), Some("“Insufficient scope”"));
     assert_eq!(r.failure(), "Insufficient Scope");
 }

@@ -143,10 +143,23 @@ async fn the_live_view_draws_each_login_as_it_happens() {
 
     // The broken flow's failing arrow is marked; selecting it shows the finding and the ID token.
     b.wait_for("#row-2").await.click().await.unwrap();
-    let arrow = b.wait_for("#flow-2 .seq a.arrow.fail").await;
-    assert!(arrow.text().await.unwrap().contains("the token call"));
+    // The fragment may be redrawn by a late update while it is read: read it again then.
+    let mut tries = 0;
+    let (arrow, x) = loop {
+        let arrow = b.wait_for("#flow-2 .seq a.arrow.fail").await;
+        match (arrow.text().await, arrow.attr("data-x").await) {
+            (Ok(t), Ok(Some(x))) => {
+                assert!(t.contains("the token call"), "{t}");
+                break (arrow, x);
+            }
+            other => {
+                tries += 1;
+                assert!(tries < 50, "the failing arrow stayed unreadable: {other:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
     assert_eq!(b.client.find_all(Locator::Css("#flow-2 .seq a.arrow.fail")).await.unwrap().len(), 1);
-    let x = arrow.attr("data-x").await.unwrap().unwrap();
     arrow.click().await.unwrap();
     let detail = b.text(&format!("#x-{x}.sel")).await;
     let f = finding_of(&broken, "IDT-AUD-MISMATCH");

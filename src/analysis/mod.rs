@@ -122,6 +122,8 @@ pub struct Analyzer {
     pending: VecDeque<PendingSig>,
     /// Verdicts of the live run carried in a trace (offline analysis only).
     live: HashMap<u64, LiveVerdict>,
+    /// Rule ids each recent login raised at warning or error, in order (`causes::link`).
+    raised: std::collections::BTreeMap<u64, Vec<(crate::rules::RuleId, crate::rules::Severity)>>,
 }
 
 /// An ID token waiting for keys.
@@ -134,6 +136,9 @@ struct PendingSig {
 
 /// ID tokens kept waiting for keys at most (the oldest goes first).
 const MAX_PENDING: usize = 64;
+
+/// Logins whose raised rule ids are remembered (flow ids grow: the oldest go first).
+const RAISED_KEPT: usize = 4096;
 
 impl Analyzer {
     /// The predicate the capture asks which requests to keep whole (kept up to date as
@@ -153,6 +158,7 @@ impl Analyzer {
             not_checked: NotChecked::default(),
             pending: Default::default(),
             live: cfg.live,
+            raised: Default::default(),
         }
     }
 
@@ -213,7 +219,9 @@ impl Analyzer {
                 .and_then(|r| r.client_auth.secret.as_ref().map(|s| s.expose()))
                 .filter(|s| !crate::redact::is_masked(s));
             let secret = from_request.map(|s| (s, "the token request")).or_else(|| {
-                self.exp.client_secret.as_ref().map(|s| (s.expose(), "--client-secret / OIDC_CLIENT_SECRET"))
+                // A secret a trace recorded is only its fingerprint: no key to verify with.
+                let given = self.exp.client_secret.as_ref().filter(|s| !crate::redact::is_masked(s.expose()));
+                given.map(|s| (s.expose(), "--client-secret / OIDC_CLIENT_SECRET"))
             });
             return Some(verify_hmac(j, secret));
         }
@@ -322,18 +330,23 @@ impl Analyzer {
         if let Some(SigOutcome::Unverifiable { why: Unverifiable::SignatureRedacted, alg }) = &sig {
             self.checked_live(ex.id, a.flow, alg, &mut passed, &mut findings);
         }
-        if d.token_request
-            .as_ref()
-            .and_then(|t| t.client_auth.secret.as_ref())
-            .is_some_and(|s| crate::redact::is_masked(s.expose()))
+        if let Some(sent) = d.token_request.as_ref().and_then(|t| t.client_auth.secret.as_ref())
+            && let Some(want) = &self.exp.client_secret
+            && crate::redact::same_secret(want.expose(), sent.expose()).is_none()
         {
-            // The secret was compared with OIDC_CLIENT_SECRET live; the trace holds a mask.
+            // The secret was compared with OIDC_CLIENT_SECRET live; the trace holds a keyed mask.
             self.carry_live(ex.id, a.flow, crate::rules::RuleId::TokenError, &mut findings);
         }
         // A redacted body is written back as one JSON tree: a duplicated member is seen live only.
         self.carry_live(ex.id, a.flow, crate::rules::RuleId::JsonDuplicateMember, &mut findings);
         if let Some(url) = keys_changed {
             self.verify_pending(&url, &mut passed, &mut findings);
+        }
+        // One cause, one finding: consequences of what this login raised say so.
+        if let Some(id) = a.flow {
+            let earlier = self.raised.get(&id).map(Vec::as_slice).unwrap_or_default();
+            crate::rules::causes::link(&mut findings, earlier);
+            self.remember_raised(id, &findings);
         }
         let closed = a.flow.and_then(|id| self.flows.record(id, &d, ex.id, now, issuer.as_deref()));
         let superseded = a.flow.map(|id| self.flows.supersede(id)).unwrap_or_default();
@@ -501,7 +514,25 @@ impl Analyzer {
     fn closed_events(&self, f: &Flow, now: u64, out: &mut Vec<Event>) {
         out.push(Event::Flow(FlowEvent::of(f, FlowEventKind::Closed, now)));
         if let Some(finding) = crate::rules::flow::check(f, &self.exp) {
+            let mut one = [finding];
+            let earlier = self.raised.get(&f.id).map(Vec::as_slice).unwrap_or_default();
+            crate::rules::causes::link(&mut one, earlier);
+            let [finding] = one;
             out.push(Event::Finding(Box::new(finding)));
+        }
+    }
+
+    /// Keeps the rule ids a login raised (for `causes::link`), for the most recent logins only.
+    fn remember_raised(&mut self, flow: u64, findings: &[Finding]) {
+        let ids = findings.iter().filter(|f| crate::rules::causes::counts(f)).map(|f| (f.rule, f.severity));
+        let list = self.raised.entry(flow).or_default();
+        for id in ids {
+            if !list.iter().any(|(r, _)| *r == id.0) {
+                list.push(id);
+            }
+        }
+        while self.raised.len() > RAISED_KEPT {
+            self.raised.pop_first();
         }
     }
 

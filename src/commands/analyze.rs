@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::exit::{CliError, ExitKind};
 use crate::analysis::{Analyzer, AnalyzerConfig, Event, LiveVerdict};
 use crate::cli::AnalyzeArgs;
+use crate::expect::Expectations;
 use crate::output::console::{Console, Style};
 use crate::output::journal::event_line;
 use crate::rules::Severity;
@@ -22,9 +23,19 @@ pub fn analyze(
 ) -> Result<Vec<import::TraceInfo>, import::ImportError> {
     // Pass one (files only): the live verdicts the trace carries, so a redacted signature
     // shows the live run's verdict. Pass two: the records through the core, one at a time.
+    // Given no expectations, the trace is judged against those its live run recorded.
     let mut live: HashMap<u64, LiveVerdict> = HashMap::new();
+    let mut recorded = None;
     for f in files.iter().filter(|f| f.as_str() != "-") {
-        live.extend(import::read(f, |_| {})?.live);
+        let info = import::read(f, |_| {})?;
+        live.extend(info.live);
+        recorded = recorded.or(info.expect);
+    }
+    let mut cfg = cfg;
+    if cfg.expectations.is_unset()
+        && let Some(r) = &recorded
+    {
+        cfg.expectations = Expectations::from_record(r);
     }
     let mut analyzer = Analyzer::new(AnalyzerConfig { live, ..cfg });
     let mut infos = vec![];
@@ -81,6 +92,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         })
         .map_err(read)?;
         let records: usize = infos.iter().map(|i| i.records).sum();
+        if let Some(r) = recorded_used(&args.expect, &infos) {
+            eprintln!(
+                "judged against the expectations the live run recorded{}; --mastodon-env or --expect-* judge it otherwise",
+                r.source
+                    .as_deref()
+                    .map(|s| format!(" (from {})", crate::text::printable(s)))
+                    .unwrap_or_default()
+            );
+        }
         eprintln!(
             "{records} exchange{} read from {}; {errors} error finding{}",
             if records == 1 { "" } else { "s" },
@@ -92,4 +112,13 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         return Err(CliError::new(ExitKind::Findings, format!("{errors} error finding(s)")).quiet().into());
     }
     Ok(())
+}
+
+/// The expectations a trace recorded, when they were used (none given on the command line).
+pub fn recorded_used(given: &crate::cli::ExpectArgs, infos: &[import::TraceInfo]) -> Option<Expectations> {
+    let given = super::proxy::build_expectations(given).ok()?;
+    if !given.is_unset() {
+        return None;
+    }
+    infos.iter().find_map(|i| i.expect.as_ref()).map(Expectations::from_record)
 }

@@ -166,7 +166,9 @@ pub fn build_session(out: &OutputArgs, expectations: Expectations, capture_limit
             .into());
         }
         session.har = Some(crate::session::HarOut {
-            writer: crate::trace::har::HarWriter::new(!out.no_redact, out.trace_all).policy(policy(out)),
+            writer: crate::trace::har::HarWriter::new(!out.no_redact, out.trace_all)
+                .policy(policy(out))
+                .expect(session.analyzer.expectations()),
             path: path.clone(),
             every: Duration::from_secs(out.har_every.max(1)),
             errors: 0,

@@ -35,24 +35,19 @@ pub const FAULTS: &[Fault] = &[
     f(
         "issuer-trailing-slash",
         "OIDC_ISSUER lacks the trailing slash authentik's issuer has",
-        &[("CONFIG-ISSUER-MISMATCH", E), ("FLOW-ABANDONED", E)],
+        &[("CONFIG-ISSUER-MISMATCH", E), ("FLOW-ABANDONED", W)],
         |s| s.rp.issuer = s.rp.issuer.trim_end_matches('/').to_owned(),
     ),
     f(
         "http-issuer",
         "authentik behind a TLS proxy that does not send X-Forwarded-Proto: every URL is http://",
-        &[
-            ("DISC-INSECURE-ENDPOINT", E),
-            ("DISC-ISSUER-MISMATCH", E),
-            ("CONFIG-ISSUER-MISMATCH", E),
-            ("FLOW-ABANDONED", E),
-        ],
+        &[("DISC-INSECURE-ENDPOINT", E), ("DISC-ISSUER-MISMATCH", E), ("FLOW-ABANDONED", W)],
         |s| s.provider.faults.http_urls = true,
     ),
     f(
         "redirect-uri-mismatch",
-        "OIDC_REDIRECT_URI differs from the provider's registered redirect URI",
-        &[("AUTHZ-REDIRECT-URI-REJECTED", E)],
+        "OIDC_REDIRECT_URI has a trailing slash Mastodon's callback route does not: authentik refuses it",
+        &[("CONFIG-REDIRECT-URI-MISMATCH", E), ("AUTHZ-REDIRECT-URI-REJECTED", E)],
         |s| s.rp.redirect_uri.push('/'),
     ),
     f(
@@ -136,24 +131,19 @@ pub const FAULTS: &[Fault] = &[
     f(
         "iss-no-slash",
         "alias of issuer-trailing-slash: OIDC_ISSUER without authentik's trailing slash",
-        &[("CONFIG-ISSUER-MISMATCH", E), ("FLOW-ABANDONED", E)],
+        &[("CONFIG-ISSUER-MISMATCH", E), ("FLOW-ABANDONED", W)],
         |s| s.rp.issuer = s.rp.issuer.trim_end_matches('/').to_owned(),
     ),
     f(
         "discovery-issuer-no-slash",
         "discovery announces the issuer without its trailing slash (a proxy rewriting the document)",
-        &[("CONFIG-ISSUER-MISMATCH", E), ("FLOW-ABANDONED", E)],
+        &[("CONFIG-ISSUER-MISMATCH", E), ("FLOW-ABANDONED", W)],
         |s| s.provider.faults.discovery_issuer = Some(s.rp.issuer.trim_end_matches('/').to_owned()),
     ),
     f(
         "http-endpoints",
         "alias of http-issuer: every URL authentik builds is http://",
-        &[
-            ("DISC-INSECURE-ENDPOINT", E),
-            ("DISC-ISSUER-MISMATCH", E),
-            ("CONFIG-ISSUER-MISMATCH", E),
-            ("FLOW-ABANDONED", E),
-        ],
+        &[("DISC-INSECURE-ENDPOINT", E), ("DISC-ISSUER-MISMATCH", E), ("FLOW-ABANDONED", W)],
         |s| s.provider.faults.http_urls = true,
     ),
     f("expired", "alias of expired-id-token", &[("IDT-EXPIRED", E)], |s| {
@@ -198,7 +188,7 @@ pub const FAULTS: &[Fault] = &[
     f(
         "redirect-uri-rejected",
         "alias of redirect-uri-mismatch: authentik's Redirect URI Error page",
-        &[("AUTHZ-REDIRECT-URI-REJECTED", E)],
+        &[("CONFIG-REDIRECT-URI-MISMATCH", E), ("AUTHZ-REDIRECT-URI-REJECTED", E)],
         |s| s.rp.redirect_uri.push('/'),
     ),
     f(
@@ -329,7 +319,7 @@ pub const FAULTS: &[Fault] = &[
     f(
         "discovery-field-missing",
         "a proxy drops jwks_uri from the discovery document",
-        &[("DISC-MISSING-FIELD", E), ("FLOW-ABANDONED", E)],
+        &[("DISC-MISSING-FIELD", E), ("FLOW-ABANDONED", W)],
         |s| s.provider.faults.discovery_drop = vec!["jwks_uri".into()],
     ),
     f("pkce-plain", "PKCE with the plain method", &[("AUTHZ-PKCE-PLAIN", W)], |s| {
@@ -357,7 +347,7 @@ pub const FAULTS: &[Fault] = &[
     f(
         "discovery-field-type",
         "a proxy rewrites discovery: issuer is a number, jwks_uri a list",
-        &[("DISC-FIELD-TYPE", E), ("FLOW-ABANDONED", E)],
+        &[("DISC-FIELD-TYPE", E), ("FLOW-ABANDONED", W)],
         |s| {
             let d = &mut s.provider.faults.discovery_set;
             d.insert("issuer".into(), json!(123));

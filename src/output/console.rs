@@ -143,7 +143,9 @@ impl Console {
         } else if let Some(e) = &f.expected {
             s.push_str(&format!("\n{pad}expected {}", printable(e)));
         }
-        if !f.why.is_empty() {
+        if let Some(cause) = f.follows {
+            s.push_str(&format!("\n{pad}follows from {cause}"));
+        } else if !f.why.is_empty() {
             s.push_str(&format!("\n{pad}why      {}", printable(&f.why)));
         }
         if !f.fix.is_empty() {

@@ -17,7 +17,14 @@ fn issuer(ctx: &Ctx, out: &mut Vec<Finding>) {
         return;
     }
     let issuer = disc.issuer.as_deref();
+    // An http:// issuer where OIDC_ISSUER says https:// is authentik missing X-Forwarded-Proto
+    // (DISC-INSECURE-ENDPOINT): OIDC_ISSUER is right, so this rule's premise is false.
+    let only_scheme = |want: &str, iss: &str| {
+        disc.fetched_from.starts_with("https://")
+            && iss.strip_prefix("http://").is_some_and(|rest| want.strip_prefix("https://") == Some(rest))
+    };
     match (&ctx.exp.issuer, issuer) {
+        (Some(want), Some(iss)) if want != iss && only_scheme(want, iss) => {}
         (Some(want), Some(iss)) if want != iss => out.push(
             Finding::new(RuleId::ConfigIssuerMismatch, "OIDC_ISSUER is not the issuer authentik announces")
                 .field("OIDC_ISSUER")
@@ -79,16 +86,73 @@ fn authorize_request(ctx: &Ctx, out: &mut Vec<Finding>) {
         )),
         _ => {}
     }
+    // The route shape alone shows a redirect_uri Mastodon cannot serve (no env file needed):
+    // the fix is then Mastodon's OIDC_REDIRECT_URI, not one more Redirect URI in authentik.
+    let Some(got) = &a.redirect_uri else { return };
+    if let Some(route) = not_the_callback_route(got, ctx.exp.web_domain.as_deref()) {
+        out.push(
+            Finding::new(RuleId::ConfigRedirectUriMismatch, "the redirect_uri Mastodon sends is not its callback route")
+                .field("authorize.redirect_uri")
+                .evidence(route.clone(), got.clone())
+                .why(format!("Mastodon serves the callback only at {MASTODON_CALLBACK_PATH} on WEB_DOMAIN (exact path, no trailing slash, no query): a login sent to {got} fails at authentik, or lands on a route Mastodon does not have"))
+                .fix(format!("OIDC_REDIRECT_URI={route} in .env.production (restart Mastodon), and authentik → provider → Redirect URIs: exactly {route} (strict)")),
+        );
+        return;
+    }
     let want_redirect = ctx.exp.redirect_uri.clone().or_else(|| ctx.exp.canonical_redirect_uri());
-    match (want_redirect, &a.redirect_uri) {
-        (Some(want), Some(got)) if &want != got => out.push(
+    match want_redirect {
+        Some(want) if &want != got => out.push(
             Finding::new(RuleId::ConfigRedirectUriMismatch, "the redirect_uri Mastodon sends is not the configured callback")
                 .field("authorize.redirect_uri")
                 .evidence(want.clone(), got.clone())
                 .why("Mastodon's callback is https://<WEB_DOMAIN>/auth/auth/openid_connect/callback; anything else either fails at authentik or lands where no session cookie exists")
                 .fix(format!("OIDC_REDIRECT_URI={want}, and register exactly that in authentik's provider Redirect URIs")),
         ),
-        (None, Some(got)) => out.push(not_checked(RuleId::ConfigRedirectUriMismatch, "pass --expect-redirect-uri or --mastodon-env", Some(got))),
+        None => out.push(not_checked(RuleId::ConfigRedirectUriMismatch, "pass --expect-redirect-uri or --mastodon-env", Some(got))),
         _ => {}
+    }
+}
+
+/// Mastodon's OmniAuth callback route for the `openid_connect` strategy.
+pub const MASTODON_CALLBACK_PATH: &str = "/auth/auth/openid_connect/callback";
+
+/// The callback Mastodon does serve, when `sent` is not it: https, the route's exact path, no
+/// query or fragment, on WEB_DOMAIN when known, else on the host `sent` names. `None` when
+/// `sent` has the route's shape (or is not a URL this can judge).
+pub fn not_the_callback_route(sent: &str, web_domain: Option<&str>) -> Option<String> {
+    let u = url::Url::parse(sent).ok()?;
+    let host = u.host_str()?;
+    let authority = match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    };
+    // The scheme is not judged: a Mastodon in development (LOCAL_HTTPS=false) serves http://.
+    let shaped = u.path() == MASTODON_CALLBACK_PATH
+        && u.query().is_none()
+        && u.fragment().is_none()
+        && web_domain.is_none_or(|d| d.eq_ignore_ascii_case(&authority));
+    (!shaped)
+        .then(|| format!("{}://{}{MASTODON_CALLBACK_PATH}", u.scheme(), web_domain.unwrap_or(&authority)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_the_callback_route as route;
+
+    #[test]
+    fn the_callback_route_shape() {
+        let ok = "https://m.test/auth/auth/openid_connect/callback";
+        assert_eq!(route(ok, None), None);
+        assert_eq!(route(ok, Some("m.test")), None);
+        assert_eq!(route(&format!("{ok}/"), None).as_deref(), Some(ok));
+        assert_eq!(route("http://m.test/auth/auth/openid_connect/callback", None), None);
+        assert_eq!(route(&format!("{ok}?x=1"), None).as_deref(), Some(ok));
+        assert_eq!(route("https://m.test/auth/openid_connect/callback", None).as_deref(), Some(ok));
+        assert_eq!(
+            route(ok, Some("other.test")).as_deref(),
+            Some("https://other.test/auth/auth/openid_connect/callback")
+        );
+        assert_eq!(route("https://m.test:8443/auth/auth/openid_connect/callback", None), None);
+        assert_eq!(route("not a url", None), None);
     }
 }

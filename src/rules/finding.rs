@@ -64,6 +64,10 @@ pub struct Finding {
     pub mastodon: Option<String>,
     /// Spec section or source.
     pub reference: &'static str,
+    /// The finding this one is a consequence of (in the same login): its evidence and fix
+    /// are that finding's, so they are not repeated here (`rules::causes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follows: Option<RuleId>,
 }
 
 impl Finding {
@@ -87,7 +91,25 @@ impl Finding {
             fix: e.fix.to_owned(),
             mastodon: None,
             reference: e.reference,
+            follows: None,
         }
+    }
+
+    /// Marks this finding a consequence of `cause`: one cause, one fix. The evidence and the
+    /// fix are the cause's; what is left is what this step shows and what Mastodon does.
+    pub fn follow(mut self, cause: RuleId) -> Self {
+        self.follows = Some(cause);
+        // What this step itself showed (a status, an error code) stays; a comparison is the cause's.
+        if self.expected.is_some() {
+            self.seen = None;
+            self.field = None;
+        }
+        self.expected = None;
+        self.hint = None;
+        self.diff_at = None;
+        self.why = format!("follows from {cause}");
+        self.fix = String::new();
+        self
     }
 
     /// "not checked: …": `rule` lacks an expectation or a value to decide; says so once.

@@ -5,6 +5,7 @@
 pub mod authorize;
 pub mod backchannel;
 pub mod catalogue;
+pub mod causes;
 pub mod clock;
 pub mod config;
 pub mod config_check;

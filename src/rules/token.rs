@@ -131,23 +131,41 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             .unwrap_or_else(|| if r.not_json { "Unknown".into() } else { format!("HTTP {}", r.status) });
         let (why, fix) = match error.as_str() {
             "invalid_client" => {
-                let mut why = "authentik answers invalid_client for an unknown client_id, a wrong secret, and also for a token-request redirect_uri that is not in the provider's Redirect URIs".to_owned();
-                if let (Some(want), Some(got)) = (
-                    ctx.exp.client_secret.as_ref().map(Secret::expose),
-                    t.client_auth.secret.as_ref().map(Secret::expose),
-                ) {
-                    if is_masked(got) || fingerprint(want) != fingerprint(got) {
-                        if !is_masked(got) {
-                            why = format!("the secret sent (fingerprint {}) is not OIDC_CLIENT_SECRET (fingerprint {}){}", short(got), short(want), if got.trim() != got || got.starts_with('"') { "; it has whitespace or quotes around it" } else { "" });
-                        }
-                    } else {
-                        why = "the secret sent is OIDC_CLIENT_SECRET, so authentik's Client Secret differs from .env.production (regenerated in authentik, or copied with a space or a character missing); less often the client_id, or the token request's redirect_uri not in the provider's Redirect URIs".into();
+                // The redirect_uri authentik accepted at authorize (a code was issued for it)
+                // and sent again unchanged is not the cause; a changed one is TOKEN-REDIRECT-URI-CHANGED.
+                let same_uri = authorize.and_then(|a| a.redirect_uri.as_deref()).is_some()
+                    && authorize.and_then(|a| a.redirect_uri.as_deref()) == t.redirect_uri.as_deref()
+                    && flow.and_then(|f| f.auth_response.as_ref()).is_some_and(|r| r.value.code.is_some());
+                let uri_cause = if same_uri {
+                    "; not the redirect_uri: it is the one authentik accepted at authorize"
+                } else {
+                    "; less often the client_id, or the token request's redirect_uri not in the provider's Redirect URIs"
+                };
+                let sent = ctx.exp.client_secret.as_ref().map(Secret::expose).zip(t.client_auth.secret.as_ref().map(Secret::expose));
+                // Either side may be known only by its fingerprint (a redacted trace, the
+                // expectations a trace recorded); undecidable, the live verdict is carried.
+                let sent = sent.and_then(|(want, got)| crate::redact::same_secret(want, got).map(|same| (same, want, got)));
+                let (mut why, fix) = match sent {
+                    Some((true, _, _)) => (
+                        format!("the secret sent is OIDC_CLIENT_SECRET, so authentik's Client Secret differs from .env.production (regenerated in authentik, or copied with a space or a character missing){uri_cause}"),
+                        "copy authentik's provider 'Client Secret' (Applications → Providers → this provider → Edit) into OIDC_CLIENT_SECRET, without quotes or spaces, then restart Mastodon (web and sidekiq)".to_owned(),
+                    ),
+                    Some((false, want, got)) => {
+                        let spaced = !is_masked(got) && (got.trim() != got || got.starts_with('"'));
+                        (
+                            format!("the secret sent (fingerprint {}) is not OIDC_CLIENT_SECRET (fingerprint {}){}: Mastodon runs with another secret than this .env.production says", short(got), short(want), if spaced { "; it has whitespace or quotes around it" } else { "" }),
+                            "set OIDC_CLIENT_SECRET to authentik's provider 'Client Secret' (no quotes or spaces) and restart Mastodon (web and sidekiq) so the running process reads it".to_owned(),
+                        )
                     }
-                }
+                    None => (
+                        format!("authentik answers invalid_client for a wrong secret or an unknown client_id{}", if same_uri { uri_cause } else { ", and also for a token-request redirect_uri that is not in the provider's Redirect URIs" }),
+                        "OIDC_CLIENT_SECRET = authentik provider 'Client Secret' (no quotes or spaces), OIDC_CLIENT_ID = 'Client ID', and OIDC_REDIRECT_URI registered in the provider's Redirect URIs".to_owned(),
+                    ),
+                };
                 if t.client_auth.basic_percent_encoded {
                     why.push_str("; the Basic credentials contain %-escapes (rack-oauth2 form-encodes them; authentik before 2026.2.2 does not decode them)");
                 }
-                (why, "OIDC_CLIENT_SECRET = authentik provider 'Client Secret' (no quotes or spaces), OIDC_CLIENT_ID = 'Client ID', and OIDC_REDIRECT_URI registered in the provider's Redirect URIs".to_owned())
+                (why, fix)
             }
             "invalid_grant" => (
                 "the code is unknown, expired (60 s), already used, issued to another client, or the PKCE verifier does not match".into(),

@@ -35,6 +35,8 @@ pub struct HarWriter {
     /// Runs so far; exchange ids of later runs are shifted so they stay unique too.
     run: u64,
     policy: crate::redact::Policy,
+    /// `log._oidc.expect`.
+    expect: Option<Value>,
 }
 
 /// Exchange ids of each further run start this much higher.
@@ -53,7 +55,15 @@ impl HarWriter {
             max_flow: 0,
             run: 0,
             policy: Default::default(),
+            expect: None,
         }
+    }
+
+    /// The expectations the analysis was judged against ([`crate::expect::Expectations::to_record`]),
+    /// written as `log._oidc.expect` so the HAR analysed later is judged the same way.
+    pub fn expect(mut self, e: &crate::expect::Expectations) -> HarWriter {
+        self.expect = (!e.is_unset()).then(|| e.to_record());
+        self
     }
 
     /// How far redaction goes (`--keep-signatures`, `--redact-pii`).
@@ -202,7 +212,7 @@ impl HarWriter {
             if self.redact { ". Secrets redacted." } else { ". NOT REDACTED: secrets in clear." }
         );
         comment = crate::text::printable(&comment).into_owned();
-        json!({
+        let mut doc = json!({
             "log": {
                 "version": "1.2",
                 "creator": {"name": "oidc-tap", "version": env!("CARGO_PKG_VERSION")},
@@ -210,7 +220,11 @@ impl HarWriter {
                 "entries": self.entries,
                 "comment": comment,
             }
-        })
+        });
+        if let Some(e) = &self.expect {
+            doc["log"]["_oidc"] = json!({ "expect": e });
+        }
+        doc
     }
 
     /// Writes the document to `path` atomically: a new 0600 file next to it, then a rename,

@@ -49,6 +49,8 @@ pub struct TraceInfo {
     pub live: HashMap<u64, LiveVerdict>,
     /// Entries or lines read.
     pub records: usize,
+    /// The expectations the live run was judged against (a journal's `session` line).
+    pub expect: Option<Value>,
 }
 
 /// Opens `path` (`-` for standard input), un-gzipping when it starts with gzip's magic.
@@ -108,6 +110,9 @@ fn read_journal(
             Some("session") => {
                 let r = v.get("redacted").and_then(Value::as_bool);
                 info.redacted = Some(info.redacted.unwrap_or(false) || r.unwrap_or(false));
+                if let Some(e) = v.get("expect").filter(|e| e.is_object()) {
+                    info.expect.get_or_insert_with(|| e.clone());
+                }
             }
             Some("exchange") => {
                 let ex: Exchange = serde_json::from_value(v.get("exchange").cloned().unwrap_or(Value::Null))
@@ -221,6 +226,7 @@ fn read_har(
     let mut info = TraceInfo::default();
     let mut error: Option<ImportError> = None;
     let mut seen_entries = false;
+    let mut expect = None;
     let mut de = serde_json::Deserializer::from_reader(r);
     let result = HarFile {
         on_entry: &mut |i: usize, e: HarEntry| {
@@ -238,6 +244,7 @@ fn read_har(
         version: None,
         seen_entries: &mut seen_entries,
         comment: None,
+        expect: &mut expect,
     }
     .deserialize(&mut de);
     if let Err(e) = result {
@@ -261,6 +268,7 @@ fn read_har(
     if !seen_entries {
         return Err(ImportError::NotATrace(path.to_owned()));
     }
+    info.expect = expect.filter(Value::is_object);
     Ok(info)
 }
 
@@ -379,6 +387,8 @@ struct HarFile<'a, F> {
     version: Option<String>,
     seen_entries: &'a mut bool,
     comment: Option<String>,
+    /// `log._oidc.expect`: what the live run was judged against.
+    expect: &'a mut Option<Value>,
 }
 
 impl<'de, F: FnMut(usize, HarEntry)> DeserializeSeed<'de> for HarFile<'_, F> {
@@ -431,6 +441,10 @@ impl<'de, F: FnMut(usize, HarEntry)> Visitor<'de> for HarLog<'_, '_, F> {
                         return Err(serde::de::Error::custom(format!("HAR version {v:?} is not 1.x")));
                     }
                     self.file.version = Some(v);
+                }
+                "_oidc" => {
+                    let v: Value = map.next_value()?;
+                    *self.file.expect = v.get("expect").cloned();
                 }
                 "entries" => {
                     *self.file.seen_entries = true;

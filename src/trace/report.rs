@@ -161,7 +161,9 @@ impl Report {
                     if let Some(h) = &x.hint {
                         s.push_str(&format!("  - difference: {}\n", md(h)));
                     }
-                    if !x.why.is_empty() {
+                    if let Some(cause) = x.follows {
+                        s.push_str(&format!("  - follows from `{cause}`\n"));
+                    } else if !x.why.is_empty() {
                         s.push_str(&format!("  - why: {}\n", md(&x.why)));
                     }
                     if !x.fix.is_empty() {

@@ -197,7 +197,9 @@ pub(super) fn finding_html(s: &mut String, x: &Finding, anchor: Option<String>) 
     if let Some(h) = &x.hint {
         row("difference", h, false);
     }
-    if !x.why.is_empty() {
+    if let Some(cause) = x.follows {
+        row("follows from", cause.as_str(), true);
+    } else if !x.why.is_empty() {
         row("why", &x.why, false);
     }
     if !x.fix.is_empty() {
