@@ -971,7 +971,13 @@ fn example_env_block_passes_check_config_against_the_served_demo() {
         "{stdout}"
     );
     assert!(stdout.ends_with("0 error(s), 0 warning(s)\n"), "{stdout}");
-    served.stop();
+    // The serve console saw the tool's own calls: no login, nothing about Mastodon.
+    let (code, after) = served.stop();
+    assert_eq!(code, Some(0), "{after}");
+    assert!(after.contains("DISCOVERY  GET authentik.company/application/o/mastodon/.well-known/openid-configuration → 200  (oidc-tap)"), "{after}");
+    for said in ["CONFIG-", "FLOW-", "flow 1"] {
+        assert!(!after.contains(said), "{said} in\n{after}");
+    }
 }
 
 /// The words of a command line continued with `\` (systemd) or folded (compose `>`).

@@ -171,6 +171,10 @@ impl FlowTracker {
         let found = self.find(d, issuer, ts);
         match found {
             Some((id, joined_by)) => Assignment { flow: Some(id), opened: false, joined_by: Some(joined_by) },
+            // The tool's own calls (check-config, the key fetch) are nobody's login.
+            None if d.caller == Some(Caller::Gateway) => {
+                Assignment { flow: None, opened: false, joined_by: None }
+            }
             None if matches!(
                 d.kind,
                 ExchangeKind::Other

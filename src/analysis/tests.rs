@@ -162,3 +162,25 @@ fn a_summary_redirecting_with_the_code_is_read_from_its_head() {
     let x = ev.iter().find_map(|e| if let Event::Exchange(x) = e { Some(x) } else { None }).unwrap();
     assert_eq!((x.kind, x.flow), (ExchangeKind::Other, None));
 }
+
+/// check-config (or the key fetch) through a running gateway: its discovery GET opens no
+/// login and raises nothing about Mastodon, even when the issuer is not OIDC_ISSUER.
+#[test]
+fn the_tools_own_calls_open_no_login() {
+    let exp = Expectations { issuer: Some("https://a/other/".into()), ..Default::default() };
+    let mut a = Analyzer::new(AnalyzerConfig { expectations: exp, ..Default::default() });
+    let doc = r#"{"issuer":"https://a/","authorization_endpoint":"https://a/auth","token_endpoint":"https://a/token","userinfo_endpoint":"https://a/me","jwks_uri":"https://a/jwks","response_types_supported":["code"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["RS256"]}"#;
+    let mut ours = exchange("GET", "/.well-known/openid-configuration", 200, doc);
+    ours.request.headers.push(Header::new("user-agent", concat!("oidc-tap/", env!("CARGO_PKG_VERSION"))));
+    let ev = a.ingest(&ours);
+    assert!(!ev.iter().any(|e| matches!(e, Event::Flow(_))), "{ev:?}");
+    let x = ev.iter().find_map(|e| if let Event::Exchange(x) = e { Some(x) } else { None }).unwrap();
+    assert_eq!(x.flow, None);
+    assert!(findings(&ev).iter().all(|f| !f.rule.as_str().starts_with("CONFIG-")), "{:?}", findings(&ev));
+    assert!(a.finish(10_000_000).iter().all(|e| !matches!(e, Event::Finding(_))));
+    // The same document fetched by Mastodon is a login, and its mismatch is said.
+    let mut theirs = exchange("GET", "/.well-known/openid-configuration", 200, doc);
+    theirs.request.headers.push(Header::new("user-agent", "SWD 2.0.3"));
+    let ev = a.ingest(&theirs);
+    assert!(findings(&ev).iter().any(|f| f.rule == "CONFIG-ISSUER-MISMATCH"));
+}
