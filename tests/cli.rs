@@ -506,7 +506,12 @@ fn analyze_export_and_report_a_recorded_trace() {
     let (code, stdout, stderr) = run(&["analyze", journal]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stdout.contains("✗ AUTHZ-STATE-MISMATCH"), "{stdout}");
-    assert_eq!(stderr, format!("9 exchanges read from {journal}; 1 error finding\n"));
+    assert_eq!(
+        stderr,
+        format!(
+            "9 exchanges read from {journal} (listed in the order their requests started); 1 error finding\n"
+        )
+    );
     let (code, json, _) = run(&["analyze", "--format", "json", journal]);
     assert_eq!(code, Some(1));
     let doc: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
@@ -1124,6 +1129,43 @@ fn a_wrong_client_secret_reads_the_same_live_and_offline() {
         block(&generic).contains("why      authentik answers invalid_client for a wrong secret or an unknown client_id; not the redirect_uri: it is the one authentik accepted at authorize"),
         "{generic}"
     );
+}
+
+/// The demo's journal holds exchanges as they finished (a login's POST finishes after the
+/// discovery it caused); `analyze` and `report` list them by when their request started, and
+/// show that time.
+#[test]
+fn views_read_in_the_order_requests_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("clean.jsonl");
+    assert_eq!(run(&["demo", "--fault", "clean", "--trace", journal.to_str().unwrap()]).0, Some(0));
+    let starts: Vec<u64> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "exchange")
+        .map(|v| v["exchange"]["started_ms"].as_u64().unwrap())
+        .collect();
+    assert!(starts.windows(2).any(|w| w[0] > w[1]), "the journal is in finishing order: {starts:?}");
+    let clock = |ms: u64| {
+        let s = (ms / 1000) % 86_400;
+        format!("{:02}:{:02}:{:02}.{:03}", s / 3600, s % 3600 / 60, s % 60, ms % 1000)
+    };
+    let mut want: Vec<String> = starts.iter().map(|s| clock(*s)).collect();
+    want.sort();
+    let (_, out, stderr) = run(&["analyze", journal.to_str().unwrap()]);
+    let shown: Vec<String> = out
+        .lines()
+        .filter(|l| l.contains(" flow 1 · ") && !l.contains("complete"))
+        .map(|l| l[..12].to_owned())
+        .collect();
+    assert_eq!(shown, want, "{out}");
+    assert!(stderr.contains("(listed in the order their requests started)"), "{stderr}");
+    let (_, report, _) = run(&["report", journal.to_str().unwrap()]);
+    assert!(report.contains("### Sequence (in the order requests started)"), "{report}");
+    let rows: Vec<String> =
+        report.lines().filter(|l| l.starts_with("| 1")).map(|l| l[2..14].to_owned()).collect();
+    assert_eq!(rows, want, "{report}");
 }
 
 /// A trace no named fault explains (a provider that announces an http:// userinfo endpoint and

@@ -3,6 +3,7 @@
 //! proxy, an offline replay of its trace and the tests get identical results.
 
 pub mod correlate;
+pub mod order;
 #[cfg(test)]
 mod properties;
 

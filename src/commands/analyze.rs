@@ -86,11 +86,16 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         let mut console = Console::new(Box::new(std::io::stdout()), Style::detect(), args.show_all);
+        // Read after the fact: in the order the requests started (ties by id), as every view.
+        let mut events = vec![];
         let infos = analyze(&args.files, cfg, |ev| {
             count(ev, &mut errors);
-            console.event(ev);
+            events.push(ev.clone());
         })
         .map_err(read)?;
+        for ev in crate::analysis::order::reading_order(events) {
+            console.event(&ev);
+        }
         let records: usize = infos.iter().map(|i| i.records).sum();
         if let Some(r) = recorded_used(&args.expect, &infos) {
             eprintln!(
@@ -102,7 +107,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<()> {
             );
         }
         eprintln!(
-            "{records} exchange{} read from {}; {errors} error finding{}",
+            "{records} exchange{} read from {} (listed in the order their requests started); {errors} error finding{}",
             if records == 1 { "" } else { "s" },
             args.files.join(", "),
             if errors == 1 { "" } else { "s" }

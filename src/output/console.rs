@@ -191,7 +191,8 @@ impl Console {
         }
         let mut line = format!(
             "{} {} · {:<10} {} {}{path} → {status}{who}",
-            clock_ms(x.ts),
+            // When the request started: the order every view is read in.
+            clock_ms(x.exchange.started_ms),
             self.style.bold(&flow),
             x.kind.label(),
             printable(&req.method),

@@ -83,12 +83,26 @@ impl Report {
         match ev {
             Event::Exchange(x) => match x.flow {
                 Some(f) if x.kind != ExchangeKind::Other => {
-                    self.flows.entry(f).or_default().exchanges.push(x.as_ref().clone())
+                    // The sequence reads in the order the requests started (ties by id).
+                    let list = &mut self.flows.entry(f).or_default().exchanges;
+                    let at = crate::analysis::order::position(list, x);
+                    list.insert(at, x.as_ref().clone())
                 }
                 _ => {}
             },
             Event::Finding(f) => match f.flow {
-                Some(id) => self.flows.entry(id).or_default().findings.push(f.as_ref().clone()),
+                Some(id) => {
+                    // Findings follow the sequence: by when their exchange's request started.
+                    let flow = self.flows.entry(id).or_default();
+                    let key = |x: &Option<u64>, xs: &[ExchangeEvent]| {
+                        x.and_then(|x| xs.iter().find(|e| e.id == x)).map(|e| (e.exchange.started_ms, e.id))
+                    };
+                    let k = key(&f.exchange, &flow.exchanges);
+                    let at = flow
+                        .findings
+                        .partition_point(|g| key(&g.exchange, &flow.exchanges) <= k || k.is_none());
+                    flow.findings.insert(at, f.as_ref().clone())
+                }
                 None if f.severity >= Severity::Warning => self.loose.push(f.as_ref().clone()),
                 None => {}
             },
@@ -125,7 +139,7 @@ impl Report {
         for (id, f) in &self.flows {
             s.push_str(&format!("## Login flow {id} · {}\n\n", f.outcome.as_deref().unwrap_or("open")));
             s.push_str(&Self::verdict(f));
-            s.push_str("\n\n### Sequence\n\n| time (UTC) | from → to | step | request | status |\n|---|---|---|---|---|\n");
+            s.push_str("\n\n### Sequence (in the order requests started)\n\n| time (UTC) | from → to | step | request | status |\n|---|---|---|---|---|\n");
             for x in &f.exchanges {
                 let (from, to) = lanes(x);
                 let status =
@@ -133,7 +147,7 @@ impl Report {
                 let path = crate::text::truncate(&crate::redact::redact_url(&x.exchange.request.path), 70);
                 s.push_str(&format!(
                     "| {} | {from} → {to} | {} | `{} {}` | {status} |\n",
-                    crate::timefmt::clock_ms(x.ts),
+                    crate::timefmt::clock_ms(x.exchange.started_ms),
                     step_name(x.kind),
                     md(&x.exchange.request.method),
                     md(&format!("{}{}", x.exchange.request.host, path)),

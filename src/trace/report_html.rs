@@ -132,7 +132,7 @@ fn flow_html(s: &mut String, id: u64, f: &FlowReport, raw: bool, policy: crate::
         let path = crate::text::truncate(&crate::redact::redact_url(&x.exchange.request.path), 60);
         s.push_str(&format!(
             "<div class=\"t\">{}</div>{}<a class=\"arrow {dir}{mark} s{lo}{hi}\" href=\"#x-{}\" title=\"{}\" data-x=\"{}\">{} · {}</a>{}",
-            crate::timefmt::clock_ms(x.ts),
+            crate::timefmt::clock_ms(x.exchange.started_ms),
             "<div></div>".repeat(lo),
             x.id,
             esc(&format!("{} {}{}", x.exchange.request.method, x.exchange.request.host, path)),

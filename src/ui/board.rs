@@ -163,9 +163,8 @@ impl Board {
         match &ev {
             Event::Exchange(x) => {
                 row.exchanges += 1;
-                if row.started == 0 {
-                    row.started = x.ts;
-                }
+                let start = x.exchange.started_ms;
+                row.started = if row.started == 0 { start } else { row.started.min(start) };
                 row.ended = row.ended.max(x.ts);
                 if !self.policy.pii
                     && let Some(u) = x
