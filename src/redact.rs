@@ -255,6 +255,29 @@ pub fn mask_value(key: &str, value: &str) -> Option<String> {
     })
 }
 
+/// Whether values under `key` are secrets: the one decision every view applies (console, trace,
+/// report, web view, a finding's evidence). `state` and `nonce` are not: they are one-login
+/// CSRF and replay nonces, useless to anyone once the login is over, already in clear in the
+/// authorize URL and the ID token, and the change made to them is often the whole diagnosis.
+pub fn is_secret_param(key: &str) -> bool {
+    masking(key).is_some()
+}
+
+/// How a parameter's value is shown to a person: a secret as its short fingerprint
+/// ([`short`]), anything else as it is (long ones cut to `max` characters, the length told).
+/// Control characters are escaped by the view, not here.
+pub fn shown(key: &str, value: &str, max: usize) -> String {
+    if is_secret_param(key) || is_masked(value) {
+        return short(value);
+    }
+    let n = value.chars().count();
+    if n <= max {
+        value.to_owned()
+    } else {
+        format!("{}… ({n} characters)", value.chars().take(max.saturating_sub(1)).collect::<String>())
+    }
+}
+
 /// Secrets a person chooses (the client secret, passwords, one-time codes typed in): an
 /// unkeyed hash of them could be brute-forced offline by anyone holding the trace, so their
 /// fingerprint is an HMAC with a random key made for this run and never written anywhere.

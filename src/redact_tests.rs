@@ -204,3 +204,20 @@ fn secrets_compare_across_their_forms() {
     assert_eq!(same_secret(&mask_keyed("s3cret"), "s3cret"), None);
     assert!(is_keyed(&mask_keyed("x")) && !is_keyed(&mask("x")));
 }
+
+/// One decision per parameter, applied by every view: a state or nonce is shown, a code or
+/// token only as its fingerprint, however it is spelled.
+#[test]
+fn each_parameter_is_decided_once() {
+    for clear in ["state", "nonce", "redirect_uri", "client_id", "scope"] {
+        assert!(!is_secret_param(clear), "{clear}");
+        assert_eq!(shown(clear, "abc-waf", 64), "abc-waf");
+    }
+    for secret in ["code", "Access_Token", "refresh_token", "client_secret", "id_token", "code_verifier"] {
+        assert!(is_secret_param(secret), "{secret}");
+        assert_eq!(shown(secret, "SECRETVALUE", 64), short("SECRETVALUE"));
+    }
+    // A marker from a redacted trace is shown as a fingerprint even under a clear name.
+    assert_eq!(shown("state", &mask("s"), 64), short("s"));
+    assert_eq!(shown("state", &"a".repeat(70), 10), format!("{}… (70 characters)", "a".repeat(9)));
+}

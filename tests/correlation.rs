@@ -151,7 +151,10 @@ async fn state_altered_in_the_location_redirect_is_one_flow_and_a_state_mismatch
     assert_eq!(r.bad(), vec![("AUTHZ-STATE-MISMATCH".into(), Severity::Error, Some(1))]);
     let f = r.get("AUTHZ-STATE-MISMATCH");
     assert_eq!(f.field.as_deref(), Some("authorization_response.state"));
-    assert_eq!(f.hint.as_deref(), Some("a suffix of 4 characters was added"));
+    assert_eq!(f.hint.as_deref(), Some("\"-waf\" was appended"));
+    let (sent, seen) = (f.expected.as_deref().unwrap(), f.seen.as_deref().unwrap());
+    assert_eq!(format!("{sent}-waf"), seen, "both states in clear, the change visible");
+    assert_eq!(f.diff_at, Some(sent.chars().count()), "the caret under the first added character");
     assert!(f.fix.contains("rewriting the Location header"), "{}", f.fix);
     assert_eq!(r.joined("authorize_response"), vec!["state"]);
     assert_eq!(r.joined("rp_callback"), vec!["code"], "the altered state joins by the code");

@@ -335,10 +335,7 @@ fn browser_exported_hars_are_analysed() {
             _ => None,
         })
         .expect("the altered state is found");
-    assert_eq!(
-        (f.severity, f.hint.as_deref()),
-        (Severity::Error, Some("a suffix of 4 characters was added"))
-    );
+    assert_eq!((f.severity, f.hint.as_deref()), (Severity::Error, Some("\"-waf\" was appended")));
 }
 
 /// A HAR mitmproxy wrote (after reading oidc-tap's own): both logins come back.

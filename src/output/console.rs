@@ -10,7 +10,7 @@ use crate::capture::HeaderLookup;
 use crate::oidc::ExchangeKind;
 use crate::oidc::jwt::DecodedJwt;
 use crate::oidc::messages::TokenSource;
-use crate::redact::short;
+use crate::redact::shown;
 use crate::rules::{Finding, Severity};
 use crate::text::{abbreviate, printable};
 use crate::timefmt::{clock_ms, relative};
@@ -67,13 +67,18 @@ pub struct Console {
 
 const INDENT: &str = "              ";
 
-fn opt_short(v: Option<&str>) -> String {
+/// A parameter's value as every line shows it ([`crate::redact::shown`]: a state in clear, a
+/// code as its fingerprint).
+fn opt_shown(key: &str, v: Option<&str>) -> String {
     match v {
         None => "—".into(),
         Some("") => "(empty)".into(),
-        Some(s) => short(s),
+        Some(s) => shown(key, s, SHOWN_MAX),
     }
 }
+
+/// Longest parameter value shown whole on a flow line.
+const SHOWN_MAX: usize = 64;
 
 impl Console {
     pub fn new(out: Box<dyn Write + Send>, style: Style, show_all: bool) -> Console {
@@ -295,8 +300,8 @@ impl Console {
                 format!(
                     "redirect_uri {} · state {} · nonce {}",
                     a.redirect_uri.as_deref().unwrap_or("(none)"),
-                    opt_short(a.state.as_deref()),
-                    opt_short(a.nonce.as_deref())
+                    opt_shown("state", a.state.as_deref()),
+                    opt_shown("nonce", a.nonce.as_deref())
                 ),
             ));
         }
@@ -324,7 +329,7 @@ impl Console {
                     format!(
                         "via {via} → error={e}{} · state {}",
                         r.error_description.as_deref().map(|s| format!(" ({s})")).unwrap_or_default(),
-                        opt_short(r.state.as_deref())
+                        opt_shown("state", r.state.as_deref())
                     ),
                 )),
                 None => v.push((
@@ -332,8 +337,8 @@ impl Console {
                     format!(
                         "via {via} → {} code {} · state {}{}",
                         r.redirect_to,
-                        opt_short(r.code.as_deref()),
-                        opt_short(r.state.as_deref()),
+                        opt_shown("code", r.code.as_deref()),
+                        opt_shown("state", r.state.as_deref()),
                         r.iss.as_deref().map(|i| format!(" · iss {i}")).unwrap_or_default()
                     ),
                 )),
@@ -346,7 +351,7 @@ impl Console {
                     "{} · grant {} · code {} · redirect_uri {}{}",
                     t.client_auth.method,
                     t.grant_type.as_deref().unwrap_or("—"),
-                    opt_short(t.code.as_deref()),
+                    opt_shown("code", t.code.as_deref()),
                     t.redirect_uri.as_deref().unwrap_or("(none)"),
                     t.code_verifier.as_ref().map(|_| " · code_verifier sent").unwrap_or_default()
                 ),
@@ -367,7 +372,7 @@ impl Console {
                     format!(
                         "{} · access_token {} · scope \"{}\" · expires_in {}",
                         t.token_type.as_deref().unwrap_or("no token_type"),
-                        opt_short(t.access_token.as_deref()),
+                        opt_shown("access_token", t.access_token.as_deref()),
                         t.scope.as_deref().unwrap_or(""),
                         t.expires_in.map(|e| e.to_string()).unwrap_or("—".into())
                     ),
@@ -380,7 +385,7 @@ impl Console {
             }
         }
         if let Some(u) = &d.userinfo_request {
-            let token = opt_short(u.access_token.as_deref());
+            let token = opt_shown("access_token", u.access_token.as_deref());
             let mut paint: Paint = plain;
             let mut s = match u.token_source {
                 TokenSource::None => "no access token sent".to_owned(),

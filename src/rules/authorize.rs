@@ -1,10 +1,11 @@
 //! Authorization request and response checks (RFC 6749 §4.1, OIDC Core §3.1.2, RFC 7636,
 //! RFC 9207) and the provider's refusal pages.
 
+use super::EVIDENCE_MAX;
 use super::{Ctx, Finding, RuleId, Severity, not_checked};
 use crate::oidc::ExchangeKind;
 use crate::oidc::messages::{RefusalKind, ResponseVia};
-use crate::redact::{fp_of, short};
+use crate::redact::{fp_of, is_masked, shown};
 
 pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     request(ctx, out);
@@ -201,9 +202,8 @@ fn response(ctx: &Ctx, out: &mut Vec<Finding>) {
         out.push(
             Finding::new(RuleId::AuthzStateMismatch, if at_callback { "the callback's state is not the state this login sent" } else { "the provider returned another state than it was sent" })
                 .field(if at_callback { "callback.state" } else { "authorization_response.state" })
-                .expected(short(sent))
-                .seen(short(got))
-                .hint(super::diff::how_values_differ(sent, got))
+                .evidence(shown("state", sent, EVIDENCE_MAX), shown("state", got, EVIDENCE_MAX))
+                .hint(super::diff::how_values_differ(sent, got, !is_masked(sent) && !is_masked(got)))
                 .why(format!("the state ties the callback to the browser session that started the login; a changed one means something rewrote it on the way, another tab, or a lost cookie{joined}"))
                 .mastodon("“Invalid 'state' parameter” (csrf_detected)"),
         );
@@ -211,7 +211,7 @@ fn response(ctx: &Ctx, out: &mut Vec<Finding>) {
         out.push(
             Finding::new(RuleId::AuthzStateMismatch, "the response carries no state although one was sent")
                 .field("authorization_response.state")
-                .evidence(short(sent.unwrap_or("")), "(none)")
+                .evidence(shown("state", sent.unwrap_or(""), EVIDENCE_MAX), "(none)")
                 .why("RFC 6749 requires the provider to return the state it got")
                 .mastodon("“Invalid 'state' parameter” (csrf_detected)"),
         );

@@ -123,22 +123,41 @@ mod tests {
 }
 
 /// How a correlation value (state, code) differs from the one sent, in words: what was added,
-/// cut or re-encoded on the way (the values themselves are shown only as fingerprints).
-pub fn how_values_differ(sent: &str, got: &str) -> String {
+/// cut or re-encoded on the way. `clear` says whether the value may be shown (a state may, a
+/// code may not: then only the lengths are told).
+pub fn how_values_differ(sent: &str, got: &str, clear: bool) -> String {
     let decoded = |s: &str| -> String {
         form_urlencoded::parse(format!("x={}", s.replace(' ', "+")).as_bytes())
             .next()
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
     };
+    let n = |s: &str| s.chars().count();
+    // The part that was added, quoted (a long one is cut: the count says how long it was).
+    let quoted = |part: &str| {
+        let c = n(part);
+        if c > 24 {
+            format!("\"{}…\" ({c} characters)", part.chars().take(20).collect::<String>())
+        } else {
+            format!("\"{part}\"")
+        }
+    };
     if got.is_empty() {
         "the value came back empty".into()
-    } else if got.starts_with(sent) {
-        format!("a suffix of {} characters was added", got.chars().count() - sent.chars().count())
-    } else if got.ends_with(sent) {
-        format!("a prefix of {} characters was added", got.chars().count() - sent.chars().count())
+    } else if let Some(added) = got.strip_prefix(sent) {
+        if clear {
+            format!("{} was appended", quoted(added))
+        } else {
+            format!("a suffix of {} characters was added", n(added))
+        }
+    } else if let Some(added) = got.strip_suffix(sent) {
+        if clear {
+            format!("{} was put in front", quoted(added))
+        } else {
+            format!("a prefix of {} characters was added", n(added))
+        }
     } else if sent.starts_with(got) {
-        format!("truncated after {} of {} characters", got.chars().count(), sent.chars().count())
+        format!("truncated after {} of {} characters", n(got), n(sent))
     } else if decoded(got) == sent
         || decoded(sent) == got
         || got.replace(' ', "+") == sent
@@ -157,12 +176,19 @@ mod value_tests {
 
     #[test]
     fn says_how_a_value_was_changed() {
-        assert_eq!(how_values_differ("abc", "abcx"), "a suffix of 1 characters was added");
-        assert_eq!(how_values_differ("abc", "xxabc"), "a prefix of 2 characters was added");
-        assert_eq!(how_values_differ("abcdef", "abc"), "truncated after 3 of 6 characters");
-        assert!(how_values_differ("ab+c/d==", "ab c/d==").starts_with("the percent-encoding changed"));
-        assert!(how_values_differ("ab+c", "ab%2Bc").starts_with("the percent-encoding changed"));
-        assert_eq!(how_values_differ("abc", "xyz"), "a different value altogether");
-        assert_eq!(how_values_differ("abc", ""), "the value came back empty");
+        assert_eq!(how_values_differ("abc", "abcx", false), "a suffix of 1 characters was added");
+        assert_eq!(how_values_differ("abc", "xxabc", false), "a prefix of 2 characters was added");
+        assert_eq!(how_values_differ("abc", "abc-waf", true), "\"-waf\" was appended");
+        assert_eq!(how_values_differ("abc", "xxabc", true), "\"xx\" was put in front");
+        let long = format!("abc{}", "x".repeat(30));
+        assert_eq!(
+            how_values_differ("abc", &long, true),
+            "\"xxxxxxxxxxxxxxxxxxxx…\" (30 characters) was appended"
+        );
+        assert_eq!(how_values_differ("abcdef", "abc", true), "truncated after 3 of 6 characters");
+        assert!(how_values_differ("ab+c/d==", "ab c/d==", true).starts_with("the percent-encoding changed"));
+        assert!(how_values_differ("ab+c", "ab%2Bc", true).starts_with("the percent-encoding changed"));
+        assert_eq!(how_values_differ("abc", "xyz", true), "a different value altogether");
+        assert_eq!(how_values_differ("abc", "", true), "the value came back empty");
     }
 }

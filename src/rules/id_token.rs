@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use super::{Ctx, Finding, RuleId, not_checked};
 use crate::oidc::messages::ProblemAt;
-use crate::redact::{fp_of, is_masked, short};
+use crate::redact::{fp_of, is_masked, shown};
 use crate::timefmt::{human_duration, utc_datetime};
 use crate::verify::SigOutcome;
 use crate::verify::Unverifiable;
@@ -164,14 +164,15 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             None => out.push(
                 Finding::new(RuleId::IdtNonceMissing, "the authorize request sent a nonce, the ID token has none")
                     .field("id_token.nonce")
-                    .evidence(short(sent), "(none)")
+                    .evidence(shown("nonce", sent, super::EVIDENCE_MAX), "(none)")
                     .why("the provider must copy the nonce into the ID token so it can be bound to this login")
                     .mastodon("“Invalid ID Token: Nonce does not match”"),
             ),
             Some(n) if fp_of(n) != fp_of(sent) => out.push(
                 Finding::new(RuleId::IdtNonceMismatch, "the ID token's nonce is not the one this login sent")
                     .field("id_token.nonce")
-                    .evidence(short(sent), short(n))
+                    .evidence(shown("nonce", sent, super::EVIDENCE_MAX), shown("nonce", n, super::EVIDENCE_MAX))
+                    .hint(super::diff::how_values_differ(sent, n, !is_masked(sent) && !is_masked(n)))
                     .why("the session's nonce was overwritten by a second login, a scope mapping emits its own nonce, or a code from another login was redeemed")
                     .mastodon("“Invalid ID Token: Nonce does not match”"),
             ),

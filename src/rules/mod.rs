@@ -23,6 +23,10 @@ pub mod userinfo;
 
 use std::collections::{HashMap, HashSet};
 
+/// Longest value a finding's expected/seen shows whole (a state, a nonce); the wire can send
+/// kilobytes, a person reads a line.
+pub const EVIDENCE_MAX: usize = 160;
+
 pub use catalogue::RuleId;
 pub use finding::{Finding, Severity};
 

@@ -41,7 +41,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         if let (Some(issued), Some(raw)) =
             (issued, f.auth_response.as_ref().and_then(|a| a.value.code.as_deref()))
         {
-            finding = finding.expected(issued).hint(super::diff::how_values_differ(raw, code));
+            finding = finding.expected(issued).hint(super::diff::how_values_differ(raw, code, false));
         }
         out.push(finding);
     }
