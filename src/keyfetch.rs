@@ -35,7 +35,20 @@ pub struct KeyFetcher {
     pub timeout: Duration,
 }
 
+/// The tool's own fetches are numbered from here + 1, far from the gateway's exchanges.
+pub const FIRST_ID: u64 = 1_000_000_000;
+
 impl KeyFetcher {
+    /// Numbers the next fetch after `fetches` earlier ones (a run continuing another's).
+    pub fn continue_after(&mut self, fetches: u64) {
+        self.next_id = FIRST_ID + fetches;
+    }
+
+    /// How many fetches were numbered (earlier runs' included).
+    pub fn fetched(&self) -> u64 {
+        self.next_id - FIRST_ID
+    }
+
     pub fn new(trust: &UpstreamTrust, connect_to: ConnectTo, router: Router) -> Result<KeyFetcher, TlsError> {
         // A trust setting that cannot be used fails here, at start, not at the first fetch.
         crate::tls::upstream_client_config(trust)?;
@@ -44,8 +57,7 @@ impl KeyFetcher {
             connect_to,
             router,
             last: HashMap::new(),
-            // Synthetic exchanges get ids far from the gateway's.
-            next_id: 1_000_000_000,
+            next_id: FIRST_ID,
             min_interval: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
         })

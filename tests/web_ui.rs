@@ -12,7 +12,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 use oidc_tap::analysis::Event;
 use oidc_tap::demo::faults;
-use oidc_tap::demo::rig::{Rig, Scenario};
+use oidc_tap::demo::rig::{Numbering, Rig, Scenario};
 use oidc_tap::ui::board::Board;
 use oidc_tap::ui::{Mode, Ui, UiConfig};
 
@@ -22,13 +22,33 @@ use browser::{Browser, WAIT};
 
 /// One demo login through a fresh rig whose session feeds `ui`; its events, unredacted.
 async fn login(ui: &Ui, names: &[&str]) -> Vec<Event> {
+    login_after(ui, names, Numbering::default()).await.0
+}
+
+/// One demo login fed to the page, numbered on after `numbering` (as `demo` runs its logins).
+async fn login_after(ui: &Ui, names: &[&str], numbering: Numbering) -> (Vec<Event>, Numbering) {
     let mut sc = Scenario::clean();
     faults::combine(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &mut sc).unwrap();
+    sc.numbering = numbering;
     let mut session = oidc_tap::demo::rig::quiet_session(&sc);
     session.ui = Some(ui.feed());
     let rig = Rig::start(sc, session).await.unwrap();
     rig.login().await.unwrap();
-    rig.finish().await.unwrap().keep.unwrap()
+    let (session, next) = rig.finish_numbered().await.unwrap();
+    (session.keep.unwrap(), next)
+}
+
+/// The same login again as flow `flow` (a page fed many logins quickly).
+fn as_flow(events: &[Event], flow: u64) -> Vec<Event> {
+    let mut out = events.to_vec();
+    for e in &mut out {
+        match e {
+            Event::Exchange(x) => x.flow = x.flow.map(|_| flow),
+            Event::Finding(f) => f.flow = f.flow.map(|_| flow),
+            Event::Flow(f) => f.flow = flow,
+        }
+    }
+    out
 }
 
 /// Every secret the logins carried in clear: codes, tokens, the ID token's signature, the
@@ -130,9 +150,8 @@ async fn the_live_view_draws_each_login_as_it_happens() {
     // A mark a reload would wipe.
     b.client.execute("window.stillHere = true; return true", vec![]).await.unwrap();
 
-    let clean = login(&ui, &[]).await;
-    ui.feed().next_run().await;
-    let broken = login(&ui, &["wrong-aud"]).await;
+    let (clean, after) = login_after(&ui, &[], Numbering::default()).await;
+    let (broken, _) = login_after(&ui, &["wrong-aud"], after).await;
 
     // Both flows appear without a reload: the clean one complete, the broken one failed.
     b.wait_for("#row-1.ok").await;
@@ -472,7 +491,11 @@ fn flows_until(addr: std::net::SocketAddr, ok: impl Fn(&serde_json::Value) -> bo
 
 #[test]
 fn demo_ui_keeps_the_demo_logins_on_the_page() {
-    let (child, lines) = started(&["demo", "--ui", "127.0.0.1:0"], "Ctrl-C stops.", false);
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, har) = (dir.path().join("demo.jsonl"), dir.path().join("demo.har"));
+    let (journal, har) = (journal.to_str().unwrap(), har.to_str().unwrap());
+    let (child, lines) =
+        started(&["demo", "--ui", "127.0.0.1:0", "--trace", journal, "--har", har], "Ctrl-C stops.", false);
     assert!(lines.iter().any(|l| l == "The logins above, as sequence diagrams:"), "{lines:?}");
     // Newest first, each login with the finding its verdict is about (the page may still be
     // taking in the last one when the address is printed).
@@ -489,6 +512,45 @@ fn demo_ui_keeps_the_demo_logins_on_the_page() {
     });
     assert_eq!(v["mode"], "live");
     assert_eq!(stop(child), Some(0));
+
+    // The same flow numbers everywhere: console, web view, journal, HAR pages, report.
+    let want: std::collections::BTreeSet<u64> = (1..=4).collect();
+    let console: std::collections::BTreeSet<u64> =
+        lines.iter().filter_map(|l| l.split(" flow ").nth(1)?.split(' ').next()?.parse().ok()).collect();
+    assert_eq!(console, want, "console");
+    let page: std::collections::BTreeSet<u64> =
+        v["flows"].as_array().unwrap().iter().map(|f| f["id"].as_u64().unwrap()).collect();
+    assert_eq!(page, want, "web view");
+    let written: Vec<serde_json::Value> =
+        std::fs::read_to_string(journal).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let in_journal: std::collections::BTreeSet<u64> =
+        written.iter().filter(|v| v["type"] == "flow").filter_map(|v| v["flow"].as_u64()).collect();
+    assert_eq!(in_journal, want, "journal");
+    let ids: Vec<u64> =
+        written.iter().filter(|v| v["type"] == "exchange").map(|v| v["id"].as_u64().unwrap()).collect();
+    assert_eq!(
+        ids.len(),
+        ids.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        "exchange ids are unique"
+    );
+    let har: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(har).unwrap()).unwrap();
+    let pages: std::collections::BTreeSet<u64> = har["log"]["pages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().strip_prefix("flow-").unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(pages, want, "HAR pages");
+    let report = std::process::Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+        .args(["report", journal])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&report.stdout);
+    let in_report: std::collections::BTreeSet<u64> = report
+        .lines()
+        .filter_map(|l| l.strip_prefix("## Login flow ")?.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(in_report, want, "report");
 }
 
 #[test]
@@ -539,9 +601,8 @@ async fn a_stuck_browser_holds_nothing_up() {
     let events = login(&ui, &[]).await;
     let feed = ui.feed();
     let started = std::time::Instant::now();
-    for _ in 0..300 {
-        feed.next_run().await;
-        for e in &events {
+    for flow in 2..=301 {
+        for e in &as_flow(&events, flow) {
             feed.send(e);
         }
     }

@@ -71,8 +71,14 @@ fn key_rank(k: &BrowserKey) -> u8 {
 }
 
 impl FlowTracker {
-    pub fn new(limits: FlowLimits) -> FlowTracker {
-        FlowTracker { limits, ..Default::default() }
+    /// Flows are numbered from `before` + 1.
+    pub fn new(limits: FlowLimits, before: u64) -> FlowTracker {
+        FlowTracker { limits, next_id: before, ..Default::default() }
+    }
+
+    /// The number of the last flow opened.
+    pub fn last_id(&self) -> u64 {
+        self.next_id
     }
 
     pub fn get(&self, id: u64) -> Option<&Flow> {

@@ -27,7 +27,7 @@ fn discovery() -> Decoded {
 
 #[test]
 fn discovery_then_silence_is_abandoned_then_expired() {
-    let mut t = FlowTracker::new(FlowLimits { idle_ms: 60_000, abandon_ms: 10_000, ..Default::default() });
+    let mut t = FlowTracker::new(FlowLimits { idle_ms: 60_000, abandon_ms: 10_000, ..Default::default() }, 0);
     let a = t.assign(&discovery(), Some("https://a/"), 1000);
     assert!(a.opened);
     t.record(a.flow.unwrap(), &discovery(), 1, 1000, Some("https://a/"));
@@ -42,7 +42,7 @@ fn discovery_then_silence_is_abandoned_then_expired() {
 
 #[test]
 fn flows_are_bounded() {
-    let mut t = FlowTracker::new(FlowLimits { max_flows: 3, ..Default::default() });
+    let mut t = FlowTracker::new(FlowLimits { max_flows: 3, ..Default::default() }, 0);
     for i in 0..5 {
         t.assign(&discovery(), None, i);
     }
@@ -53,7 +53,7 @@ fn flows_are_bounded() {
 
 #[test]
 fn unknown_code_at_token_opens_a_flow_and_other_traffic_does_not() {
-    let mut t = FlowTracker::new(FlowLimits::default());
+    let mut t = FlowTracker::new(FlowLimits::default(), 0);
     let mut tok = decoded(ExchangeKind::Token);
     tok.token_request = Some(TokenRequest { code: Some("c".into()), ..Default::default() });
     let a = t.assign(&tok, Some("https://a/"), 0);

@@ -27,6 +27,10 @@ pub struct AnalyzerConfig {
     /// Verdicts of the live run, by exchange id, carried in a trace: what a redacted record
     /// can no longer re-check (a signature) is shown as checked live.
     pub live: HashMap<u64, LiveVerdict>,
+    /// Flows are numbered from this + 1: a run that continues an earlier one (the demo's
+    /// logins, each analysed on its own) keeps one numbering in console, journal, HAR, web
+    /// view and report.
+    pub flows_before: u64,
 }
 
 /// What the live run concluded about one exchange, as a trace carries it.
@@ -152,7 +156,7 @@ impl Analyzer {
         Analyzer {
             book: EndpointBook::default(),
             interest: Default::default(),
-            flows: FlowTracker::new(cfg.limits),
+            flows: FlowTracker::new(cfg.limits, cfg.flows_before),
             keys: KeyStore::default(),
             exp: cfg.expectations,
             history: UidHistory::default(),
@@ -161,6 +165,11 @@ impl Analyzer {
             live: cfg.live,
             raised: Default::default(),
         }
+    }
+
+    /// The number of the last flow opened (or [`AnalyzerConfig::flows_before`] if none was).
+    pub fn last_flow(&self) -> u64 {
+        self.flows.last_id()
     }
 
     pub fn expectations(&self) -> &Expectations {

@@ -39,7 +39,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     println!("A real gateway on 127.0.0.1 in front of a built-in authentik stand-in (authentik.test) and a");
     println!("scripted Mastodon (mastodon.test). Each login below is broken on purpose; the lines are what");
     println!("`oidc-tap proxy` prints in front of a real deployment. `--list-faults` shows every fault.\n");
-    // One HAR for every demo login: each rig's flows are renumbered, so they stay apart.
+    // One HAR for every demo login: the logins continue one numbering (flows, exchanges), so
+    // they stay apart and each has the same number everywhere.
     let mut har = args.har.as_ref().map(|_| crate::trace::har::HarWriter::new(true, false));
     // The web view, when asked: the logins below appear on it as they run.
     let stop = super::shutdown_signal();
@@ -48,8 +49,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         None => None,
     };
     let mut journal_errors = 0;
+    let mut numbering = crate::demo::rig::Numbering::default();
     for names in logins {
         let mut sc = Scenario::clean();
+        sc.numbering = numbering;
         faults::combine(&names, &mut sc).map_err(super::exit::usage)?;
         let name = names.join(" + ");
         let what: Vec<&str> = names.iter().filter_map(|n| faults::find(n)).map(|f| f.what).collect();
@@ -63,7 +66,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         // As if `--mastodon-env` pointed at the demo Mastodon's .env.production.
         let expectations = sc.expectations();
         let mut session = Session::new(
-            Analyzer::new(AnalyzerConfig { expectations, ..Default::default() }),
+            Analyzer::new(AnalyzerConfig {
+                expectations,
+                flows_before: numbering.flows,
+                ..Default::default()
+            }),
             Some(Console::new(Box::new(std::io::stdout()), style, false)),
             journal,
             1024 * 1024,
@@ -76,14 +83,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         session.ui = ui.as_ref().map(|u| u.feed());
         let rig = Rig::start(sc, session).await?;
         let outcome = rig.login().await?;
-        let done = rig.finish().await?;
+        let (done, next) = rig.finish_numbered().await?;
+        numbering = next;
         journal_errors += done.journal_errors;
         if let Some(h) = &mut har {
             done.keep.iter().flatten().for_each(|ev| h.event(ev));
-            h.next_run();
-        }
-        if let Some(u) = &ui {
-            u.feed().next_run().await;
         }
         match outcome.verdict {
             Some(Verdict::Success { uid }) => println!("   Mastodon: signed in, account key (uid) {uid:?}\n"),

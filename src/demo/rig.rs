@@ -37,6 +37,19 @@ pub struct Scenario {
     /// Where `.env.production` says something else than the running Mastodon uses (edited,
     /// not restarted).
     pub env: EnvDrift,
+    /// Where this login's numbers start (the demo's later logins continue the earlier ones').
+    pub numbering: Numbering,
+}
+
+/// The last flow, exchange and key-fetch numbers used before a run. The demo runs each login on
+/// its own gateway and analysis; continuing one numbering gives a flow or an exchange the same
+/// number on the console, in the journal, the HAR, the web view and the report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Numbering {
+    pub flows: u64,
+    pub exchanges: u64,
+    /// The tool's own key fetches (numbered apart from the gateway's exchanges).
+    pub fetches: u64,
 }
 
 /// `.env.production` values that differ from what the running Mastodon sends.
@@ -97,6 +110,7 @@ impl Scenario {
             web_domain: domain.into(),
             provider_host: AUTHENTIK.into(),
             env: EnvDrift::default(),
+            numbering: Numbering::default(),
         }
     }
 }
@@ -133,7 +147,11 @@ pub async fn run_login(sc: Scenario) -> anyhow::Result<Vec<crate::analysis::Even
 pub fn quiet_session(sc: &Scenario) -> Session {
     use crate::analysis::{Analyzer, AnalyzerConfig};
     Session::new(
-        Analyzer::new(AnalyzerConfig { expectations: sc.expectations(), ..Default::default() }),
+        Analyzer::new(AnalyzerConfig {
+            expectations: sc.expectations(),
+            flows_before: sc.numbering.flows,
+            ..Default::default()
+        }),
         None,
         None,
         1 << 20,
@@ -201,12 +219,15 @@ impl Rig {
             cfg.capture_limit = limit;
         }
         cfg.connect_to = connect_to.clone();
+        cfg.ids_before = scenario.numbering.exchanges;
         cfg.trust = trust.clone();
         cfg.identity = Some(ServerIdentity::DevCa { ca: ca.clone(), fallback: vec!["127.0.0.1".into()] });
         let mut gateway = Gateway::start(cfg).await?;
         let gateway_addr = gateway.listening[0].addr;
         let records = gateway.take_records().ok_or_else(|| anyhow::anyhow!("records"))?;
-        session.fetcher = Some(crate::keyfetch::KeyFetcher::new(&trust, connect_to, router)?);
+        let mut fetcher = crate::keyfetch::KeyFetcher::new(&trust, connect_to, router)?;
+        fetcher.continue_after(scenario.numbering.fetches);
+        session.fetcher = Some(fetcher);
         let session = crate::session::spawn_session(records, session);
 
         let back_channel = client_via(gateway_addr, &[host.as_str(), INTERNAL], &trust)?;
@@ -268,7 +289,19 @@ impl Rig {
 
     /// Stops everything and returns the analysis session (all flows closed).
     pub async fn finish(self) -> anyhow::Result<Session> {
+        Ok(self.finish_numbered().await?.0)
+    }
+
+    /// Like [`Rig::finish`], with the numbers a next login continues from.
+    pub async fn finish_numbered(self) -> anyhow::Result<(Session, Numbering)> {
+        let exchanges = self.gateway.last_id();
         self.gateway.shutdown().await;
-        Ok(self.session.await?)
+        let session = self.session.await?;
+        let numbering = Numbering {
+            flows: session.analyzer.last_flow(),
+            exchanges,
+            fetches: session.fetcher.as_ref().map_or(0, |f| f.fetched()),
+        };
+        Ok((session, numbering))
     }
 }

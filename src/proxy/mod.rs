@@ -98,6 +98,9 @@ pub struct ProxyConfig {
     pub body_idle_timeout: Duration,
     /// Forwarding threads (one per core by default; see [`lanes`]).
     pub lanes: usize,
+    /// Exchanges are numbered from this + 1: a run that continues an earlier one (the demo's
+    /// logins, each on its own gateway) keeps one numbering in every view.
+    pub ids_before: u64,
 }
 
 impl ProxyConfig {
@@ -122,6 +125,7 @@ impl ProxyConfig {
             wanted: None,
             body_idle_timeout: Duration::from_secs(60),
             lanes: lanes::default_count(),
+            ids_before: 0,
         }
     }
 }
@@ -152,6 +156,7 @@ pub struct Gateway {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     lanes: Arc<Lanes>,
+    next_id: Arc<AtomicU64>,
 }
 
 impl Gateway {
@@ -170,7 +175,7 @@ impl Gateway {
         let lanes = Arc::new(Lanes::start(cfg.lanes).map_err(ProxyError::Lanes)?);
         // One upstream client (connection pool) per lane: a pooled connection's task runs on the
         // lane that opened it, so the lane's requests never wait on another thread.
-        let next_id = Arc::new(AtomicU64::new(0));
+        let next_id = Arc::new(AtomicU64::new(cfg.ids_before));
         let mut per_lane = Vec::with_capacity(lanes.len());
         for _ in 0..lanes.len() {
             per_lane.push(Arc::new(Shared {
@@ -205,12 +210,17 @@ impl Gateway {
                 cfg.shutdown_grace,
             ));
         }
-        Ok(Gateway { listening, records: Some(rx), stats, stop, tasks, lanes })
+        Ok(Gateway { listening, records: Some(rx), stats, stop, tasks, lanes, next_id })
     }
 
     /// The stream of finished exchanges; can be taken once.
     pub fn take_records(&mut self) -> Option<tap::Records> {
         self.records.take()
+    }
+
+    /// The id of the last exchange numbered so far (see [`ProxyConfig::ids_before`]).
+    pub fn last_id(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed)
     }
 
     /// What the capture kept and lost (login steps whole, other traffic as summaries).

@@ -29,18 +29,10 @@ pub struct HarWriter {
     pages: BTreeMap<u64, Value>,
     /// (flow, outcome, error and warning rule ids) for `log.comment`.
     flows: BTreeMap<u64, (String, Vec<String>)>,
-    /// Added to flow ids: several runs (the demo's logins) in one HAR stay apart.
-    offset: u64,
-    max_flow: u64,
-    /// Runs so far; exchange ids of later runs are shifted so they stay unique too.
-    run: u64,
     policy: crate::redact::Policy,
     /// `log._oidc.expect`.
     expect: Option<Value>,
 }
-
-/// Exchange ids of each further run start this much higher.
-const RUN_ID_STRIDE: u64 = 1 << 40;
 
 impl HarWriter {
     pub fn new(redact: bool, keep_all: bool) -> HarWriter {
@@ -51,9 +43,6 @@ impl HarWriter {
             by_exchange: BTreeMap::new(),
             pages: BTreeMap::new(),
             flows: BTreeMap::new(),
-            offset: 0,
-            max_flow: 0,
-            run: 0,
             policy: Default::default(),
             expect: None,
         }
@@ -72,18 +61,6 @@ impl HarWriter {
         self
     }
 
-    /// The next events come from another analysis run (whose flows count from 1 again).
-    pub fn next_run(&mut self) {
-        self.offset = self.max_flow;
-        self.run += 1;
-    }
-
-    fn flow_id(&mut self, f: Option<u64>) -> Option<u64> {
-        let id = f.map(|f| f + self.offset);
-        self.max_flow = self.max_flow.max(id.unwrap_or(0));
-        id
-    }
-
     pub fn event(&mut self, ev: &Event) {
         let policy = self.policy;
         crate::redact::with_policy(policy, || self.event_inner(ev))
@@ -98,9 +75,8 @@ impl HarWriter {
     }
 
     fn exchange(&mut self, x: &ExchangeEvent) {
-        let flow = self.flow_id(x.flow);
-        let mut ex = if self.redact { redact_exchange(&x.exchange) } else { x.exchange.clone() };
-        ex.id += self.run * RUN_ID_STRIDE;
+        let flow = x.flow;
+        let ex = if self.redact { redact_exchange(&x.exchange) } else { x.exchange.clone() };
         let full = self.keep_all || x.kind != ExchangeKind::Other;
         let mut decoded = serde_json::to_value(&x.decoded).unwrap_or(Value::Null);
         if self.redact {
@@ -147,9 +123,8 @@ impl HarWriter {
     }
 
     fn finding(&mut self, f: &Finding) {
-        let flow = self.flow_id(f.flow);
-        let exchange = f.exchange.map(|id| id + self.run * RUN_ID_STRIDE);
-        let mut v = serde_json::to_value(Finding { flow, exchange, ..f.clone() }).unwrap_or(Value::Null);
+        let (flow, exchange) = (f.flow, f.exchange);
+        let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
         if self.redact {
             crate::redact::redact_json(&mut v);
         }
@@ -174,7 +149,7 @@ impl HarWriter {
         if f.event != FlowEventKind::Closed {
             return;
         }
-        let id = self.flow_id(Some(f.flow)).unwrap_or(f.flow);
+        let id = f.flow;
         let outcome = f.outcome.map(|o| o.as_str()).unwrap_or("closed").to_owned();
         let entry = self.flows.entry(id).or_default();
         entry.0 = outcome.clone();

@@ -61,22 +61,12 @@ pub enum Shown {
 pub struct Board {
     raw: bool,
     policy: Policy,
-    /// Flow events in the order they happened, ids already made unique across runs.
+    /// Flow events in the order they happened.
     events: VecDeque<(u64, Event, usize)>,
     flows: BTreeMap<u64, FlowSummary>,
     loose: VecDeque<Finding>,
     bytes: usize,
-    flow_offset: u64,
-    max_flow: u64,
-    /// Analysis runs so far (the demo starts one per login).
-    run: u64,
-    /// Later runs: their exchange ids as shown, numbered on from the first run's.
-    ids: std::collections::HashMap<u64, u64>,
-    last_id: u64,
 }
-
-/// The gateway's own key fetches count from here (`keyfetch`); ids below are the listener's.
-const FETCH_IDS: u64 = 1_000_000_000;
 
 impl Board {
     /// `raw`: show secrets as captured (`--no-redact`).
@@ -88,43 +78,13 @@ impl Board {
             flows: BTreeMap::new(),
             loose: VecDeque::new(),
             bytes: 0,
-            flow_offset: 0,
-            max_flow: 0,
-            run: 0,
-            ids: Default::default(),
-            last_id: 0,
         }
-    }
-
-    /// The next events come from another analysis (the demo's next login), whose flows and
-    /// exchanges count from 1 again: they are numbered on from here.
-    pub fn next_run(&mut self) {
-        self.flow_offset = self.max_flow;
-        self.run += 1;
-        self.ids.clear();
-    }
-
-    /// The first run keeps its ids (they match its console and journal); a later run's are
-    /// numbered on after the highest shown.
-    fn exchange_id(&mut self, id: u64) -> u64 {
-        if self.run == 0 {
-            if id < FETCH_IDS {
-                self.last_id = self.last_id.max(id);
-            }
-            return id;
-        }
-        if let Some(&shown) = self.ids.get(&id) {
-            return shown;
-        }
-        self.last_id += 1;
-        self.ids.insert(id, self.last_id);
-        self.last_id
     }
 
     /// Takes one event; returns the flow whose row changed, if any.
     pub fn event(&mut self, ev: &Event) -> Option<u64> {
-        let mut ev = ev.clone();
-        let flow = self.renumber(&mut ev);
+        let ev = ev.clone();
+        let flow = Self::flow_of(&ev);
         let Some(flow) = flow else {
             if let Event::Finding(f) = ev
                 && f.severity >= Severity::Warning
@@ -211,31 +171,13 @@ impl Board {
         Some(flow)
     }
 
-    /// Ids unique across runs; returns the flow the event belongs to.
-    fn renumber(&mut self, ev: &mut Event) -> Option<u64> {
-        let fo = self.flow_offset;
-        let flow = match ev {
-            Event::Exchange(x) => {
-                x.id = self.exchange_id(x.id);
-                x.exchange.id = x.id;
-                x.flow = x.flow.map(|f| f + fo);
-                x.flow
-            }
-            Event::Finding(f) => {
-                f.exchange = f.exchange.map(|e| self.exchange_id(e));
-                f.flow = f.flow.map(|f| f + fo);
-                f.flow
-            }
-            Event::Flow(f) => {
-                f.flow += fo;
-                for e in f.exchanges.iter_mut() {
-                    *e = self.exchange_id(*e);
-                }
-                Some(f.flow)
-            }
-        };
-        self.max_flow = self.max_flow.max(flow.unwrap_or(0));
-        flow
+    /// The flow an event belongs to.
+    fn flow_of(ev: &Event) -> Option<u64> {
+        match ev {
+            Event::Exchange(x) => x.flow,
+            Event::Finding(f) => f.flow,
+            Event::Flow(f) => Some(f.flow),
+        }
     }
 
     fn evict(&mut self) {

@@ -1,32 +1,40 @@
-//! The board over real demo logins: ids kept unique across runs, the bound, the downloads.
+//! The board over real demo logins: logins that continue one numbering, the bound, the downloads.
 #![cfg(test)]
 
 use super::board::{Board, MAX_FLOWS, Shown};
 use crate::analysis::Event;
 use crate::demo::faults;
-use crate::demo::rig::{Scenario, run_login};
+use crate::demo::rig::{Numbering, Rig, Scenario, quiet_session};
 
-fn login(names: &[&str]) -> Vec<Event> {
+/// One demo login whose numbers continue after `numbering` (as `demo` runs its logins).
+fn login_after(names: &[&str], numbering: Numbering) -> (Vec<Event>, Numbering) {
     let mut sc = Scenario::clean();
     faults::combine(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &mut sc).unwrap();
+    sc.numbering = numbering;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap()
-        .block_on(run_login(sc))
+        .block_on(async {
+            let rig = Rig::start(sc.clone(), quiet_session(&sc)).await?;
+            rig.login().await?;
+            let (session, next) = rig.finish_numbered().await?;
+            anyhow::Ok((session.keep.unwrap_or_default(), next))
+        })
         .unwrap()
 }
 
 #[test]
 fn runs_are_numbered_on_and_the_oldest_flows_leave_first() {
-    let clean = login(&[]);
-    let broken = login(&["wrong-aud"]);
+    let (clean, after) = login_after(&[], Numbering::default());
+    assert_eq!(after.flows, 1);
+    assert!(after.exchanges > 3, "{after:?}");
+    let (broken, _) = login_after(&["wrong-aud"], after);
     let mut b = Board::new(false, Default::default());
     for e in &clean {
         b.event(e);
     }
-    b.next_run();
     let changed: Vec<u64> = broken.iter().filter_map(|e| b.event(e)).collect();
     assert!(changed.iter().all(|&f| f == 2), "{changed:?}");
     let rows: Vec<(u64, &str, usize, Option<&str>)> = b
@@ -51,11 +59,16 @@ fn runs_are_numbered_on_and_the_oldest_flows_leave_first() {
     assert!(b.report(Shown::ErrorsOnly).markdown().contains("## Login flow 2 · failed"));
     assert!(!b.report(Shown::ErrorsOnly).markdown().contains("## Login flow 1"));
 
-    // Past MAX_FLOWS the oldest go.
-    for _ in 0..MAX_FLOWS {
-        b.next_run();
+    // Past MAX_FLOWS the oldest go (the same login again, numbered on by hand).
+    for run in 0..MAX_FLOWS as u64 {
         for e in &clean {
-            b.event(e);
+            let mut e = e.clone();
+            match &mut e {
+                Event::Exchange(x) => x.flow = x.flow.map(|f| f + 2 + run),
+                Event::Finding(f) => f.flow = f.flow.map(|f| f + 2 + run),
+                Event::Flow(f) => f.flow += 2 + run,
+            }
+            b.event(&e);
         }
     }
     let kept: Vec<u64> = b.summaries().iter().map(|r| r.id).collect();

@@ -77,7 +77,6 @@ pub struct UiFeed {
 
 enum Msg {
     Event(Event),
-    NextRun,
 }
 
 impl UiFeed {
@@ -92,11 +91,6 @@ impl UiFeed {
         if wanted && self.tx.try_send(Msg::Event(ev.clone())).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    /// The next events come from a new analysis whose ids start again (the demo's logins).
-    pub async fn next_run(&self) {
-        let _ = self.tx.send(Msg::NextRun).await;
     }
 
     /// Events the page never got because it fell behind.
@@ -198,7 +192,6 @@ async fn feed_loop(mut rx: mpsc::Receiver<Msg>, shared: Arc<Shared>) {
             for m in batch.drain(..) {
                 match m {
                     Msg::Event(ev) => changed.extend(board.event(&ev)),
-                    Msg::NextRun => board.next_run(),
                 }
             }
         }
