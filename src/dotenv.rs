@@ -24,6 +24,20 @@ pub struct Lint {
     pub key: Option<String>,
     pub line: usize,
     pub what: String,
+    pub level: Level,
+    /// What was typed after `=`, when Mastodon reads less of it (a value cut at `#`).
+    pub typed: Option<String>,
+}
+
+/// How much a [`Lint`] matters to Mastodon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Mastodon gets another value than the one typed (cut at `#`).
+    Changed,
+    /// Mastodon may read it as meant, other readers or a later edit may not.
+    Caution,
+    /// Read as it looks (a trailing comment): said so the admin can check.
+    Note,
 }
 
 /// The file as Mastodon sees it.
@@ -47,6 +61,8 @@ impl EnvFile {
         let mut env = EnvFile::default();
         if text.contains("\r\n") {
             env.lints.push(Lint {
+                level: Level::Caution,
+                typed: None,
                 key: None,
                 line: text.split('\n').position(|l| l.ends_with('\r')).map_or(1, |i| i + 1),
                 what: "Windows (CRLF) line endings: Mastodon's dotenv drops the \\r, but other readers of \
@@ -83,6 +99,8 @@ impl EnvFile {
                         key: None,
                         line: n,
                         what: "not a KEY=value line: Mastodon's dotenv ignores it".into(),
+                        level: Level::Caution,
+                        typed: None,
                     });
                 }
                 continue;
@@ -91,18 +109,28 @@ impl EnvFile {
                 continue;
             }
             let key = key.to_owned();
-            let mut lint = |what: String| env.lints.push(Lint { key: Some(key.clone()), line: n, what });
+            let mut lint = |level: Level, what: String, typed: Option<String>| {
+                env.lints.push(Lint { key: Some(key.clone()), line: n, what, level, typed })
+            };
             if exported {
                 lint(
+                    Level::Caution,
                     "`export` prefix: Mastodon's dotenv accepts it, systemd's EnvironmentFile does not"
                         .into(),
+                    None,
                 );
             }
             let value = read_value(value_part, &mut lint);
             if let Some(prev) = env.entries.get(&key) {
                 let what =
                     format!("set twice: line {} is ignored, this line (the later one) wins", prev.line);
-                env.lints.push(Lint { key: Some(key.clone()), line: n, what });
+                env.lints.push(Lint {
+                    key: Some(key.clone()),
+                    line: n,
+                    what,
+                    level: Level::Caution,
+                    typed: None,
+                });
             }
             env.entries.insert(key, Entry { line: n, value });
         }
@@ -111,33 +139,62 @@ impl EnvFile {
 }
 
 /// The value after the separator, unquoted as the gem does; lints what changes on the way.
-fn read_value(part: &str, lint: &mut dyn FnMut(String)) -> String {
+fn read_value(part: &str, lint: &mut dyn FnMut(Level, String, Option<String>)) -> String {
     let v = part.trim_start();
     for q in ['\'', '"'] {
         if let Some(inner) = v.strip_prefix(q) {
             if let Some(end) = closing_quote(inner, q) {
                 let value = &inner[..end];
                 if value != value.trim() {
-                    lint(format!("spaces inside the quotes are part of the value: {:?}", value));
+                    lint(
+                        Level::Caution,
+                        format!("spaces inside the quotes are part of the value: {:?}", value),
+                        None,
+                    );
                 }
                 if q == '"' && value.contains('$') {
-                    lint("`$` in a double-quoted value: dotenv substitutes $NAME; use single quotes".into());
+                    lint(
+                        Level::Caution,
+                        "`$` in a double-quoted value: dotenv substitutes $NAME; use single quotes".into(),
+                        None,
+                    );
                 }
                 return if q == '"' { value.replace("\\\"", "\"") } else { value.to_owned() };
             }
-            lint(format!("unbalanced {q}: the quote becomes part of the value"));
+            lint(Level::Caution, format!("unbalanced {q}: the quote becomes part of the value"), None);
         }
     }
+    // The gem's unquoted value is `[^#\r\n]+`: it ends at the first `#`, wherever it is.
     let cut = v.find('#');
     let value = v[..cut.unwrap_or(v.len())].trim().to_owned();
-    if cut.is_some() && !value.is_empty() {
-        lint("`#` in an unquoted value starts a comment: the value is cut there; quote it".into());
+    if let Some(at) = cut.filter(|_| !value.is_empty()) {
+        if v[..at].ends_with([' ', '\t']) {
+            // `value # note`: reads as it looks.
+            lint(Level::Note, format!("`{}` is a comment", v[at..].trim_end()), None);
+        } else {
+            // `s3cr#et`: a value with a `#` in it, cut. What was meant runs up to a comment
+            // that looks like one (` # …`), if any.
+            let meant = v[at..].find([' ', '\t']).map_or(v.len(), |i| at + i);
+            lint(
+                Level::Changed,
+                "`#` inside an unquoted value starts a comment: the value is cut there".into(),
+                Some(v[..meant].to_owned()),
+            );
+        }
     }
     if value.contains('$') {
-        lint("`$` in an unquoted value: dotenv substitutes $NAME; use single quotes".into());
+        lint(
+            Level::Caution,
+            "`$` in an unquoted value: dotenv substitutes $NAME; use single quotes".into(),
+            None,
+        );
     }
     if value.contains('\\') {
-        lint("`\\` in an unquoted value: dotenv drops backslashes; use single quotes".into());
+        lint(
+            Level::Caution,
+            "`\\` in an unquoted value: dotenv drops backslashes; use single quotes".into(),
+            None,
+        );
     }
     value.replace('\\', "")
 }
@@ -184,9 +241,29 @@ mod tests {
             lints(&env),
             vec![
                 (Some("OIDC_ENABLED"), 2, "`export` prefix"),
-                (Some("OIDC_CLIENT_SECRET"), 5, "`#` in an unquoted value starts a comment"),
+                (Some("OIDC_CLIENT_SECRET"), 5, "`#` inside an unquoted value starts a comment"),
                 (Some("OIDC_UID_FIELD"), 7, "set twice"),
                 (Some("OIDC_DISPLAY_NAME"), 8, "unbalanced \""),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cut_value_and_a_comment_are_told_apart() {
+        let env = EnvFile::parse("OIDC_CLIENT_SECRET=s3cr#et # note\nOIDC_CLIENT_ID=abc # from authentik\n");
+        assert_eq!(env.get("OIDC_CLIENT_SECRET"), Some("s3cr"));
+        assert_eq!(env.get("OIDC_CLIENT_ID"), Some("abc"));
+        let got: Vec<(Level, Option<&str>, &str)> =
+            env.lints.iter().map(|l| (l.level, l.typed.as_deref(), l.what.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    Level::Changed,
+                    Some("s3cr#et"),
+                    "`#` inside an unquoted value starts a comment: the value is cut there"
+                ),
+                (Level::Note, None, "`# from authentik` is a comment"),
             ]
         );
     }

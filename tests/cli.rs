@@ -913,6 +913,12 @@ fn check_config_against_the_served_demo_provider() {
         raised_by_config(&crlf_twice, &served, &trust),
         (Some(0), vec!["CONFIG-ENV-SYNTAX".into(), "CONFIG-ENV-SYNTAX".into()])
     );
+    let client_id = served.env("OIDC_CLIENT_ID");
+    let placeholder =
+        with(&format!("OIDC_CLIENT_ID={client_id}"), "OIDC_CLIENT_ID=<Client ID from authentik>");
+    assert_eq!(raised_by_config(&placeholder, &served, &trust), (Some(1), vec!["CONFIG-PLACEHOLDER".into()]));
+    let disabled = with("OIDC_ENABLED=true", "OIDC_ENABLED=yes");
+    assert_eq!(raised_by_config(&disabled, &served, &trust), (Some(1), vec!["CONFIG-OIDC-DISABLED".into()]));
     // Without the CA: the certificate problem, with the flag that fixes it.
     assert_eq!(raised_by_config(&good, &served, &[]), (Some(1), vec!["DISC-FETCH-FAILED".into()]));
     assert_eq!(served.stop().0, Some(0));
@@ -957,17 +963,36 @@ fn example_env_block_passes_check_config_against_the_served_demo() {
     let served = serve(&[], &ca_dir);
     let port = served.port();
     let env = dir.path().join(".env.production");
-    std::fs::write(&env, example("mastodon/env.production.oidc")).unwrap();
+    let template = example("mastodon/env.production.oidc");
     // The served provider reached as authentik.company on 443, as Mastodon would.
-    let (code, stdout, stderr) = run(&[
-        "check-config",
-        "--mastodon-env",
-        env.to_str().unwrap(),
-        "--connect-to",
-        &format!("authentik.company:443=127.0.0.1:{port}"),
-        "--upstream-ca",
-        ca_dir.join("ca.pem").to_str().unwrap(),
-    ]);
+    let check = |text: &str| {
+        std::fs::write(&env, text).unwrap();
+        run(&[
+            "check-config",
+            "--mastodon-env",
+            env.to_str().unwrap(),
+            "--connect-to",
+            &format!("authentik.company:443=127.0.0.1:{port}"),
+            "--upstream-ca",
+            ca_dir.join("ca.pem").to_str().unwrap(),
+        ])
+    };
+    // As shipped, the two values to copy from authentik are placeholders: errors until filled in.
+    let (code, stdout, _) = check(&template);
+    assert_eq!(code, Some(1), "{stdout}");
+    let placeholders: Vec<&str> = stdout.lines().filter(|l| l.starts_with("   ✗ ")).collect();
+    assert_eq!(
+        placeholders,
+        [
+            "   ✗ CONFIG-PLACEHOLDER  OIDC_CLIENT_ID is a placeholder, not a value: Mastodon sends it as it is",
+            "   ✗ CONFIG-PLACEHOLDER  OIDC_CLIENT_SECRET is a placeholder, not a value: Mastodon sends it as it is",
+        ],
+        "{stdout}"
+    );
+    let filled = template
+        .replace("<Client ID from authentik>", "mastodonClientID0123456789")
+        .replace("<Client Secret from authentik>", "s3cret#with$chars");
+    let (code, stdout, stderr) = check(&filled);
     assert_eq!((code, stderr.as_str()), (Some(0), ""), "{stdout}");
     assert!(
         stdout.contains(
@@ -1369,4 +1394,52 @@ fn an_ip_address_in_sni_is_served_without_a_warning() {
     child.wait().unwrap();
     assert!(rest.iter().any(|l| l.starts_with("capture:")), "{rest:?}");
     assert!(!rest.iter().any(|l| l.contains("WARN") || l.contains("SNI")), "{rest:?}");
+}
+
+/// check-config says what it read: a value cut at `#` is an error shown as Mastodon reads it
+/// (a secret by length only), a trailing comment is fine, a placeholder is an error, and a file
+/// without OIDC_ lines says so once.
+#[test]
+fn check_config_says_what_it_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        run(&["check-config", "--mastodon-env", path.to_str().unwrap()])
+    };
+    let (code, out, _) = check(
+        "cut.env",
+        "OIDC_ENABLED=true\nOIDC_ISSUER=https://authentik.company/application/o/<application-slug>/\n\
+         OIDC_CLIENT_SECRET=s3cr#et\nOIDC_CLIENT_ID=<Client ID from authentik>\n",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    for want in [
+        "  line 3    OIDC_CLIENT_SECRET  (secret, 4 characters)",
+        "  line 4    OIDC_CLIENT_ID      <Client ID from authentik>",
+        "   ✗ CONFIG-ENV-SYNTAX  line 3: `#` inside an unquoted value starts a comment: the value is cut there",
+        "              seen     4 characters, of the 7 typed (cut at `#`)",
+        "   ✗ CONFIG-PLACEHOLDER  OIDC_CLIENT_ID is a placeholder, not a value: Mastodon sends it as it is",
+        "   ✗ CONFIG-PLACEHOLDER  OIDC_ISSUER is a placeholder, not a value: Mastodon sends it as it is",
+    ] {
+        assert!(out.lines().any(|l| l == want), "missing {want:?} in\n{out}");
+    }
+    assert!(!out.contains("s3cr") && !out.contains("discovery  GET"), "{out}");
+
+    let (code, out, _) = check("comment.env", "OIDC_ENABLED=true\nOIDC_CLIENT_SECRET=s3cret # note\n");
+    assert!(out.lines().any(|l| l == "   · CONFIG-ENV-SYNTAX  line 2: `# note` is a comment: Mastodon reads OIDC_CLIENT_SECRET as its 6 characters before it (fine, unless the value really goes on past the space: then single-quote it)"), "{out}");
+    assert!(!out.contains("✗ CONFIG-ENV-SYNTAX") && !out.contains("! CONFIG-ENV-SYNTAX"), "{out}");
+    assert_eq!(code, Some(1), "OIDC_ISSUER is still unset: {out}");
+
+    let (code, out, _) = check("none.env", "LOCAL_DOMAIN=social.example\nDB_HOST=db\n");
+    assert_eq!(code, Some(1));
+    let findings: Vec<&str> =
+        out.lines().filter(|l| l.starts_with("   ✗ ") || l.starts_with("   ! ")).collect();
+    assert_eq!(
+        findings,
+        [
+            "   ✗ CONFIG-OIDC-DISABLED  no OIDC_ line in this file: Mastodon's OpenID Connect login is not configured here (is it the .env.production Mastodon runs with?)"
+        ],
+        "{out}"
+    );
+    assert!(out.ends_with("1 error(s), 0 warning(s)\n"), "{out}");
 }

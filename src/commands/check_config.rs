@@ -43,6 +43,9 @@ pub async fn run(args: &CheckConfigArgs) -> Result<()> {
         "checking {} (as Mastodon's dotenv reads it)",
         crate::text::printable(&args.mastodon_env.display().to_string())
     );
+    for line in crate::rules::config_check::as_read(&env) {
+        println!("  {}", crate::text::printable(&line));
+    }
     if let Some(url) = discovery_url {
         println!("  discovery  GET {}", crate::text::printable(&url));
         let got = crate::outbound::get(&trust, &connect_to, &url, timeout).await;

@@ -158,6 +158,14 @@ catalogue! {
         title: "a line of .env.production reads differently from how it looks (quotes, `#`, `$`, duplicates, line endings)",
         fix: "write the variable once, as KEY=value, quoting values that contain #, $ or \\ in single quotes",
         reference: "bkeepers/dotenv lib/dotenv/parser.rb";
+    ConfigPlaceholder = "CONFIG-PLACEHOLDER", Error,
+        title: "a value in .env.production is still a guide's placeholder (`<Client ID from authentik>`, `changeme`)",
+        fix: "replace it with the value from authentik's provider page (Client ID, Client Secret, OpenID Configuration Issuer)",
+        reference: "Mastodon .env.production.sample; authentik docs integrations/services/mastodon";
+    ConfigOidcDisabled = "CONFIG-OIDC-DISABLED", Error,
+        title: "Mastodon's OpenID Connect login is off: no OIDC_ line in the file, or OIDC_ENABLED is not `true`",
+        fix: "OIDC_ENABLED=true with the OIDC_* block in the .env.production Mastodon runs with (restart Mastodon)",
+        reference: "Mastodon config/initializers/omniauth.rb (ENV['OIDC_ENABLED'] == 'true')";
     ConfigIssuerShape = "CONFIG-ISSUER-SHAPE", Error,
         title: "OIDC_ISSUER is unset, or is the discovery URL or an endpoint rather than the issuer",
         fix: "set OIDC_ISSUER to the provider's issuer, e.g. https://authentik.company/application/o/<application-slug>/ ('OpenID Configuration Issuer' on authentik's provider page)",

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::RuleId;
 use super::finding::{Finding, Severity};
-use crate::dotenv::EnvFile;
+use crate::dotenv::{EnvFile, Level, Lint};
 
 /// What one outbound GET gave.
 #[derive(Debug, Clone)]
@@ -24,6 +24,53 @@ pub enum FetchFailure {
     Unreachable(String),
     Timeout,
     Other(String),
+}
+
+/// What the file says for Mastodon's login, one line per variable as Mastodon's dotenv reads it
+/// (`line 9  OIDC_CLIENT_SECRET  (secret, 4 characters)`): the values every finding is about.
+pub fn as_read(env: &EnvFile) -> Vec<String> {
+    let mut keys: Vec<&String> =
+        env.entries.keys().filter(|k| k.starts_with("OIDC_") || k.ends_with("_DOMAIN")).collect();
+    keys.sort_by_key(|k| env.entries[*k].line);
+    let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+    keys.into_iter()
+        .map(|k| {
+            let e = &env.entries[k];
+            let value = if is_secret(k) {
+                format!("(secret, {} characters)", e.value.chars().count())
+            } else if e.value.is_empty() {
+                "(empty)".into()
+            } else {
+                e.value.clone()
+            };
+            format!("line {:<4} {k:<width$}  {value}", e.line)
+        })
+        .collect()
+}
+
+/// A value a guide or template left for the admin to fill in: `<Client ID from authentik>`,
+/// `https://<WEB_DOMAIN>/…`, `{{ secret }}`, `changeme`, `your-client-id`.
+pub fn is_placeholder(value: &str) -> bool {
+    let v = value.trim();
+    let bracketed = v.find('<').is_some_and(|i| v[i..].contains('>'));
+    let templated = v.contains("{{") && v.contains("}}");
+    let l = v.to_ascii_lowercase();
+    let words = [
+        "changeme",
+        "change-me",
+        "change_me",
+        "replaceme",
+        "replace-me",
+        "replace_me",
+        "todo",
+        "fixme",
+        "xxx",
+        "...",
+    ];
+    bracketed
+        || templated
+        || words.contains(&l.as_str())
+        || (l.starts_with("your-") || l.starts_with("your_")) && !l.contains('.')
 }
 
 /// Keys whose value must never be shown.
@@ -51,12 +98,69 @@ impl<'a> ConfigCheck<'a> {
             issuer: None,
             provider_issuer: provider_issuer.map(str::to_owned),
         };
+        if !env.entries.keys().any(|k| k.starts_with("OIDC_")) {
+            // Not configured at all: one finding, not one per missing variable.
+            let f = Finding::new(
+                RuleId::ConfigOidcDisabled,
+                "no OIDC_ line in this file: Mastodon's OpenID Connect login is not configured here (is it the .env.production Mastodon runs with?)",
+            )
+            .field("OIDC_ENABLED");
+            c.findings.push(f);
+            return (c, None);
+        }
         c.file_syntax();
+        c.enabled();
+        let placeholders = c.placeholders();
         c.scope();
         c.uid_field();
         c.redirect_uri();
         let url = c.issuer_shape();
-        (c, url)
+        // A placeholder issuer names no provider: nothing to fetch.
+        (c, url.filter(|_| !placeholders.iter().any(|k| k == "OIDC_ISSUER")))
+    }
+
+    /// `OIDC_ENABLED` must be exactly `true` (Mastodon compares the string).
+    fn enabled(&mut self) {
+        match self.env.get("OIDC_ENABLED") {
+            Some("true") => {}
+            seen => {
+                let f = self
+                    .var(RuleId::ConfigOidcDisabled, "OIDC_ENABLED", "OIDC_ENABLED is not `true`: Mastodon ignores every OIDC_ line and shows no OpenID Connect login")
+                    .evidence("true", seen.unwrap_or("(unset)"))
+                    .fix("OIDC_ENABLED=true in .env.production (restart Mastodon)");
+                self.findings.push(f);
+            }
+        }
+    }
+
+    /// Values left as a guide wrote them; returns their keys.
+    fn placeholders(&mut self) -> Vec<String> {
+        let mut keys = vec![];
+        for (key, entry) in &self.env.entries {
+            if !(key.starts_with("OIDC_") || key.ends_with("_DOMAIN")) || !is_placeholder(&entry.value) {
+                continue;
+            }
+            let what = match key.as_str() {
+                "OIDC_CLIENT_ID" => "the provider's Client ID",
+                "OIDC_CLIENT_SECRET" => "the provider's Client Secret",
+                "OIDC_ISSUER" => "the provider's 'OpenID Configuration Issuer'",
+                _ => "the real value",
+            };
+            let mut f = self.var(
+                RuleId::ConfigPlaceholder,
+                key,
+                format!("{key} is a placeholder, not a value: Mastodon sends it as it is"),
+            );
+            if !is_secret(key) {
+                f = f.seen(entry.value.clone());
+            }
+            f = f.fix(format!(
+                "replace it with {what} (authentik → Applications → Providers → this provider), then restart Mastodon"
+            ));
+            self.findings.push(f);
+            keys.push(key.clone());
+        }
+        keys
     }
 
     fn var(&self, rule: RuleId, key: &str, message: impl Into<String>) -> Finding {
@@ -67,24 +171,66 @@ impl<'a> ConfigCheck<'a> {
     fn file_syntax(&mut self) {
         for l in &self.env.lints {
             let relevant = l.key.as_deref().is_none_or(|k| k.starts_with("OIDC_") || k.ends_with("_DOMAIN"));
-            if !relevant {
-                continue;
+            if relevant {
+                let f = self.lint(l);
+                self.findings.push(f);
             }
-            let mut f = Finding::new(RuleId::ConfigEnvSyntax, format!("line {}: {}", l.line, l.what));
-            if let Some(k) = &l.key {
-                f = f.field(format!("{k} (line {})", l.line));
-                if !is_secret(k)
-                    && let Some(v) = self.env.get(k)
-                {
-                    f = f.seen(v.to_owned());
-                }
-                f = f.fix(format!(
-                    "write {k} once, as {k}=value (single-quote a value containing #, $ or \\)"
-                ));
-            } else {
-                f = f.fix("save .env.production with Unix (LF) line endings");
+        }
+    }
+
+    /// One line that reads otherwise than it looks, with the value as Mastodon reads it
+    /// (a secret's only by its length).
+    fn lint(&self, l: &Lint) -> Finding {
+        let Some(k) = &l.key else {
+            return Finding::new(RuleId::ConfigEnvSyntax, format!("line {}: {}", l.line, l.what))
+                .fix("save .env.production with Unix (LF) line endings");
+        };
+        let read = self.env.get(k).unwrap_or("");
+        let secret = is_secret(k);
+        let n = |s: &str| s.chars().count();
+        let f = Finding::new(RuleId::ConfigEnvSyntax, format!("line {}: {}", l.line, l.what))
+            .field(format!("{k} (line {})", l.line));
+        match (l.level, &l.typed) {
+            (Level::Changed, Some(typed)) => {
+                let f = f.severity(Severity::Error);
+                let f = if secret {
+                    f.seen(format!("{} characters, of the {} typed (cut at `#`)", n(read), n(typed))).fix(
+                        format!(
+                            "single-quote the value: {k}='…' with the whole secret inside (restart Mastodon)"
+                        ),
+                    )
+                } else {
+                    f.evidence(typed.clone(), read.to_owned())
+                        .hint("cut at `#`: the rest of the line is read as a comment")
+                        .fix(format!("{k}='{typed}' (single quotes keep the `#`; restart Mastodon)"))
+                };
+                f.why(format!(
+                    "Mastodon's dotenv reads an unquoted value up to the first `#`: {k} is {}",
+                    if secret {
+                        format!("{} characters long, not {}", n(read), n(typed))
+                    } else {
+                        format!("`{read}`")
+                    }
+                ))
             }
-            self.findings.push(f);
+            (Level::Note, _) => {
+                let reads = if secret {
+                    format!("its {} characters before it", n(read))
+                } else {
+                    format!("`{read}`")
+                };
+                // An info finding is one line: all of it goes in the message.
+                Finding::new(
+                    RuleId::ConfigEnvSyntax,
+                    format!("line {}: {}: Mastodon reads {k} as {reads} (fine, unless the value really goes on past the space: then single-quote it)", l.line, l.what),
+                )
+                .field(format!("{k} (line {})", l.line))
+                .severity(Severity::Info)
+            }
+            _ => {
+                let f = if secret { f } else { f.seen(read.to_owned()) };
+                f.fix(format!("write {k} once, as {k}=value (single-quote a value containing #, $ or \\)"))
+            }
         }
     }
 
@@ -148,6 +294,12 @@ impl<'a> ConfigCheck<'a> {
     }
 
     fn redirect_uri(&mut self) {
+        if ["OIDC_REDIRECT_URI", "WEB_DOMAIN", "LOCAL_DOMAIN"]
+            .iter()
+            .any(|k| self.env.get(k).is_some_and(is_placeholder))
+        {
+            return; // said by CONFIG-PLACEHOLDER
+        }
         let domain = self.env.get("WEB_DOMAIN").or(self.env.get("LOCAL_DOMAIN")).filter(|d| !d.is_empty());
         let want = domain.map(|d| format!("https://{d}/auth/auth/openid_connect/callback"));
         match (self.env.get("OIDC_REDIRECT_URI"), want) {
@@ -172,6 +324,9 @@ impl<'a> ConfigCheck<'a> {
 
     /// OIDC_ISSUER's shape; the discovery URL the gem builds from it.
     fn issuer_shape(&mut self) -> Option<String> {
+        if self.env.get("OIDC_ISSUER").is_some_and(is_placeholder) {
+            return None; // said by CONFIG-PLACEHOLDER
+        }
         let Some(raw) = self.env.get("OIDC_ISSUER").filter(|v| !v.is_empty()) else {
             let f = Finding::new(RuleId::ConfigIssuerShape, "OIDC_ISSUER is not set").field("OIDC_ISSUER");
             self.findings.push(f);
@@ -412,7 +567,7 @@ mod tests {
     #[test]
     fn discovery_url_is_built_as_the_gem_does_and_shapes_are_judged() {
         let env = EnvFile::parse(
-            "OIDC_ISSUER=https://a.test/application/o/m\nOIDC_SCOPE=openid,profile,email\nOIDC_UID_FIELD=preferred_username\nWEB_DOMAIN=s.test\nOIDC_REDIRECT_URI=https://s.test/auth/auth/openid_connect/callback\n",
+            "OIDC_ENABLED=true\nOIDC_ISSUER=https://a.test/application/o/m\nOIDC_SCOPE=openid,profile,email\nOIDC_UID_FIELD=preferred_username\nWEB_DOMAIN=s.test\nOIDC_REDIRECT_URI=https://s.test/auth/auth/openid_connect/callback\n",
         );
         let (c, url) = ConfigCheck::new(&env, None);
         assert_eq!(url.as_deref(), Some("https://a.test/application/o/m/.well-known/openid-configuration"));
@@ -424,8 +579,92 @@ mod tests {
         let shape = c.findings.iter().find(|f| f.rule == RuleId::ConfigIssuerShape).unwrap();
         assert_eq!(shape.expected.as_deref(), Some("https://a.test/application/o/m/"));
         assert_eq!(shape.field.as_deref(), Some("OIDC_ISSUER (line 1)"));
+        assert!(ids(&c).contains(&("CONFIG-OIDC-DISABLED", Severity::Error)), "OIDC_ENABLED is unset");
         assert!(ids(&c).contains(&("CONFIG-SCOPE", Severity::Warning)));
         assert!(ids(&c).contains(&("CONFIG-REDIRECT-URI-MISMATCH", Severity::Error)));
+    }
+
+    /// What check-config read, as Mastodon's dotenv reads it: a cut value is an error with both
+    /// forms shown (a secret only by length), a trailing comment is fine, a placeholder is an
+    /// error, a file without OIDC_ lines says so once.
+    #[test]
+    fn says_what_it_read() {
+        let env = EnvFile::parse(
+            "OIDC_ENABLED=true\nOIDC_DISPLAY_NAME=Log#in\nOIDC_CLIENT_SECRET=s3cr#et\nOIDC_CLIENT_ID=abc # from authentik\n",
+        );
+        let (c, _) = ConfigCheck::new(&env, None);
+        let syntax: Vec<&Finding> = c.findings.iter().filter(|f| f.rule == RuleId::ConfigEnvSyntax).collect();
+        type Shown<'a> = (Severity, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+        let got: Vec<Shown> = syntax
+            .iter()
+            .map(|f| (f.severity, f.expected.as_deref(), f.seen.as_deref(), f.hint.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    Severity::Error,
+                    Some("Log#in"),
+                    Some("Log"),
+                    Some("cut at `#`: the rest of the line is read as a comment")
+                ),
+                (Severity::Error, None, Some("4 characters, of the 7 typed (cut at `#`)"), None),
+                (Severity::Info, None, None, None),
+            ]
+        );
+        assert_eq!(
+            syntax[0].fix,
+            "OIDC_DISPLAY_NAME='Log#in' (single quotes keep the `#`; restart Mastodon)"
+        );
+        assert!(!syntax[1].fix.contains("s3cr") && !syntax[1].why.contains("s3cr"), "{:?}", syntax[1]);
+        assert_eq!(
+            syntax[2].message,
+            "line 4: `# from authentik` is a comment: Mastodon reads OIDC_CLIENT_ID as `abc` (fine, unless the value really goes on past the space: then single-quote it)"
+        );
+        assert_eq!(
+            as_read(&env),
+            [
+                "line 1    OIDC_ENABLED        true",
+                "line 2    OIDC_DISPLAY_NAME   Log",
+                "line 3    OIDC_CLIENT_SECRET  (secret, 4 characters)",
+                "line 4    OIDC_CLIENT_ID      abc",
+            ]
+        );
+
+        let env = EnvFile::parse(
+            "OIDC_ENABLED=true\nOIDC_ISSUER=https://authentik.company/application/o/<slug>/\nOIDC_CLIENT_ID=<Client ID from authentik>\nOIDC_CLIENT_SECRET=changeme\nOIDC_SCOPE=openid,profile,email\nOIDC_UID_FIELD=preferred_username\nWEB_DOMAIN=s.test\nOIDC_REDIRECT_URI=https://s.test/auth/auth/openid_connect/callback\n",
+        );
+        let (c, url) = ConfigCheck::new(&env, None);
+        assert_eq!(url, None, "a placeholder issuer is not fetched");
+        let placeholders: Vec<(&str, Option<&str>)> = c
+            .findings
+            .iter()
+            .filter(|f| f.rule == RuleId::ConfigPlaceholder)
+            .map(|f| (f.field.as_deref().unwrap(), f.seen.as_deref()))
+            .collect();
+        assert_eq!(
+            placeholders,
+            [
+                ("OIDC_CLIENT_ID (line 3)", Some("<Client ID from authentik>")),
+                ("OIDC_CLIENT_SECRET (line 4)", None),
+                ("OIDC_ISSUER (line 2)", Some("https://authentik.company/application/o/<slug>/")),
+            ]
+        );
+        assert!(
+            c.findings.iter().all(|f| f.rule == RuleId::ConfigPlaceholder || f.severity == Severity::Info),
+            "{:?}",
+            ids(&c)
+        );
+
+        let env = EnvFile::parse("LOCAL_DOMAIN=s.test\nDB_HOST=db\n");
+        let (c, url) = ConfigCheck::new(&env, None);
+        assert_eq!((ids(&c), url), (vec![("CONFIG-OIDC-DISABLED", Severity::Error)], None));
+        for v in ["<x>", "https://<WEB_DOMAIN>/cb", "{{ secret }}", "CHANGEME", "your-client-id", "..."] {
+            assert!(is_placeholder(v), "{v}");
+        }
+        for v in ["abc", "https://a.test/application/o/m/", "your.domain.example", "a<b"] {
+            assert!(!is_placeholder(v), "{v}");
+        }
     }
 
     #[test]
