@@ -14,17 +14,7 @@ use oidc_tap::session::Session;
 async fn raised(names: &[&str]) -> BTreeSet<(String, Severity)> {
     let mut sc = Scenario::clean();
     combine(&names.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &mut sc).unwrap();
-    oidc_tap::demo::rig::run_login(sc)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Finding(f) if f.severity >= Severity::Warning => {
-                Some((f.rule.as_str().to_owned(), f.severity))
-            }
-            _ => None,
-        })
-        .collect()
+    verdicts(sc).await.into_iter().map(|(rule, severity, _, _)| (rule, severity)).collect()
 }
 
 fn listed(rules: &[(&str, Severity)]) -> BTreeSet<(String, Severity)> {
@@ -43,6 +33,97 @@ async fn every_fault_raises_exactly_the_rules_it_lists() {
         }
     }
     assert!(wrong.is_empty(), "{} faults differ:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+/// The findings of one login at warning or above: (rule, severity, follows, fix).
+async fn verdicts(sc: Scenario) -> Vec<(String, Severity, bool, String)> {
+    oidc_tap::demo::rig::run_login(sc)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Finding(f) if f.severity >= Severity::Warning => {
+                Some((f.rule.as_str().to_owned(), f.severity, f.follows.is_some(), f.fix.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Faults whose printed fixes lie outside the demo: what they ask for is a host's clock, a
+/// proxy or cache rewriting traffic, the user's browser, a patched client, Mastodon's load.
+const OUT_OF_REACH: &[&str] = &[
+    "expired-id-token",
+    "tampered-signature",
+    "state-altered",
+    "discovery-issuer-no-slash",
+    "expired",
+    "iat-future",
+    "nbf-future",
+    "wrong-key",
+    "invalid-grant",
+    "code-reused",
+    "at-hash-mismatch",
+    "pkce-mismatch",
+    "code-altered",
+    "alg-unadvertised",
+    "no-id-token",
+    "token-type",
+    "clock-skew",
+    "discovery-field-missing",
+    "discovery-field-type",
+    "no-state",
+    "iss-param-mismatch",
+    "id-token-malformed",
+];
+
+/// A reader follows every fix the demo prints (each cause's, in order; a consequence says what
+/// it follows from and has none of its own) by changing the setting it names, with the value it
+/// prints, and the next login is clean. Faults whose fix is outside the demo's reach are listed
+/// above and must say what they need.
+#[tokio::test]
+async fn following_every_printed_fix_ends_with_a_clean_login() {
+    use oidc_tap::demo::remedy::{Step, follow};
+    oidc_tap::tls::install_crypto_provider();
+    let (mut wrong, mut unreachable) = (vec![], vec![]);
+    for fault in FAULTS.iter().filter(|f| f.name != "clean") {
+        let mut sc = Scenario::clean();
+        combine(&[fault.name.to_string()], &mut sc).unwrap();
+        let before = verdicts(sc.clone()).await;
+        let mut steps = vec![];
+        for (rule, _, follows, fix) in &before {
+            if *follows {
+                assert!(fix.is_empty(), "{}: {rule} follows from a cause and repeats a fix", fault.name);
+                continue;
+            }
+            let followed = follow(fix, &mut sc);
+            if followed.is_empty() {
+                wrong
+                    .push(format!("{}: {rule}'s fix names nothing the demo can change: {fix:?}", fault.name));
+            }
+            steps.extend(followed);
+        }
+        let after = verdicts(sc).await;
+        let out_of_reach = steps.iter().any(|s| matches!(s, Step::OutOfReach(_)));
+        match (after.is_empty(), OUT_OF_REACH.contains(&fault.name)) {
+            (true, false) => {}
+            (false, true) if out_of_reach => unreachable.push(fault.name),
+            (false, true) => wrong.push(format!(
+                "{}: listed out of reach but its fixes say nothing of it: {steps:?}",
+                fault.name
+            )),
+            (true, true) => {
+                wrong.push(format!("{}: listed out of reach, but following {steps:?} fixed it", fault.name))
+            }
+            (false, false) => wrong.push(format!(
+                "{}: after following {steps:?} the next login still raised {:?}",
+                fault.name,
+                after.iter().map(|(r, s, _, _)| format!("{r} ({s:?})")).collect::<Vec<_>>()
+            )),
+        }
+    }
+    assert!(wrong.is_empty(), "{} faults:\n{}", wrong.len(), wrong.join("\n"));
+    assert_eq!(unreachable, OUT_OF_REACH);
 }
 
 #[tokio::test]

@@ -252,6 +252,22 @@ impl FlowTracker {
                 ) {
                     return Some(hit);
                 }
+                // An authorize without state: the request phase that redirected to it carried
+                // the same nonce (the browser follows Mastodon's Location).
+                let nonce =
+                    d.authorize.as_ref().filter(|a| a.state.is_none()).and_then(|a| by_state(&a.nonce));
+                if let Some(hit) = with(
+                    nonce.as_ref().and_then(|n| {
+                        self.newest(|f| {
+                            f.outcome.is_none()
+                                && f.code_fp.is_none()
+                                && f.nonce.as_deref().map(fp_of).as_ref() == Some(n)
+                        })
+                    }),
+                    JoinedBy::Nonce,
+                ) {
+                    return Some(hit);
+                }
                 if starts {
                     // A new authorize (or Mastodon's request phase) continues the attempt
                     // whose discovery it follows; it never joins another browser's login.

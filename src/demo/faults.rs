@@ -375,7 +375,7 @@ pub const FAULTS: &[Fault] = &[
     f(
         "no-state",
         "the authorize request carries no state (a client patched to drop it)",
-        &[("AUTHZ-NO-STATE", W), ("FLOW-ABANDONED", W)],
+        &[("AUTHZ-NO-STATE", W)],
         |s| s.rp.quirks.omit_state = true,
     ),
     f(

@@ -38,6 +38,8 @@ pub struct RpConfig {
     pub pkce: bool,
     /// `OIDC_UID_FIELD`.
     pub uid_field: String,
+    /// `OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED=true`.
+    pub assume_email_verified: bool,
     /// Deviations from Mastodon's behaviour, to produce the situations rules must catch.
     pub quirks: RpQuirks,
 }

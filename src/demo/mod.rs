@@ -9,4 +9,5 @@ pub mod from_trace;
 pub mod http;
 pub mod mastodon;
 pub mod provider;
+pub mod remedy;
 pub mod rig;

@@ -101,6 +101,7 @@ impl Scenario {
             client_secret_post: false,
             pkce: false,
             uid_field: "preferred_username".into(),
+            assume_email_verified: false,
             quirks: Default::default(),
         };
         Scenario {
@@ -124,12 +125,12 @@ impl Scenario {
             redirect_uri: (!self.env.redirect_uri_unset).then(|| self.rp.redirect_uri.clone()),
             client_secret: Some(crate::redact::Secret::new(self.rp.client_secret.clone())),
             uid_field: self.rp.uid_field.clone(),
+            assume_email_verified: self.rp.assume_email_verified,
             web_domain: Some(self.web_domain.clone()),
             scope: Some(self.rp.scope.join(",")),
             source: Some("demo .env.production".into()),
             // As `--code-lifetime` would say when authentik's "Access code validity" was changed.
             code_lifetime_s: self.provider.faults.code_lifetime(),
-            ..Default::default()
         }
     }
 }

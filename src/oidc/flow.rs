@@ -226,6 +226,8 @@ pub enum JoinedBy {
     AccessToken,
     /// The authorize request the provider's flow resumes (authentik's executor `query`).
     ProviderInteraction,
+    /// The nonce of a login's request phase (an authorize request without state).
+    Nonce,
     /// authentik's session cookie.
     AuthentikSession,
     /// Mastodon's session cookie.
@@ -246,6 +248,7 @@ impl JoinedBy {
             JoinedBy::Code => "code",
             JoinedBy::AccessToken => "access_token",
             JoinedBy::ProviderInteraction => "provider_interaction",
+            JoinedBy::Nonce => "nonce",
             JoinedBy::AuthentikSession => "authentik_session",
             JoinedBy::MastodonSession => "mastodon_session",
             JoinedBy::ClientAddress => "client_address",

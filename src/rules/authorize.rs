@@ -37,12 +37,15 @@ fn request(ctx: &Ctx, out: &mut Vec<Finding>) {
     ] {
         if v.as_deref().is_none_or(str::is_empty) {
             let fix = match p {
-                "client_id" => "set OIDC_CLIENT_ID to authentik's Client ID",
-                "redirect_uri" => {
-                    "set OIDC_REDIRECT_URI=https://<WEB_DOMAIN>/auth/auth/openid_connect/callback (the strategy does not derive it)"
-                }
-                "response_type" => "leave OIDC_RESPONSE_TYPE unset (code)",
-                _ => "set OIDC_SCOPE=openid,profile,email",
+                "client_id" => "set OIDC_CLIENT_ID to authentik's Client ID".to_owned(),
+                "redirect_uri" => format!(
+                    "set OIDC_REDIRECT_URI={} in .env.production (the strategy does not derive it; restart Mastodon)",
+                    ctx.exp
+                        .canonical_redirect_uri()
+                        .unwrap_or_else(|| "https://<WEB_DOMAIN>/auth/auth/openid_connect/callback".into())
+                ),
+                "response_type" => "leave OIDC_RESPONSE_TYPE unset (code)".to_owned(),
+                _ => "set OIDC_SCOPE=openid,profile,email".to_owned(),
             };
             out.push(
                 Finding::new(RuleId::AuthzMissingParam, format!("the authorize request has no {p}"))
@@ -60,6 +63,7 @@ fn request(ctx: &Ctx, out: &mut Vec<Finding>) {
                 .field("authorize.scope")
                 .evidence("openid …", a.scope.clone().unwrap_or_default())
                 .why("without openid this is plain OAuth 2.0: no ID token, and authentik's userinfo refuses the token")
+                .fix("OIDC_SCOPE=openid,profile,email in .env.production (restart Mastodon)")
         );
     }
     // AUTHZ-NO-STATE — RFC 6749 §10.12.
@@ -216,8 +220,11 @@ fn response(ctx: &Ctx, out: &mut Vec<Finding>) {
                 .mastodon("“Invalid 'state' parameter” (csrf_detected)"),
         );
     }
-    // AUTHZ-ISS-MISMATCH — RFC 9207 §2.4.
-    if let Some(iss) = &r.iss {
+    // AUTHZ-ISS-MISMATCH — RFC 9207 §2.4. Said where the response left authentik, not again
+    // at the callback for the same value.
+    let iss_said =
+        at_callback && ctx.flow.and_then(|f| f.auth_response.as_ref()).is_some_and(|s| s.value.iss == r.iss);
+    if let Some(iss) = r.iss.as_ref().filter(|_| !iss_said) {
         match ctx.discovered_issuer() {
             Some(want) if want != iss => out.push(
                 Finding::new(RuleId::AuthzIssMismatch, "the iss parameter of the authorization response is not the discovered issuer")

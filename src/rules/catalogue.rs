@@ -196,7 +196,7 @@ catalogue! {
         reference: "RFC 6749 §10.12";
     AuthzNoNonce = "AUTHZ-NO-NONCE", Warning,
         title: "authorize request without nonce (ID token replay not detectable)",
-        fix: "OIDC_SEND_NONCE=true (the default); remove OIDC_SEND_NONCE=false",
+        fix: "OIDC_SEND_NONCE=true (the default: delete the line that turns it off)",
         reference: "OIDC Core §3.1.2.1, §15.5.2";
     AuthzPkcePlain = "AUTHZ-PKCE-PLAIN", Warning,
         title: "PKCE with the plain method",

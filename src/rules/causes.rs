@@ -9,9 +9,26 @@ use super::{Finding, RuleId, Severity};
 /// Consequence → its possible causes, most fundamental first.
 const FOLLOWS: &[(RuleId, &[RuleId])] = &[
     (RuleId::DiscIssuerMismatch, &[RuleId::DiscInsecureEndpoint]),
-    (RuleId::AuthzRedirectUriRejected, &[RuleId::ConfigRedirectUriMismatch]),
+    (RuleId::AuthzRedirectUriRejected, &[RuleId::ConfigRedirectUriMismatch, RuleId::AuthzMissingParam]),
     (RuleId::IdtAudMismatch, &[RuleId::ConfigClientIdMismatch]),
-    (RuleId::UserinfoError, &[RuleId::TokenScopeDropped]),
+    (RuleId::UserinfoError, &[RuleId::AuthzNoOpenidScope, RuleId::TokenScopeDropped]),
+    // authentik answers invalid_grant (or invalid_client for a changed redirect_uri) to each.
+    (
+        RuleId::TokenError,
+        &[
+            RuleId::TokenRedirectUriChanged,
+            RuleId::TokenCodeReused,
+            RuleId::TokenCodeSlow,
+            RuleId::TokenPkceMismatch,
+            RuleId::TokenCodeUnknown,
+        ],
+    ),
+    (RuleId::TokenNoIdToken, &[RuleId::AuthzNoOpenidScope, RuleId::TokenScopeDropped]),
+    // The host discovery named is the one the gateway cannot reach.
+    (RuleId::GatewayUpstreamFailed, &[RuleId::DiscEndpointAuthority]),
+    // A claim authentik leaves out because its scope was not requested or not mapped.
+    (RuleId::MastodonUidClaimMissing, &[RuleId::TokenScopeDropped, RuleId::ConfigScope]),
+    (RuleId::MastodonEmailMissing, &[RuleId::ConfigScope, RuleId::TokenScopeDropped]),
     (
         RuleId::FlowAbandoned,
         &[
@@ -95,5 +112,12 @@ mod tests {
         let mut alone = vec![Finding::new(RuleId::UserinfoError, "403")];
         link(&mut alone, &[(RuleId::TokenError, Severity::Error)]);
         assert_eq!(alone[0].follows, None);
+        // authentik's invalid_grant to a replayed code is the replay, not a second problem.
+        let mut replay = vec![
+            Finding::new(RuleId::TokenCodeReused, "again"),
+            Finding::new(RuleId::TokenError, "invalid_grant").fix("redeem the code once"),
+        ];
+        link(&mut replay, &[]);
+        assert_eq!((replay[1].follows, replay[1].fix.as_str()), (Some(RuleId::TokenCodeReused), ""));
     }
 }

@@ -52,6 +52,10 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         let path = host_path(url).map(|(_, p)| p).unwrap_or_default();
         if path.matches(".well-known/openid-configuration").count() > 1 {
             f = f.hint("`.well-known/openid-configuration` appears twice: OIDC_ISSUER is set to the discovery URL, not the issuer");
+            if let Some(i) = url.find(".well-known/openid-configuration") {
+                let issuer = format!("{}/", url[..i].trim_end_matches('/'));
+                f = f.fix(format!("set OIDC_ISSUER={issuer} in .env.production (the issuer, not the discovery URL; restart Mastodon)"));
+            }
         } else if ["/authorize/.well-known", "/token/.well-known", "/userinfo/.well-known"]
             .iter()
             .any(|s| path.contains(s))

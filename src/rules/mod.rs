@@ -139,15 +139,63 @@ pub fn issuer_fix(mastodon_side: &str, discovered: &str) -> String {
     {
         return "authentik built an http:// issuer: make the proxy in front of authentik send X-Forwarded-Proto: https and add that proxy to AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS (do not set OIDC_ISSUER to http://)".into();
     }
-    let slash = if discovered.trim_end_matches('/') == mastodon_side.trim_end_matches('/') {
-        " (authentik's issuer ends with '/')"
-    } else {
-        ""
-    };
+    let only_slash = discovered.trim_end_matches('/') == mastodon_side.trim_end_matches('/');
+    if only_slash
+        && mastodon_side.ends_with('/')
+        && !discovered.ends_with('/')
+        && is_authentik_issuer(mastodon_side)
+    {
+        // authentik builds every issuer with the slash: a document without it was rewritten.
+        return format!(
+            "authentik's issuer always ends with '/': something between authentik and Mastodon rewrites /.well-known/openid-configuration (a proxy or cache); fix that and keep OIDC_ISSUER={mastodon_side} (the ID token's iss has the slash)"
+        );
+    }
+    let slash =
+        if only_slash && discovered.ends_with('/') { " (authentik's issuer ends with '/')" } else { "" };
     format!("set OIDC_ISSUER={discovered} in .env.production{slash} and restart Mastodon")
+}
+
+/// `https://host/application/o/<slug>/`: the shape of every issuer authentik builds.
+fn is_authentik_issuer(issuer: &str) -> bool {
+    url::Url::parse(issuer).is_ok_and(|u| {
+        let segs: Vec<&str> = u.path().split('/').collect();
+        matches!(segs.as_slice(), ["", "application", "o", slug, ""] if !slug.is_empty())
+    })
 }
 
 /// "not checked: pass …" for a rule lacking an expectation.
 pub fn not_checked(rule: RuleId, what: &str, seen: Option<&str>) -> Finding {
     Finding::not_checked(rule, what, seen)
+}
+
+#[cfg(test)]
+mod issuer_fix_tests {
+    use super::issuer_fix;
+
+    #[test]
+    fn the_fix_never_contradicts_itself() {
+        let slash = "https://authentik.test/application/o/mastodon/";
+        let bare = "https://authentik.test/application/o/mastodon";
+        // OIDC_ISSUER lacks the slash authentik's issuer has.
+        assert_eq!(
+            issuer_fix(bare, slash),
+            format!(
+                "set OIDC_ISSUER={slash} in .env.production (authentik's issuer ends with '/') and restart Mastodon"
+            )
+        );
+        // Discovery lacks the slash authentik always writes: the document was rewritten.
+        let f = issuer_fix(slash, bare);
+        assert!(
+            f.starts_with(
+                "authentik's issuer always ends with '/': something between authentik and Mastodon rewrites"
+            ),
+            "{f}"
+        );
+        assert!(f.contains(&format!("keep OIDC_ISSUER={slash}")), "{f}");
+        // Not authentik's shape: no claim about authentik.
+        assert_eq!(
+            issuer_fix("https://idp.test/", "https://idp.test"),
+            "set OIDC_ISSUER=https://idp.test in .env.production and restart Mastodon"
+        );
+    }
 }

@@ -205,12 +205,18 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     }
     // TOKEN-NO-ID-TOKEN — Core §3.1.3.3.
     if r.id_token.is_none() {
-        out.push(
-            Finding::new(RuleId::TokenNoIdToken, "the token response has no id_token")
-                .field("token_response.id_token")
-                .why("an OpenID Connect code flow must return an ID token; without it Mastodon has nothing to verify")
-                .mastodon("fails verifying the ID token"),
-        );
+        let requested = authorize.is_some_and(|a| a.scopes().contains(&"openid"));
+        let granted = r.scope.is_none() || r.scopes().contains(&"openid");
+        let mut f = Finding::new(RuleId::TokenNoIdToken, "the token response has no id_token")
+            .field("token_response.id_token")
+            .why("an OpenID Connect code flow must return an ID token; without it Mastodon has nothing to verify")
+            .mastodon("fails verifying the ID token");
+        if requested && granted {
+            f = f.fix("authentik returns an id_token whenever openid is granted: look for a proxy rewriting the token response between authentik and Mastodon, and check that this provider is an OAuth2/OpenID provider");
+        } else if authorize.is_some() && !requested {
+            f = f.fix("OIDC_SCOPE=openid,profile,email in .env.production (restart Mastodon)");
+        }
+        out.push(f);
     }
     // TOKEN-SCOPE-DROPPED — RFC 6749 §3.3: the granted scope may be narrower.
     if let (Some(a), Some(_)) = (authorize, &r.scope) {
