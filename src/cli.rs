@@ -47,6 +47,53 @@ pub enum Command {
     /// Open a recorded trace (journal or HAR) in the web view: serves the page on loopback and
     /// prints its address, until Ctrl-C.
     View(ViewArgs),
+    /// Test a relying party (Mastodon): the embedded provider behind a gateway answers each
+    /// login with one bad ID token or response the relying party must refuse (and one clean
+    /// login as the control), and says which it accepted. Only ever the embedded provider's own
+    /// answers: it never alters a real provider's traffic. Exit 0 when every bad answer was
+    /// refused and the control accepted, 1 when a bad answer was accepted, 2 setup.
+    ProbeRp(ProbeRpArgs),
+}
+
+/// `probe-rp`'s flags.
+#[derive(Debug, Args)]
+pub struct ProbeRpArgs {
+    /// Where the gateway (and so the provider) listens.
+    #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:8443")]
+    pub listen: String,
+    /// Directory of the dev CA the gateway's certificate comes from (created on first use,
+    /// kept so the relying party trusts it across runs).
+    #[arg(long, value_name = "DIR", default_value = "certs")]
+    pub ca_dir: PathBuf,
+    /// The relying party's WEB_DOMAIN (its callback is the registered redirect URI).
+    #[arg(long, value_name = "DOMAIN", default_value = "mastodon.test")]
+    pub web_domain: String,
+    /// The relying party's callback, when it is not https://WEB_DOMAIN/auth/auth/openid_connect/callback.
+    #[arg(long, value_name = "URL")]
+    pub redirect_uri: Option<String>,
+    /// The provider's host name in the issuer (it must resolve to the gateway on the relying
+    /// party's host).
+    #[arg(long, value_name = "NAME", default_value = "authentik.test")]
+    pub provider_host: String,
+    /// Run only these cases (names or conformance-suite aliases). Repeatable.
+    #[arg(long = "case", value_name = "NAME", value_delimiter = ',')]
+    pub cases: Vec<String>,
+    /// List the cases with what each proves.
+    #[arg(long)]
+    pub list_cases: bool,
+    /// The relying party's sign-in page (Mastodon's https://WEB_DOMAIN/auth/sign_in): the tool's
+    /// own browser starts every login there. Without it, log in by hand when asked.
+    #[arg(long, value_name = "URL")]
+    pub login_url: Option<String>,
+    /// Seconds each case waits for its login.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub wait: u64,
+    /// Also write the results and every case's login as a report (.html for HTML, else Markdown).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Append every case's exchanges and findings to this JSONL journal.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub trace: Option<PathBuf>,
 }
 
 /// The web view's flags (`proxy`, `demo`).

@@ -19,6 +19,7 @@ pub mod keyfetch;
 pub(crate) mod oidc;
 pub mod outbound;
 pub mod output;
+pub mod probe;
 pub mod proxy;
 pub mod redact;
 pub mod rules;

@@ -55,6 +55,8 @@ pub struct Session {
     pub har: Option<HarOut>,
     /// The web view (`--ui`), fed without waiting.
     pub ui: Option<crate::ui::UiFeed>,
+    /// Counts the logins closed so far (`probe-rp` waits on it for a case's login to end).
+    pub closed: Option<tokio::sync::watch::Sender<u64>>,
     capture_limit: usize,
 }
 
@@ -93,6 +95,7 @@ impl Session {
             journal,
             journal_errors: 0,
             keep: None,
+            closed: None,
             fetcher: None,
             har: None,
             ui: None,
@@ -149,6 +152,11 @@ impl Session {
             }
             if let Some(u) = &self.ui {
                 u.send(&ev);
+            }
+            if let (Some(w), Event::Flow(f)) = (&self.closed, &ev)
+                && f.event == crate::analysis::FlowEventKind::Closed
+            {
+                w.send_modify(|n| *n += 1);
             }
             if let Some(k) = &mut self.keep {
                 k.push(ev);

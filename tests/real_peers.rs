@@ -816,3 +816,147 @@ async fn openid_client_through_oidc_provider_interaction_pages() {
 async fn openid_client_through_an_authentik_like_flow_executor() {
     suite(Style::Authentik, Rp::OpenidClient).await;
 }
+
+/// `probe-rp` against real relying parties, each logging in through the tool's own browser
+/// (`--login-url`): case → "accepted" / "rejected" / "undecided" as the results table printed
+/// it, the exit code, and the `RP-ACCEPTS-*` findings printed.
+fn probe(
+    rp: &str,
+    lax: &str,
+    dir: &Path,
+) -> (std::collections::BTreeMap<String, String>, Option<i32>, Vec<String>) {
+    let sc = oidc_tap::demo::rig::Scenario::clean();
+    let ca = ca_dir(dir);
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gw_port = held.local_addr().unwrap().port();
+    let rp_port = free_port();
+    let redirect = format!("http://127.0.0.1:{rp_port}/auth/auth/openid_connect/callback");
+    let env = [
+        ("OIDC_ISSUER", format!("https://localhost:{gw_port}/application/o/mastodon/")),
+        ("OIDC_CLIENT_ID", sc.rp.client_id.clone()),
+        ("OIDC_CLIENT_SECRET", sc.rp.client_secret.clone()),
+        ("OIDC_REDIRECT_URI", redirect.clone()),
+        ("OIDC_SCOPE", "openid,profile,email".into()),
+        ("OIDC_UID_FIELD", "preferred_username".into()),
+        ("PORT", rp_port.to_string()),
+        ("LAX", lax.to_owned()),
+    ];
+    let mut cmd = match rp {
+        "omniauth" => {
+            let mut c = Command::new("ruby");
+            c.arg(Path::new(PEERS).join("rp-omniauth.rb")).env("SSL_CERT_FILE", ca.join("ca.pem"));
+            c
+        }
+        script => {
+            let mut c = Command::new("node");
+            c.arg(Path::new(PEERS).join(script)).env("NODE_EXTRA_CA_CERTS", ca.join("ca.pem"));
+            c
+        }
+    };
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let (_rp, _) = Peer::start("relying party", cmd, dir.join(format!("{rp}.log")));
+    drop(held);
+    let out = Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+        .args(["probe-rp", "--listen", &format!("https://127.0.0.1:{gw_port}"), "--ca-dir"])
+        .arg(&ca)
+        .args(["--provider-host", "localhost", "--web-domain", &format!("127.0.0.1:{rp_port}")])
+        .args(["--redirect-uri", &redirect, "--wait", "20"])
+        .args(["--login-url", &format!("http://127.0.0.1:{rp_port}/auth/sign_in")])
+        .arg("--report")
+        .arg(dir.join(format!("{rp}.md")))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut seen = std::collections::BTreeMap::new();
+    let mut findings = vec![];
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix("✓ ").or(line.strip_prefix("✗ ")).or(line.strip_prefix("? "))
+        {
+            let name = rest.split_whitespace().next().unwrap().to_owned();
+            let word = rest.split("  seen ").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+            seen.insert(name, word);
+        }
+        let t = line.trim_start();
+        if let Some(id) = t.strip_prefix("✗ RP-ACCEPTS-").or(t.strip_prefix("! RP-ACCEPTS-")) {
+            findings.push(format!("RP-ACCEPTS-{}", id.split_whitespace().next().unwrap()));
+        }
+    }
+    assert!(
+        !stdout.contains("code=") || stdout.contains("code=%7Eredacted%7E"),
+        "a code in clear:\n{stdout}"
+    );
+    assert_eq!(
+        seen.len(),
+        oidc_tap::probe::cases::CASES.len(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (seen, out.status.code(), findings)
+}
+
+/// The cases a relying party accepted (the control included).
+fn accepted(seen: &std::collections::BTreeMap<String, String>) -> Vec<&str> {
+    seen.iter().filter(|(_, v)| *v == "accepted").map(|(k, _)| k.as_str()).collect()
+}
+
+/// The probe tells a lax relying party from the strict ones, and says what real ones accept.
+#[test]
+fn probe_rp_finds_what_each_relying_party_accepts() {
+    if skip_unless_peers() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A hand-written RP that skips aud and the nonce: exactly those come out accepted.
+    let (seen, code, findings) = probe("rp-lax.mjs", "", &dir.path().join("lax"));
+    // (jose refuses a token without kid when the JWKS has two keys: conformant either way.)
+    assert_eq!(accepted(&seen), ["aud", "clean", "nonce-invalid", "nonce-missing"], "{seen:?}");
+    assert_eq!(code, Some(1));
+    assert_eq!(findings, ["RP-ACCEPTS-AUD", "RP-ACCEPTS-NONCE-INVALID", "RP-ACCEPTS-NONCE-MISSING"]);
+    // Debian's omniauth strategy, Mastodon's client stack: it refuses every forged or broken ID
+    // token but two, both real: an HS256 token MACed with the client secret although discovery
+    // announces RS256 (the strategy picks the secret for HS*), and a userinfo answer about
+    // another sub (it never compares them); it does not check RFC 9207's iss (a warning).
+    let (seen, code, findings) = probe("omniauth", "", &dir.path().join("omniauth"));
+    assert_eq!(
+        accepted(&seen),
+        ["clean", "hs256-client-secret", "iss-param", "kid-absent", "userinfo-bad-sub"],
+        "{seen:?}"
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        findings,
+        ["RP-ACCEPTS-HS256-CLIENT-SECRET", "RP-ACCEPTS-USERINFO-BAD-SUB", "RP-ACCEPTS-ISS-PARAM"]
+    );
+    assert!(seen.values().all(|v| v != "undecided"), "{seen:?}");
+    // panva's openid-client (certified) does not check the ID token's signature in the code
+    // flow: OIDC Core §3.1.3.7 (6) lets it rely on the TLS of its token request.
+    let (seen, code, findings) = probe("rp-openid-client.mjs", "", &dir.path().join("openid-client"));
+    assert_eq!(accepted(&seen), ["bad-sig", "clean", "kid-absent"], "{seen:?}");
+    assert_eq!((code, findings), (Some(1), vec!["RP-ACCEPTS-BAD-SIG".to_owned()]));
+    // A relying party that checks nothing: every bad answer accepted, each with its finding.
+    let (seen, code, findings) = probe("rp-lax.mjs", "all", &dir.path().join("none"));
+    assert!(seen.values().all(|v| v == "accepted"), "{seen:?}");
+    assert_eq!(code, Some(1));
+    let want: Vec<String> = oidc_tap::probe::cases::CASES
+        .iter()
+        .filter_map(|c| c.accepted.map(|r| r.as_str().to_owned()))
+        .collect();
+    assert_eq!(findings, want);
+    for id in [
+        "RP-ACCEPTS-BAD-SIG",
+        "RP-ACCEPTS-ALG-NONE",
+        "RP-ACCEPTS-HS256-CLIENT-SECRET",
+        "RP-ACCEPTS-ISSUER-MISMATCH",
+        "RP-ACCEPTS-AUD",
+        "RP-ACCEPTS-SUB-MISSING",
+        "RP-ACCEPTS-IAT-MISSING",
+        "RP-ACCEPTS-EXPIRED",
+        "RP-ACCEPTS-NONCE-INVALID",
+        "RP-ACCEPTS-NONCE-MISSING",
+        "RP-ACCEPTS-USERINFO-BAD-SUB",
+        "RP-ACCEPTS-STATE-ALTERED",
+        "RP-ACCEPTS-ISS-PARAM",
+    ] {
+        assert!(findings.iter().any(|f| f == id), "{id} not raised: {findings:?}");
+    }
+}

@@ -895,8 +895,13 @@ fn every_catalogue_rule_has_an_end_to_end_test_here() {
     let cli = include_str!("cli.rs");
     let start = cli.find("fn check_config_against_the_served_demo_provider").unwrap();
     let config = &cli[start..start + cli[start..].find("\n}\n").unwrap()];
+    // probe-rp's RP-ACCEPTS-* are asserted against real relying parties in real_peers.rs.
+    let peers = include_str!("real_peers.rs");
+    let start = peers.find("fn probe_rp_finds_what_each_relying_party_accepts").unwrap();
+    let probe = &peers[start..];
     for e in oidc_tap::rules::catalogue::CATALOGUE {
         let asserted = me.contains(&format!(".get(\"{}\")", e.id))
+            || probe.contains(&format!("\"{}\"", e.id))
             || me.contains(&format!("f.rule == \"{}\"", e.id))
             || config.contains(&format!("\"{}\".into()", e.id))
             || config.contains(&format!("\"{}\".to_owned()", e.id));

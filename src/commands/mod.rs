@@ -8,6 +8,7 @@ pub mod decode;
 pub mod demo;
 pub mod exit;
 pub mod export;
+pub mod probe_rp;
 pub mod proxy;
 pub mod report;
 pub mod reproduce;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig(args) => check_config::run(&args).await,
         Command::Reproduce(args) => reproduce::run(&args).await,
         Command::View(args) => view::run(&args).await,
+        Command::ProbeRp(args) => probe_rp::run(&args).await,
     }
 }
 

@@ -16,7 +16,8 @@ const UA: &str =
 
 pub struct Browser {
     client: UpstreamClient<Body>,
-    cookies: HashMap<String, String>,
+    /// Per origin, cookie name → `name=value` (a real Mastodon sets several).
+    cookies: HashMap<String, std::collections::BTreeMap<String, String>>,
     /// Stop at authentik's login page (the user gives up, or starts over).
     pub abandon_in_flow: bool,
 }
@@ -59,13 +60,13 @@ impl Browser {
     ) -> Result<(u16, Option<String>, Bytes), String> {
         let host = origin_of(url).to_owned();
         let mut b = Request::builder().method(method).uri(url).header("user-agent", UA);
-        if let Some(c) = self.cookies.get(&host) {
-            b = b.header("cookie", c.as_str());
+        if let Some(c) = self.cookies.get(&host).filter(|c| !c.is_empty()) {
+            b = b.header("cookie", c.values().cloned().collect::<Vec<_>>().join("; "));
         }
         if method == "POST" {
             let ct =
                 if body.starts_with('{') { "application/json" } else { "application/x-www-form-urlencoded" };
-            b = b.header("content-type", ct);
+            b = b.header("content-type", ct).header("content-length", body.len());
         }
         if accept_json {
             b = b.header("accept", "application/json");
@@ -74,7 +75,8 @@ impl Browser {
         let (parts, body) = send(&self.client, req).await?;
         for sc in parts.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()) {
             if let Some(pair) = sc.split(';').next() {
-                self.cookies.insert(host.clone(), pair.to_owned());
+                let name = pair.split('=').next().unwrap_or("").trim().to_owned();
+                self.cookies.entry(host.clone()).or_default().insert(name, pair.trim().to_owned());
             }
         }
         let loc = parts
@@ -87,10 +89,47 @@ impl Browser {
 
     /// The whole front-channel login, starting at Mastodon's SSO button.
     pub async fn login(&mut self, mastodon: &str) -> Result<BrowserResult, String> {
+        self.login_from(
+            mastodon,
+            format!("{mastodon}/auth/auth/openid_connect"),
+            "authenticity_token=demo".into(),
+        )
+        .await
+    }
+
+    /// A login that starts at a real relying party's sign-in page (`login_url`, e.g. Mastodon's
+    /// `/auth/sign_in`): its form that posts to `/auth/auth/openid_connect`, with the CSRF
+    /// token the page carries (Rails' `authenticity_token`), then as [`Browser::login`].
+    pub async fn login_at(&mut self, login_url: &str) -> Result<BrowserResult, String> {
+        let origin = origin_of(login_url).to_owned();
+        let (status, _, page) = self.go("GET", login_url, "", false).await?;
+        if status != 200 {
+            return Err(format!("{login_url} answered {status}, not a sign-in page"));
+        }
+        let page = String::from_utf8_lossy(&page);
+        let action = sso_form_action(&page)
+            .ok_or_else(|| format!("{login_url} has no form posting to /auth/auth/openid_connect"))?;
+        let url = if action.starts_with('/') { format!("{origin}{action}") } else { action };
+        let body = match csrf_token(&page) {
+            Some(t) => format!(
+                "authenticity_token={}",
+                form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
+            ),
+            None => String::new(),
+        };
+        self.login_from(&origin, url, body).await
+    }
+
+    async fn login_from(
+        &mut self,
+        mastodon: &str,
+        first: String,
+        first_body: String,
+    ) -> Result<BrowserResult, String> {
         let mut visited = vec![];
-        let mut url = format!("{mastodon}/auth/auth/openid_connect");
+        let mut url = first;
         let mut method = "POST";
-        let mut body = "authenticity_token=demo";
+        let mut body = first_body.as_str();
         for _ in 0..8 {
             visited.push(url.clone());
             let (status, loc, resp_body) = match self.go(method, &url, body, false).await {
@@ -171,6 +210,7 @@ impl Browser {
                 }
             }
             if next.starts_with(mastodon) && !next.contains("/auth/auth/openid_connect/callback") {
+                // Where Mastodon sends the browser after its callback: the end of the login.
                 visited.push(next.clone());
                 return Ok(BrowserResult {
                     visited,
@@ -182,5 +222,54 @@ impl Browser {
             url = next;
         }
         Err("too many redirects".into())
+    }
+}
+
+/// The `action` of the form that starts the OIDC login (`/auth/auth/openid_connect`).
+fn sso_form_action(page: &str) -> Option<String> {
+    page.match_indices("<form").find_map(|(i, _)| {
+        let tag = &page[i..i + page[i..].find('>')?];
+        let action = attr(tag, "action")?;
+        action.contains("/auth/auth/openid_connect").then(|| action.replace("&amp;", "&"))
+    })
+}
+
+/// Rails' CSRF token: `<meta name="csrf-token" content=…>` or the form's hidden input.
+fn csrf_token(page: &str) -> Option<String> {
+    for (i, _) in page.match_indices('<') {
+        let Some(end) = page[i..].find('>') else { break };
+        let tag = &page[i..i + end];
+        let named = |n: &str| attr(tag, "name").as_deref() == Some(n);
+        let is_token = tag.starts_with("<meta") && named("csrf-token")
+            || tag.starts_with("<input") && named("authenticity_token");
+        if is_token && let Some(v) = attr(tag, "content").or_else(|| attr(tag, "value")) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The value of `name="…"` (or `'…'`) in one tag.
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let at = tag.find(&format!(" {name}="))? + name.len() + 2;
+    let rest = &tag[at..];
+    let q = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let v = &rest[1..];
+    Some(v[..v.find(q)?].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_mastodons_sso_form_and_its_csrf_token() {
+        let page = r#"<html><head><meta name="csrf-token" content="tok+en/=="></head><body>
+            <form class="simple_form" action="/auth/sign_in" method="post"><input name="authenticity_token" value="other"></form>
+            <form class="button_to" method="post" action="/auth/auth/openid_connect"><button>authentik</button></form></body></html>"#;
+        assert_eq!(sso_form_action(page).as_deref(), Some("/auth/auth/openid_connect"));
+        assert_eq!(csrf_token(page).as_deref(), Some("tok+en/=="));
+        assert_eq!(sso_form_action("<form action='/x'>"), None);
+        assert_eq!(csrf_token("<input name='authenticity_token' value='v'>").as_deref(), Some("v"));
     }
 }

@@ -138,6 +138,58 @@ catalogue! {
         title: "an endpoint is on another host or port than the issuer",
         fix: "forward the original Host on every proxy in front of authentik (and set AUTHENTIK_HOST only to the public name)",
         reference: "OIDC Discovery §3";
+    RpAcceptsBadSig = "RP-ACCEPTS-BAD-SIG", Error,
+        title: "the relying party accepted an ID token whose signature does not verify with the provider's keys: whoever can answer its token request (a proxy on the back channel, a spoofed provider name) logs in as any user; OIDC Core §3.1.3.7 (6) lets a code-flow client rely on TLS instead, so some certified libraries skip it",
+        fix: "Mastodon: keep OIDC_DISCOVERY=true (keys from the JWKS) and update the omniauth_openid_connect/openid_connect gems; another relying party: verify the ID token's signature with the JWKS",
+        reference: "OIDC Core §3.1.3.7 (6); conformance rp-id_token-bad-sig-rs256";
+    RpAcceptsAlgNone = "RP-ACCEPTS-ALG-NONE", Error,
+        title: "the relying party accepted an unsigned ID token (alg none): anyone can log in as any user",
+        fix: "refuse alg none: update the relying party's OIDC library; Mastodon: update the openid_connect gem",
+        reference: "OIDC Core §3.1.3.7 (7); conformance rp-id_token-sig-none";
+    RpAcceptsHs256ClientSecret = "RP-ACCEPTS-HS256-CLIENT-SECRET", Error,
+        title: "the relying party accepted an HS256 token MACed with the client secret while discovery announces RS256: whoever holds the client secret can mint tokens",
+        fix: "pin the signing algorithm the provider announces (id_token_signed_response_alg RS256); update the relying party's OIDC library",
+        reference: "OIDC Core §10.1; RFC 8725 §3.1";
+    RpAcceptsIssuerMismatch = "RP-ACCEPTS-ISSUER-MISMATCH", Error,
+        title: "the relying party accepted an ID token from another issuer: a token minted by any provider it can reach logs users in",
+        fix: "the relying party must compare iss with its issuer (Mastodon: OIDC_ISSUER); update its OIDC library",
+        reference: "OIDC Core §3.1.3.7 (2); conformance rp-id_token-issuer-mismatch";
+    RpAcceptsAud = "RP-ACCEPTS-AUD", Error,
+        title: "the relying party accepted an ID token issued to another client: anyone with a token for another application of this provider can log in",
+        fix: "the relying party must check that aud contains its client_id (Mastodon: OIDC_CLIENT_ID); update its OIDC library",
+        reference: "OIDC Core §3.1.3.7 (3); conformance rp-id_token-aud";
+    RpAcceptsSubMissing = "RP-ACCEPTS-SUB-MISSING", Error,
+        title: "the relying party accepted an ID token without sub: it cannot know which user logged in",
+        fix: "refuse ID tokens without sub; update the relying party's OIDC library",
+        reference: "OIDC Core §2; conformance rp-id_token-sub";
+    RpAcceptsIatMissing = "RP-ACCEPTS-IAT-MISSING", Error,
+        title: "the relying party accepted an ID token without iat",
+        fix: "refuse ID tokens without iat; update the relying party's OIDC library",
+        reference: "OIDC Core §2, §3.1.3.7 (10); conformance rp-id_token-iat";
+    RpAcceptsExpired = "RP-ACCEPTS-EXPIRED", Error,
+        title: "the relying party accepted an expired ID token: a token captured once logs in again later",
+        fix: "refuse ID tokens past exp (a minute's leeway at most); update the relying party's OIDC library",
+        reference: "OIDC Core §3.1.3.7 (9)";
+    RpAcceptsNonceInvalid = "RP-ACCEPTS-NONCE-INVALID", Error,
+        title: "the relying party accepted an ID token with another login's nonce: a token from one login can be replayed into another",
+        fix: "compare the ID token's nonce with the one the login sent (Mastodon: keep OIDC_SEND_NONCE=true)",
+        reference: "OIDC Core §3.1.3.7 (11); conformance rp-nonce-invalid";
+    RpAcceptsNonceMissing = "RP-ACCEPTS-NONCE-MISSING", Error,
+        title: "the relying party accepted an ID token without the nonce its login sent: tokens can be replayed",
+        fix: "refuse an ID token without the nonce that was sent (Mastodon: keep OIDC_SEND_NONCE=true)",
+        reference: "OIDC Core §3.1.3.7 (11)";
+    RpAcceptsUserinfoBadSub = "RP-ACCEPTS-USERINFO-BAD-SUB", Error,
+        title: "the relying party used a userinfo answer about another user (sub differs from the ID token's): the account opened can be someone else's",
+        fix: "the relying party must compare userinfo's sub with the ID token's before using it (OIDC_UID_FIELD=sub keys accounts on the ID token); update its OIDC library",
+        reference: "OIDC Core §5.3.2; conformance rp-userinfo-bad-sub-claim";
+    RpAcceptsStateAltered = "RP-ACCEPTS-STATE-ALTERED", Error,
+        title: "the relying party accepted a callback whose state is not its session's: login CSRF (an attacker's login lands in the victim's browser)",
+        fix: "compare the callback's state with the one stored in the session; update the relying party's OAuth library",
+        reference: "RFC 6749 §10.12";
+    RpAcceptsIssParam = "RP-ACCEPTS-ISS-PARAM", Warning,
+        title: "the relying party accepted an authorization response whose iss names another issuer (RFC 9207): a mix-up between providers goes unnoticed; harmless while it talks to one provider only",
+        fix: "check the iss parameter when the provider announces authorization_response_iss_parameter_supported; with one provider configured there is no mix-up to detect",
+        reference: "RFC 9207 §2.4";
     ConfigIssuerMismatch = "CONFIG-ISSUER-MISMATCH", Error,
         title: "OIDC_ISSUER ≠ the discovered issuer (byte for byte)",
         fix: "OIDC_ISSUER = the discovered issuer, trailing slash included",

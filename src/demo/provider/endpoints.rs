@@ -66,7 +66,10 @@ impl Provider {
         if let Some(status) = f.jwks_status {
             return json_resp(status, &json!({ "detail": "A server error occurred." }));
         }
-        let mut keys: Vec<Value> = f.signing.jwk().into_iter().collect();
+        let mut keys: Vec<Value> = match &f.jwks_publish {
+            Some(list) => list.iter().filter_map(|s| s.jwk()).collect(),
+            None => f.signing.jwk().into_iter().collect(),
+        };
         if f.duplicate_kid
             && let Some(k) = keys.first().cloned()
         {

@@ -116,6 +116,9 @@ pub struct Faults {
     pub no_kid: bool,
     /// The JWKS lists the signing key twice under the same kid.
     pub duplicate_kid: bool,
+    /// The keys the JWKS publishes instead of the signing key (a token signed with a key the
+    /// JWKS does not have, or several keys for a token without kid).
+    pub jwks_publish: Option<Vec<Signing>>,
     /// The ID token's exp − now; `None`: an hour, as authentik's default validity.
     pub exp_offset_s: Option<i64>,
     pub iat_offset_s: i64,
