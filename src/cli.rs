@@ -94,6 +94,9 @@ pub struct ProbeRpArgs {
     /// Append every case's exchanges and findings to this JSONL journal.
     #[arg(long, value_name = "FILE.jsonl")]
     pub trace: Option<PathBuf>,
+    /// Write every case's login as a HAR 1.2 file (secrets redacted).
+    #[arg(long, value_name = "FILE.har")]
+    pub har: Option<PathBuf>,
 }
 
 /// The web view's flags (`proxy`, `demo`).

@@ -1443,3 +1443,50 @@ fn check_config_says_what_it_read() {
     );
     assert!(out.ends_with("1 error(s), 0 warning(s)\n"), "{out}");
 }
+
+/// probe-rp without --login-url asks for a login and, when none comes, says it cannot decide
+/// (exit 2) instead of guessing; its cases and their conformance aliases are listed.
+#[test]
+fn probe_rp_never_guesses_without_evidence() {
+    let (code, listing, _) = run(&["probe-rp", "--list-cases"]);
+    assert_eq!(code, Some(0));
+    assert!(listing.lines().any(|l| l.starts_with("aud (rp-id_token-aud) ")), "{listing}");
+    assert_eq!(listing.lines().count(), oidc_tap::probe::cases::CASES.len());
+    let (code, _, stderr) = run(&["probe-rp", "--case", "nope"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--case: no case \"nope\" (--list-cases shows them)"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = bin()
+        .args(["probe-rp", "--listen", &format!("https://127.0.0.1:{port}"), "--ca-dir"])
+        .arg(dir.path().join("ca"))
+        .args(["--case", "rp-id_token-aud,clean", "--wait", "1"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("(only its own answers: a real provider's traffic is never altered)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("OIDC_ISSUER=https://authentik.test:{port}/application/o/mastodon/")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  aud: log in now at https://mastodon.test/auth/sign_in (waiting up to 1 s; Enter moves on)"
+        ),
+        "{stdout}"
+    );
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("? ")).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert!(rows[0].starts_with("? clean "), "the catalogue's order: {stdout}");
+    assert!(
+        rows[1].starts_with("? aud (rp-id_token-aud)")
+            && rows[1].contains("seen undecided  no login reached the provider's token endpoint in time"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nthe control login was not accepted"), "{stdout}");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -870,8 +870,7 @@ fn probe(
     let mut seen = std::collections::BTreeMap::new();
     let mut findings = vec![];
     for line in stdout.lines() {
-        if let Some(rest) = line.strip_prefix("✓ ").or(line.strip_prefix("✗ ")).or(line.strip_prefix("? "))
-        {
+        if let Some(rest) = ["✓ ", "✗ ", "! ", "? "].iter().find_map(|m| line.strip_prefix(m)) {
             let name = rest.split_whitespace().next().unwrap().to_owned();
             let word = rest.split("  seen ").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
             seen.insert(name, word);
@@ -912,6 +911,14 @@ fn probe_rp_finds_what_each_relying_party_accepts() {
     assert_eq!(accepted(&seen), ["aud", "clean", "nonce-invalid", "nonce-missing"], "{seen:?}");
     assert_eq!(code, Some(1));
     assert_eq!(findings, ["RP-ACCEPTS-AUD", "RP-ACCEPTS-NONCE-INVALID", "RP-ACCEPTS-NONCE-MISSING"]);
+    let report = std::fs::read_to_string(dir.path().join("lax/rp-lax.mjs.md")).unwrap();
+    assert!(
+        report.starts_with(
+            "# probe-rp results\n\nACCEPTED 3 of 13 bad answers: aud, nonce-invalid, nonce-missing\n"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("| aud (rp-id_token-aud) |") && report.contains("RP-ACCEPTS-AUD"), "{report}");
     // Debian's omniauth strategy, Mastodon's client stack: it refuses every forged or broken ID
     // token but two, both real: an HS256 token MACed with the client secret although discovery
     // announces RS256 (the strategy picks the secret for HS*), and a userinfo answer about

@@ -80,6 +80,12 @@ pub async fn run(args: &ProbeRpArgs) -> Result<()> {
         write_report(path, &outcomes, &events)?;
         println!("report written to {}", path.display());
     }
+    if let Some(path) = &args.har {
+        let mut har = crate::trace::har::HarWriter::new(true, false);
+        events.iter().for_each(|ev| har.event(ev));
+        har.write(path).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("HAR written to {} (secrets redacted)", path.display());
+    }
     match code {
         0 => Ok(()),
         1 => Err(CliError::new(ExitKind::Findings, "a bad answer was accepted").quiet().into()),
@@ -92,15 +98,13 @@ fn select(names: &[String]) -> Result<Vec<&'static Case>> {
     if names.is_empty() {
         return Ok(cases::CASES.iter().collect());
     }
-    let mut out: Vec<&'static Case> = vec![];
+    let mut picked: Vec<&'static Case> = vec![];
     for n in names {
         let c = cases::find(n)
             .ok_or_else(|| super::exit::usage(format!("--case: no case {n:?} (--list-cases shows them)")))?;
-        if !out.iter().any(|o| std::ptr::eq(*o, c)) {
-            out.push(c);
-        }
+        picked.push(c);
     }
-    Ok(out)
+    Ok(cases::CASES.iter().filter(|c| picked.iter().any(|p| p.name == c.name)).collect())
 }
 
 /// The deployment every case starts from: the embedded provider on `listen`, its issuer the
@@ -182,14 +186,15 @@ async fn one_login(
                 sc.web_domain,
                 wait.as_secs()
             );
+            // Enter moves on; a closed stdin (a script) does not.
             let enter = tokio::task::spawn_blocking(|| {
                 let mut line = String::new();
-                let _ = std::io::stdin().read_line(&mut line);
+                std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0)
             });
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = closed.wait_for(|n| *n > 0) => {}
-                _ = enter => {}
+                Ok(true) = enter => {}
             }
             None
         }
@@ -240,7 +245,7 @@ fn accepted_finding(case: &Case, v: &Verdict, flow: Option<u64>) -> Option<Findi
     let mut f = Finding::new(rule, rule.entry().title)
         .field(format!("case {}", case.label()))
         .seen(format!("accepted: {evidence}"))
-        .why(format!("the relying party must refuse this: {}", case.proves));
+        .why(format!("a relying party that refuses it shows that {}", case.proves));
     f.flow = flow;
     Some(f)
 }
@@ -252,8 +257,10 @@ fn row(case: &Case, v: &Verdict) -> String {
         Expect::Accept => "accept",
         Expect::Either => "either",
     };
+    let warning = case.accepted.is_some_and(|r| r.entry().severity < Severity::Error);
     let mark = match (case.expect, v) {
         (_, Verdict::Undecided(_)) => "?",
+        (Expect::Reject, Verdict::Accepted(_)) if warning => "!",
         (Expect::Reject, Verdict::Accepted(_)) | (Expect::Accept, Verdict::Rejected(_)) => "✗",
         _ => "✓",
     };

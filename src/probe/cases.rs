@@ -238,7 +238,7 @@ mod tests {
                 assert_eq!(r.as_str(), format!("RP-ACCEPTS-{}", c.name.to_uppercase()));
             }
         }
-        assert!(std::ptr::eq(find("rp-id_token-aud").unwrap(), find("aud").unwrap()));
+        assert_eq!(find("rp-id_token-aud").unwrap().name, "aud");
         assert!(find("nope").is_none());
     }
 }

@@ -99,7 +99,8 @@ pub fn browser_end(url: &str, status: u16, rp_origin: &str, sign_in: &str) -> Br
     } else if status >= 400 {
         BrowserEnd::Refused(status, url.to_owned())
     } else {
-        BrowserEnd::Landed(url.to_owned())
+        // Where a signed-in user lands; its query (a code, a state) says nothing more.
+        BrowserEnd::Landed(url.split('?').next().unwrap_or(url).to_owned())
     }
 }
 

@@ -147,7 +147,7 @@ catalogue! {
         fix: "refuse alg none: update the relying party's OIDC library; Mastodon: update the openid_connect gem",
         reference: "OIDC Core §3.1.3.7 (7); conformance rp-id_token-sig-none";
     RpAcceptsHs256ClientSecret = "RP-ACCEPTS-HS256-CLIENT-SECRET", Error,
-        title: "the relying party accepted an HS256 token MACed with the client secret while discovery announces RS256: whoever holds the client secret can mint tokens",
+        title: "the relying party accepted an HS256 token MACed with the client secret while discovery announces RS256: whoever learns the client secret (a leaked .env.production) and can answer its token request mints tokens for any user",
         fix: "pin the signing algorithm the provider announces (id_token_signed_response_alg RS256); update the relying party's OIDC library",
         reference: "OIDC Core §10.1; RFC 8725 §3.1";
     RpAcceptsIssuerMismatch = "RP-ACCEPTS-ISSUER-MISMATCH", Error,
