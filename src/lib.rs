@@ -24,6 +24,7 @@ pub mod proxy;
 pub mod redact;
 pub mod rules;
 pub mod session;
+pub mod telemetry;
 pub(crate) mod text;
 pub(crate) mod timefmt;
 pub mod tls;

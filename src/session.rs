@@ -57,6 +57,8 @@ pub struct Session {
     pub ui: Option<crate::ui::UiFeed>,
     /// Counts the logins closed so far (`probe-rp` waits on it for a case's login to end).
     pub closed: Option<tokio::sync::watch::Sender<u64>>,
+    /// Prometheus counters (`--metrics`).
+    pub metrics: Option<std::sync::Arc<crate::telemetry::metrics::Metrics>>,
     capture_limit: usize,
 }
 
@@ -96,6 +98,7 @@ impl Session {
             journal_errors: 0,
             keep: None,
             closed: None,
+            metrics: None,
             fetcher: None,
             har: None,
             ui: None,
@@ -152,6 +155,9 @@ impl Session {
             }
             if let Some(u) = &self.ui {
                 u.send(&ev);
+            }
+            if let Some(m) = &self.metrics {
+                m.observe(&ev);
             }
             if let (Some(w), Event::Flow(f)) = (&self.closed, &ev)
                 && f.event == crate::analysis::FlowEventKind::Closed
