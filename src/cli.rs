@@ -99,6 +99,18 @@ pub struct ProbeRpArgs {
     pub har: Option<PathBuf>,
 }
 
+/// Feeding Prometheus and a tracing backend (`proxy`).
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464): logins,
+    /// findings, exchanges and upstream times, labelled only by closed sets.
+    #[arg(long, value_name = "ADDR", env = "OIDC_TAP_METRICS")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Let --metrics listen beyond loopback (the metrics carry no secret, but say which rules fire).
+    #[arg(long, env = "OIDC_TAP_METRICS_ALLOW_REMOTE")]
+    pub metrics_allow_remote: bool,
+}
+
 /// The web view's flags (`proxy`, `demo`).
 #[derive(Debug, Clone, Args)]
 pub struct UiArgs {
@@ -312,6 +324,8 @@ pub struct ProxyArgs {
     pub max_connections: usize,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
     #[command(flatten)]
     pub ui: UiArgs,
     #[command(flatten)]

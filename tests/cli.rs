@@ -1490,3 +1490,24 @@ fn probe_rp_never_guesses_without_evidence() {
     assert!(stdout.contains("\nthe control login was not accepted"), "{stdout}");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// --metrics stays on loopback unless asked: the check comes before anything binds.
+#[test]
+fn metrics_beyond_loopback_must_be_asked_for() {
+    let (code, _, stderr) = run(&[
+        "proxy",
+        "--upstream",
+        "http://127.0.0.1:9",
+        "--metrics",
+        "0.0.0.0:9464",
+        "--listen",
+        "http://127.0.0.1:0",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--metrics 0.0.0.0:9464: not a loopback address; add --metrics-allow-remote to serve it beyond this host"
+        ),
+        "{stderr}"
+    );
+}

@@ -447,6 +447,22 @@ struct Seen {
 
 /// Runs one login of `case` through fresh peers and the gateway, and reads the journal.
 async fn run(case: &Case, style: Style, rp: Rp, browser: &Browser, ca: &Path, dir: &Path) -> Seen {
+    run_with(case, style, rp, browser, ca, dir, &[], |_| ()).await
+}
+
+/// [`run`] with more gateway flags, and `during` called after the login while the gateway
+/// still runs (a scrape of its metrics).
+#[allow(clippy::too_many_arguments)]
+async fn run_with(
+    case: &Case,
+    style: Style,
+    rp: Rp,
+    browser: &Browser,
+    ca: &Path,
+    dir: &Path,
+    extra: &[&str],
+    during: impl FnOnce(&Path),
+) -> Seen {
     let dir = dir.join(format!("{}-{}-{:?}", case.name, style.name(), rp));
     std::fs::create_dir_all(&dir).unwrap();
     // The gateway's port stays taken until the gateway starts, so neither peer (both listen on
@@ -508,6 +524,7 @@ async fn run(case: &Case, style: Style, rp: Rp, browser: &Browser, ca: &Path, di
         .arg(&journal)
         .arg("--mastodon-env")
         .arg(&env_file)
+        .args(extra)
         .stdout(std::fs::File::create(dir.join("console.txt")).unwrap())
         .stderr(std::fs::File::create(dir.join("gateway.log")).unwrap());
     drop(held);
@@ -525,6 +542,7 @@ async fn run(case: &Case, style: Style, rp: Rp, browser: &Browser, ca: &Path, di
     let (verdict, outcome) = log_in(browser, rp_port, gw_port).await;
     // Let the last records reach analysis, then stop the gateway as a user does (Ctrl-C).
     std::thread::sleep(Duration::from_millis(300));
+    during(&dir);
     let _ = Command::new("kill").args(["-INT", &gateway.id().to_string()]).status();
     let _ = gateway.wait();
     let mut seen = read_journal(&journal);
@@ -966,4 +984,92 @@ fn probe_rp_finds_what_each_relying_party_accepts() {
     ] {
         assert!(findings.iter().any(|f| f == id), "{id} not raised: {findings:?}");
     }
+}
+
+/// A real Prometheus (Debian's) scrapes the gateway every second during a real-peer login with
+/// a wrong `aud`, and its HTTP API answers the finding's counter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_findings_of_a_real_login() {
+    if skip_unless_peers() {
+        return;
+    }
+    if !Path::new("/usr/bin/prometheus").exists() {
+        if std::env::var("OIDC_TAP_REAL_PEERS").as_deref() == Ok("required") {
+            panic!("prometheus missing (.ci/run installs Debian's prometheus)");
+        }
+        eprintln!("SKIPPED: /usr/bin/prometheus missing; .ci/run installs it");
+        return;
+    }
+    let Some(browser) = Browser::launch_with(true, false, &["--ignore-certificate-errors"]).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_dir(dir.path());
+    let (metrics_port, prom_port) = (free_port(), free_port());
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: oidc-tap\n    static_configs:\n      - targets: ['127.0.0.1:{metrics_port}']\n"
+        ),
+    )
+    .unwrap();
+    let mut prom = Command::new("/usr/bin/prometheus");
+    prom.arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap());
+    let mut prom = prom.spawn().unwrap();
+    let case = CASES.iter().find(|c| c.name == "wrong-aud").unwrap();
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    let found = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let f2 = found.clone();
+    let seen = run_with(
+        case,
+        Style::Interaction,
+        Rp::Omniauth,
+        &browser,
+        &ca,
+        dir.path(),
+        &["--metrics", &metrics],
+        move |_| {
+            let q = "oidc_tap_findings_total%7Brule%3D%22IDT-AUD-MISMATCH%22%7D";
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                let text = http_get(prom_port, &format!("/api/v1/query?query={q}"));
+                if text.contains("IDT-AUD-MISMATCH") {
+                    *f2.lock().unwrap() = text;
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        },
+    )
+    .await;
+    let _ = prom.kill();
+    let _ = prom.wait();
+    assert!(seen.rules.contains(&("IDT-AUD-MISMATCH".to_owned(), 'E')), "{:?}", seen.rules);
+    let answer: serde_json::Value = serde_json::from_str(&found.lock().unwrap()).unwrap_or_else(|_| {
+        panic!(
+            "Prometheus never had the counter:\n{}",
+            std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
+        )
+    });
+    let r = &answer["data"]["result"][0];
+    assert_eq!(
+        (r["metric"]["severity"].as_str(), r["metric"]["job"].as_str()),
+        (Some("error"), Some("oidc-tap"))
+    );
+    assert_eq!(r["value"][1], "1", "{answer}");
+}
+
+/// The body of a plain HTTP/1.0 GET on loopback (empty when nothing answers).
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
 }

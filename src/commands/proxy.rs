@@ -192,6 +192,14 @@ fn tls_banner(args: &ProxyArgs) -> String {
 pub async fn run(args: ProxyArgs) -> Result<()> {
     // Every flag and file is checked before anything binds or prints a banner.
     let mut cfg = build_config(&args)?;
+    if let Some(addr) = args.telemetry.metrics
+        && !addr.ip().is_loopback()
+        && !args.telemetry.metrics_allow_remote
+    {
+        return Err(super::exit::usage(format!(
+            "--metrics {addr}: not a loopback address; add --metrics-allow-remote to serve it beyond this host"
+        )));
+    }
     let expectations = build_expectations(&args.expect)?;
     let mut session = build_session(&args.output, expectations.clone(), cfg.capture_limit)?;
     // The capture keeps login steps whole (never dropped) and other traffic as summaries; what
@@ -248,6 +256,20 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
         }
         None => None,
     };
+    let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
+    if let Some(addr) = args.telemetry.metrics {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            super::exit::CliError::new(
+                super::exit::ExitKind::Io,
+                format!("--metrics {addr}: cannot listen: {e}"),
+            )
+        })?;
+        let bound = listener.local_addr()?;
+        let metrics = std::sync::Arc::new(crate::telemetry::metrics::Metrics::new(Some(gw.capture_stats())));
+        session.metrics = Some(metrics.clone());
+        tokio::spawn(crate::telemetry::serve_metrics(listener, metrics, metrics_stopped));
+        eprintln!("  metrics http://{bound}/metrics (Prometheus)");
+    }
     let records = gw.take_records().context("records already taken")?;
     if let Some(i) = &expectations.issuer {
         eprintln!(
@@ -262,6 +284,7 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     eprintln!("shutting down: letting in-flight requests finish…");
     let stats = gw.capture_stats();
     gw.shutdown().await;
+    let _ = metrics_stop.send(true);
     let mut session = session.await?;
     if let Some(ui) = ui {
         let lost = ui.feed().dropped();
