@@ -109,6 +109,14 @@ pub struct TelemetryArgs {
     /// Let --metrics listen beyond loopback (the metrics carry no secret, but say which rules fire).
     #[arg(long, env = "OIDC_TAP_METRICS_ALLOW_REMOTE")]
     pub metrics_allow_remote: bool,
+    /// Send every login as one OpenTelemetry trace to this OTLP/HTTP collector (protobuf), e.g.
+    /// http://127.0.0.1:4318 (`/v1/traces` is added): redacted as the journal is.
+    #[arg(long, value_name = "URL", env = "OIDC_TAP_OTLP")]
+    pub otlp: Option<String>,
+    /// The key every gateway of a deployment shares (a file of at least 16 bytes): the halves
+    /// of one login seen by different gateways get one trace id. Never sent anywhere.
+    #[arg(long, value_name = "FILE", env = "OIDC_TAP_FLEET_KEY", requires = "otlp")]
+    pub fleet_key: Option<PathBuf>,
 }
 
 /// The web view's flags (`proxy`, `demo`).

@@ -59,7 +59,15 @@ pub struct Session {
     pub closed: Option<tokio::sync::watch::Sender<u64>>,
     /// Prometheus counters (`--metrics`).
     pub metrics: Option<std::sync::Arc<crate::telemetry::metrics::Metrics>>,
+    /// Each closed login as an OpenTelemetry trace (`--otlp`).
+    pub otlp: Option<OtlpOut>,
     capture_limit: usize,
+}
+
+/// Logins turned into traces and the exporter they are queued on.
+pub struct OtlpOut {
+    pub traces: crate::telemetry::otlp::TraceBuilder,
+    pub sender: crate::telemetry::otlp::OtlpSender,
 }
 
 /// A HAR file kept up to date while the session runs.
@@ -99,6 +107,7 @@ impl Session {
             keep: None,
             closed: None,
             metrics: None,
+            otlp: None,
             fetcher: None,
             har: None,
             ui: None,
@@ -158,6 +167,11 @@ impl Session {
             }
             if let Some(m) = &self.metrics {
                 m.observe(&ev);
+            }
+            if let Some(o) = &mut self.otlp
+                && let Some(req) = o.traces.event(&ev)
+            {
+                o.sender.send(&req);
             }
             if let (Some(w), Event::Flow(f)) = (&self.closed, &ev)
                 && f.event == crate::analysis::FlowEventKind::Closed

@@ -1511,3 +1511,45 @@ fn metrics_beyond_loopback_must_be_asked_for() {
         "{stderr}"
     );
 }
+
+/// examples/prometheus: the scrape config passes `promtool check config`, and every panel of
+/// the dashboard queries only metrics `--metrics` serves.
+#[test]
+fn prometheus_examples_use_only_the_metrics_served() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/prometheus");
+    if std::path::Path::new("/usr/bin/promtool").exists() {
+        let out = std::process::Command::new("/usr/bin/promtool")
+            .args(["check", "config"])
+            .arg(dir.join("prometheus.yml"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    } else {
+        assert_ne!(std::env::var("OIDC_TAP_REAL_PEERS").as_deref(), Ok("required"), "promtool missing");
+        eprintln!("SKIPPED: promtool missing (.ci/run installs prometheus)");
+    }
+    let families = oidc_tap::telemetry::metrics::FAMILIES;
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("grafana-dashboard.json")).unwrap()).unwrap();
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 6);
+    for p in panels {
+        for t in p["targets"].as_array().unwrap() {
+            let expr = t["expr"].as_str().unwrap();
+            let mut rest = expr;
+            let mut named = 0;
+            while let Some(i) = rest.find("oidc_tap_") {
+                let name: String =
+                    rest[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let family = ["_total", "_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| name.strip_suffix(s))
+                    .unwrap_or(&name);
+                assert!(families.contains(&family), "{name} in {expr:?} is not served: {families:?}");
+                named += 1;
+                rest = &rest[i + name.len()..];
+            }
+            assert!(named > 0, "{expr}");
+        }
+    }
+}

@@ -5,9 +5,9 @@
 /// Top to bottom; a module may use its own layer and the layers below it.
 const LAYERS: &[&[&str]] = &[
     &["commands", "cli"],
-    &["demo", "bench"],
+    &["demo", "bench", "probe"],
     &["session"],
-    &["ui"],
+    &["ui", "telemetry"],
     &["output", "trace"],
     &["keyfetch", "outbound"],
     &["proxy"],

@@ -192,6 +192,7 @@ fn tls_banner(args: &ProxyArgs) -> String {
 pub async fn run(args: ProxyArgs) -> Result<()> {
     // Every flag and file is checked before anything binds or prints a banner.
     let mut cfg = build_config(&args)?;
+    let otlp = otlp_out(&args.telemetry, &cfg)?;
     if let Some(addr) = args.telemetry.metrics
         && !addr.ip().is_loopback()
         && !args.telemetry.metrics_allow_remote
@@ -270,6 +271,18 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
         tokio::spawn(crate::telemetry::serve_metrics(listener, metrics, metrics_stopped));
         eprintln!("  metrics http://{bound}/metrics (Prometheus)");
     }
+    if let Some((url, key, client)) = otlp {
+        let instance = format!(
+            "{}#{}",
+            gw.listening.iter().map(|l| l.url()).collect::<Vec<_>>().join(","),
+            std::process::id()
+        );
+        eprintln!("  traces {url} (OTLP/HTTP, one trace per login, redacted)");
+        session.otlp = Some(crate::session::OtlpOut {
+            traces: crate::telemetry::otlp::TraceBuilder::new(key, instance),
+            sender: crate::telemetry::otlp::OtlpSender::start(url, client, Duration::from_secs(5)),
+        });
+    }
     let records = gw.take_records().context("records already taken")?;
     if let Some(i) = &expectations.issuer {
         eprintln!(
@@ -286,6 +299,13 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
     gw.shutdown().await;
     let _ = metrics_stop.send(true);
     let mut session = session.await?;
+    if let Some(o) = session.otlp.take() {
+        let dropped = o.sender.dropped.load(std::sync::atomic::Ordering::Relaxed);
+        if dropped > 0 {
+            eprintln!("warning: {dropped} login traces were not exported: the OTLP collector was too slow");
+        }
+        o.sender.flush(Duration::from_secs(3)).await;
+    }
     if let Some(ui) = ui {
         let lost = ui.feed().dropped();
         if lost > 0 {
@@ -307,4 +327,37 @@ pub async fn run(args: ProxyArgs) -> Result<()> {
         eprintln!("warning: {} events could not be written to the trace journal", session.journal_errors);
     }
     Ok(())
+}
+
+/// `--otlp` and `--fleet-key`, checked before anything binds: the collector's traces URL, the
+/// key, the client that sends.
+fn otlp_out(
+    t: &crate::cli::TelemetryArgs,
+    cfg: &crate::proxy::ProxyConfig,
+) -> Result<Option<(String, crate::telemetry::otlp::FleetKey, reqwest::Client)>> {
+    let Some(base) = &t.otlp else { return Ok(None) };
+    let url = crate::telemetry::otlp::traces_url(base);
+    let parsed = url::Url::parse(&url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| super::exit::usage(format!("--otlp {base}: not an http(s) URL")))?;
+    let key = match &t.fleet_key {
+        Some(p) => {
+            crate::telemetry::otlp::FleetKey::load(p).map_err(|e| super::exit::usage(e.to_string()))?
+        }
+        None => {
+            eprintln!(
+                "  --otlp without --fleet-key: this gateway's traces stand alone (another gateway's half of a login gets another trace id)"
+            );
+            crate::telemetry::otlp::FleetKey::random()
+        }
+    };
+    let client = crate::outbound::client(
+        &cfg.trust,
+        &crate::proxy::route::ConnectTo::default(),
+        &parsed,
+        Duration::from_secs(5),
+    )
+    .map_err(|e| super::exit::usage(format!("--otlp {base}: {e}")))?;
+    Ok(Some((url, key, client)))
 }

@@ -54,6 +54,17 @@ pub struct Metrics {
     stats: Option<Arc<CaptureStats>>,
 }
 
+/// Every family served (names as Prometheus sees them, without `_total`/`_bucket`).
+pub const FAMILIES: &[&str] = &[
+    "oidc_tap_logins",
+    "oidc_tap_findings",
+    "oidc_tap_exchanges",
+    "oidc_tap_exchange_duration_seconds",
+    "oidc_tap_capture_waited",
+    "oidc_tap_summaries_dropped",
+    "oidc_tap_build_info",
+];
+
 /// Upstream time buckets, seconds: a login step takes milliseconds to a second.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
@@ -194,6 +205,12 @@ mod tests {
             text.contains(&format!("oidc_tap_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))),
             "{text}"
         );
+        let typed: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        assert_eq!(typed, FAMILIES, "FAMILIES lists what is served");
         // 10,000 requests to distinct hosts and paths: not one series more.
         let before = series(&text);
         let other = events

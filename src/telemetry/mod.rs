@@ -3,6 +3,7 @@
 //! analysis' events after redaction; neither is on the forwarding path.
 
 pub mod metrics;
+pub mod otlp;
 
 use std::convert::Infallible;
 use std::sync::Arc;
