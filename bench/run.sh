@@ -11,6 +11,10 @@
 #                                # median of 3 rounds (ROUNDS=1 for a quick look)
 #   DURATION=30 CONNS=32 bash bench/run.sh
 #   PERF=1 TAP_ARGS=--no-redact bash bench/run.sh   # with a perf profile of oidc-tap per path
+#   The paths: `token` (every request a login step), `static` (a 64 KiB file) and `mix`, an
+#   authentik-shaped mix per 100 requests: 55 static assets (4-16 KiB), 25 API calls (small
+#   JSON), 15 flow pages and executor calls, 5 login steps (discovery, JWKS, token, userinfo).
+#   oidc-tap runs with analysis, --trace, --metrics and --otlp (to a local sink) on.
 #   bash bench/run.sh soak       # 1,000,000 requests through oidc-tap (--trace on): discovery,
 #                                # token calls, static files, a 10 MB body every 2,000th; RSS
 #                                # at start, then every 10 s to the end
@@ -86,6 +90,12 @@ cat > "$WORK/www/application/o/mastodon/.well-known/openid-configuration" <<EOF
 {"issuer":"$I/mastodon/","authorization_endpoint":"$I/authorize/","token_endpoint":"$I/token/","userinfo_endpoint":"$I/userinfo/","jwks_uri":"$I/mastodon/jwks/","response_types_supported":["code"],"subject_types_supported":["public"],"id_token_signing_alg_values_supported":["RS256"],"scopes_supported":["openid","email","profile"]}
 EOF
 head -c 10485760 /dev/zero > "$WORK/www/static/big.bin"
+# authentik's own traffic: its SPA's assets, API answers, flow pages (the mix's 95 %).
+mkdir -p "$WORK/www/static/dist" "$WORK/www/if/flow/default-authentication-flow" "$WORK/www/api/v3/core/users/me"
+for i in 0 1 2 3 4 5 6 7; do head -c $((3072 + i * 1152)) /dev/urandom | base64 -w 76 > "$WORK/www/static/dist/chunk-$i.js"; done
+printf '<!DOCTYPE html><html><head><title>authentik</title></head><body><ak-flow-executor></ak-flow-executor>%3000s</body></html>' "" > "$WORK/www/if/flow/default-authentication-flow/index.html"
+printf '{"user":{"pk":1,"username":"alice","name":"Alice Example","is_active":true,"groups":[]}}' > "$WORK/www/api/v3/core/users/me/index.json"
+printf '{"keys":[{"kty":"RSA","kid":"bench","alg":"RS256","use":"sig","n":"%s","e":"AQAB"}]}' "$(head -c 256 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')" > "$WORK/www/application/o/mastodon/jwks.json"
 # nginx's workers run as another user (nobody) when the script runs as root, and mktemp made
 # the folder private: without this every answer is a 403 page, and the benchmark measures that.
 chmod a+x "$WORK"; chmod -R a+rX "$WORK/www"
@@ -109,6 +119,11 @@ http {
     }
     location /static/ { }
     location /application/o/mastodon/.well-known/ { default_type application/json; }
+    location = /application/o/mastodon/jwks/ { default_type application/json; try_files /application/o/mastodon/jwks.json =404; }
+    location = /application/o/userinfo/ { default_type application/json; return 200 '{"sub":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","email":"alice@example.test","email_verified":true,"preferred_username":"alice"}'; }
+    location /api/v3/core/users/me/ { default_type application/json; try_files /api/v3/core/users/me/index.json =404; }
+    location /api/v3/flows/executor/ { default_type application/json; return 200 '{"component":"ak-stage-identification","flow_info":{"title":"Welcome to authentik!"},"user_fields":["username","email"]}'; }
+    location /if/flow/ { default_type text/html; try_files /if/flow/default-authentication-flow/index.html =404; }
   }
   upstream authentik { server 127.0.0.1:$UP; keepalive 64; }
   server {
@@ -139,10 +154,50 @@ wrk.headers["Authorization"] = "$AUTH"
 wrk.headers["User-Agent"] = "$UA"
 EOF
 
-# oidc-tap with capture, analysis and --trace on.
+# The mix (see the top): one request in 20 a login step, in the order a login makes them.
+cat > "$WORK/mix.lua" <<EOF
+local n = 0
+local form = "$FORM"
+local heads = { ["Content-Type"] = "application/x-www-form-urlencoded", ["Authorization"] = "$AUTH", ["User-Agent"] = "$UA" }
+local bearer = { ["Authorization"] = "Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }
+local login = {
+  function() return wrk.format("GET", "/application/o/mastodon/.well-known/openid-configuration") end,
+  function() return wrk.format("POST", "/application/o/token/", heads, form) end,
+  function() return wrk.format("GET", "/application/o/mastodon/jwks/") end,
+  function() return wrk.format("GET", "/application/o/userinfo/", bearer) end,
+}
+request = function()
+  n = n + 1
+  local k = n % 100
+  if k < 5 then return login[(math.floor(n / 100) + k) % 4 + 1]() end
+  if k < 10 then return wrk.format("GET", "/if/flow/default-authentication-flow/?next=%2F") end
+  if k < 20 then return wrk.format("GET", "/api/v3/flows/executor/default-authentication-flow/?query=next%3D%252F") end
+  if k < 45 then return wrk.format("GET", "/api/v3/core/users/me/") end
+  return wrk.format("GET", "/static/dist/chunk-" .. (n % 8) .. ".js")
+end
+EOF
+
+# A local OTLP sink: answers 200 to every POST and counts them.
+OP=18447; MET=18448
+cat > "$WORK/otlp_sink.py" <<'EOF'
+import http.server, sys
+count = [0]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        count[0] += 1
+        open(sys.argv[2], "w").write(str(count[0]))
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+python3 "$WORK/otlp_sink.py" "$OP" "$WORK/otlp.count" >/dev/null 2>&1 &
+
+# oidc-tap with capture, analysis, --trace, --metrics and --otlp on.
 $TAP proxy --listen "https://127.0.0.1:$TP" --ca-dir "$WORK/certs" ${TAP_ARGS:-} \
   --upstream "https://127.0.0.1:$UP" --upstream-ca "$WORK/certs/ca.pem" \
-  --trace "$WORK/trace.jsonl" >"$WORK/tap.out" 2>"$WORK/tap.err" &
+  --trace "$WORK/trace.jsonl" --metrics "127.0.0.1:$MET" --otlp "http://127.0.0.1:$OP" >"$WORK/tap.out" 2>"$WORK/tap.err" &
 TAP_PID=$!
 if [ -n "$MITM" ]; then
   "$MITM" -q --mode "reverse:https://127.0.0.1:$UP" --listen-host 127.0.0.1 --listen-port $MP \
@@ -171,6 +226,8 @@ echo "== checking what each proxy answers (status, bytes)"
 for who in direct:$UP oidc-tap:$TP nginx:$RP ${MITM:+mitmdump:$MP}; do
   check "${who%%:*} token" "https://127.0.0.1:${who##*:}/application/o/token/" post "$TOKEN_SIZE"
   check "${who%%:*} static" "https://127.0.0.1:${who##*:}/static/app.js" "" "$STATIC_SIZE"
+  check "${who%%:*} asset" "https://127.0.0.1:${who##*:}/static/dist/chunk-0.js" "" "$(stat -c %s "$WORK/www/static/dist/chunk-0.js")"
+  check "${who%%:*} api" "https://127.0.0.1:${who##*:}/api/v3/core/users/me/" "" "$(stat -c %s "$WORK/www/api/v3/core/users/me/index.json")"
 done
 
 rss() { awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
@@ -235,8 +292,12 @@ fi
 # neighbours hits every column alike; each cell is the run with the median req/s.
 declare -A R RUNS CPU
 for ((round = 1; round <= ROUNDS; round++)); do
-  for path in token static; do
-    if [ $path = token ]; then P="/application/o/token/"; LUA="$WORK/post.lua"; else P="/static/app.js"; LUA=""; fi
+  for path in token static mix; do
+    case $path in
+      token) P="/application/o/token/"; LUA="$WORK/post.lua" ;;
+      static) P="/static/app.js"; LUA="" ;;
+      mix) P="/"; LUA="$WORK/mix.lua" ;;
+    esac
     n0=$(nginx_ticks)
     RUNS[$path,direct]+="$(measure "https://127.0.0.1:$UP$P" "$LUA");"
     [ $round = 1 ] && CPU[$path,upstream]=$(per_req "$n0" "$(nginx_ticks)" "$(cat "$WORK/requests")")
@@ -266,6 +327,8 @@ done
 median() { tr ';' '\n' | grep . | sort -n -k1,1 | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
 for key in "${!RUNS[@]}"; do R[$key]=$(median <<<"${RUNS[$key]}"); done
 
+TAP_PEAK=$(peak $TAP_PID)
+METRICS_SERIES=$(curl -s "http://127.0.0.1:$MET/metrics" | grep -vc '^#' || true)
 kill -INT $TAP_PID; wait $TAP_PID 2>/dev/null || true
 CAPTURE=$(grep '^capture:' "$WORK/tap.err" || echo "capture: (no line)")
 JOURNAL_MB=$(du -m "$WORK/trace.jsonl" | cut -f1)
@@ -274,7 +337,7 @@ echo
 echo "oidc-tap load benchmark · $(date -u +%F) · $(nproc) cores · $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "wrk -t$THREADS -c$CONNS -d${DURATION}s, median of $ROUNDS interleaved rounds, TLS on both legs, nginx $("$NGINX" -v 2>&1 | cut -d/ -f2) with 2 workers; oidc-tap with --trace"
 printf "%-8s %-10s %10s %9s %9s\n" path proxy "req/s" "p50 ms" "p99 ms"
-for path in token static; do
+for path in token static mix; do
   for who in direct oidc-tap nginx mitmdump; do
     v=${R[$path,$who]:-}
     [ -z "$v" ] && continue
@@ -297,7 +360,7 @@ for path in token static; do
 done
 if [ "$LAT_CONNS" -gt 0 ]; then
   echo "latency at $LAT_CONNS connection(s), wrk -t1 (not saturated): p50 / p99 ms, p50 added over direct"
-  for path in token static; do
+  for path in token static mix; do
     read -r _ dp50 _ <<<"${R[$path,direct,lat]}"
     line="  $path:"
     for who in direct oidc-tap nginx mitmdump; do
@@ -312,4 +375,4 @@ if [ "$LAT_CONNS" -gt 0 ]; then
   done
 fi
 echo "  $CAPTURE"
-echo "  journal: ${JOURNAL_MB} MB"
+echo "  journal: ${JOURNAL_MB} MB · metrics series at the end: $METRICS_SERIES · OTLP exports received: $(cat "$WORK/otlp.count" 2>/dev/null || echo 0) · oidc-tap peak RSS $TAP_PEAK"
