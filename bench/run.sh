@@ -14,7 +14,8 @@
 #   The paths: `token` (every request a login step), `static` (a 64 KiB file) and `mix`, an
 #   authentik-shaped mix per 100 requests: 55 static assets (4-16 KiB), 25 API calls (small
 #   JSON), 15 flow pages and executor calls, 5 login steps (discovery, JWKS, token, userinfo).
-#   oidc-tap runs with analysis, --trace, --metrics and --otlp (to a local sink) on.
+#   oidc-tap runs with analysis, --trace, --metrics and --otlp (to a local sink) on
+#   (TELEMETRY_ARGS= runs it without the last two).
 #   bash bench/run.sh soak       # 1,000,000 requests through oidc-tap (--trace on): discovery,
 #                                # token calls, static files, a 10 MB body every 2,000th; RSS
 #                                # at start, then every 10 s to the end
@@ -197,7 +198,7 @@ python3 "$WORK/otlp_sink.py" "$OP" "$WORK/otlp.count" >/dev/null 2>&1 &
 # oidc-tap with capture, analysis, --trace, --metrics and --otlp on.
 $TAP proxy --listen "https://127.0.0.1:$TP" --ca-dir "$WORK/certs" ${TAP_ARGS:-} \
   --upstream "https://127.0.0.1:$UP" --upstream-ca "$WORK/certs/ca.pem" \
-  --trace "$WORK/trace.jsonl" --metrics "127.0.0.1:$MET" --otlp "http://127.0.0.1:$OP" >"$WORK/tap.out" 2>"$WORK/tap.err" &
+  --trace "$WORK/trace.jsonl" ${TELEMETRY_ARGS---metrics 127.0.0.1:$MET --otlp http://127.0.0.1:$OP} >"$WORK/tap.out" 2>"$WORK/tap.err" &
 TAP_PID=$!
 if [ -n "$MITM" ]; then
   "$MITM" -q --mode "reverse:https://127.0.0.1:$UP" --listen-host 127.0.0.1 --listen-port $MP \

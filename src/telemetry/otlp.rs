@@ -71,19 +71,56 @@ fn now_ns() -> u64 {
     crate::clock::now_ms() * 1_000_000
 }
 
+/// What a span keeps of one exchange (not its bodies: a login waits here until it closes).
+struct Step {
+    id: u64,
+    kind: crate::oidc::ExchangeKind,
+    method: String,
+    /// Redacted when taken.
+    url: String,
+    host: String,
+    status: Option<u16>,
+    started_ms: u64,
+    total_ms: u64,
+    response_ms: Option<u64>,
+    error: Option<String>,
+}
+
+impl Step {
+    fn of(x: &ExchangeEvent) -> Step {
+        let e = &x.exchange;
+        Step {
+            id: x.id,
+            kind: x.kind,
+            method: e.request.method.clone(),
+            url: crate::text::truncate(&redact_url(&x.decoded.url), 2048),
+            host: x.decoded.host.clone(),
+            status: e.response.as_ref().map(|r| r.status),
+            started_ms: e.started_ms,
+            total_ms: e.total_ms,
+            response_ms: e.response_ms,
+            error: e.error.clone(),
+        }
+    }
+}
+
 /// One login's spans, gathered until it closes.
 #[derive(Default)]
 struct Pending {
-    exchanges: Vec<ExchangeEvent>,
+    exchanges: Vec<Step>,
     findings: Vec<Finding>,
+    /// Exchanges and findings past the caps (a login replayed thousands of times).
+    not_listed: u64,
     /// The correlation keys seen (`code:<fp>`, `state:<value>`).
     code: Option<String>,
     state: Option<String>,
 }
 
-/// Logins kept open at once, and exchanges kept per login: the bounds on what waits.
+/// Logins kept open at once, and exchanges and findings kept per login: the bounds on what
+/// waits (a login whose code is replayed for hours never closes, and must not grow).
 const MAX_PENDING: usize = 1000;
 const MAX_EXCHANGES: usize = 200;
+const MAX_FINDINGS: usize = 200;
 
 /// Turns the analysis' events into one export request per closed login.
 pub struct TraceBuilder {
@@ -125,13 +162,19 @@ impl TraceBuilder {
                     p.state = state.map(str::to_owned);
                 }
                 if p.exchanges.len() < MAX_EXCHANGES {
-                    p.exchanges.push(x.as_ref().clone());
+                    p.exchanges.push(Step::of(x));
+                } else {
+                    p.not_listed += 1;
                 }
                 None
             }
             Event::Finding(f) => {
                 if let Some(p) = f.flow.and_then(|id| self.pending.get_mut(&id)) {
-                    p.findings.push(f.as_ref().clone());
+                    if p.findings.len() < MAX_FINDINGS {
+                        p.findings.push(f.as_ref().clone());
+                    } else {
+                        p.not_listed += 1;
+                    }
                 }
                 None
             }
@@ -156,7 +199,7 @@ impl TraceBuilder {
         let trace_id = self.trace_id(&p);
         let salt = format!("{}:{}:{}", self.instance, f.flow, now_ns());
         let root_id = self.key.id(&format!("root:{salt}"), 8);
-        let start = p.exchanges.iter().map(|x| x.exchange.started_ms).min().unwrap_or(f.ts) * 1_000_000;
+        let start = p.exchanges.iter().map(|x| x.started_ms).min().unwrap_or(f.ts) * 1_000_000;
         let end = f.ts.max(start / 1_000_000) * 1_000_000;
         let rules: Vec<&str> =
             p.findings.iter().filter(|x| x.severity >= Severity::Warning).map(|x| x.rule.as_str()).collect();
@@ -173,6 +216,7 @@ impl TraceBuilder {
                 kv("oidc_tap.flow", f.flow as i64),
                 kv("oidc_tap.outcome", outcome),
                 kv_list("oidc_tap.rules", &rules),
+                kv("oidc_tap.not_listed", p.not_listed as i64),
             ],
             status: Some(Status {
                 code: if worst == Some(Severity::Error) || outcome == "failed" {
@@ -193,32 +237,31 @@ impl TraceBuilder {
         let mut spans = vec![];
         let mut ids: HashMap<u64, usize> = HashMap::new();
         for x in &p.exchanges {
-            let e = &x.exchange;
-            let started = e.started_ms * 1_000_000;
+            let started = x.started_ms * 1_000_000;
             let mut s = Span {
                 trace_id: trace_id.clone(),
                 span_id: self.key.id(&format!("x:{salt}:{}", x.id), 8),
                 parent_span_id: root_id.clone(),
-                name: format!("{} {}", x.kind.label(), e.request.method),
+                name: format!("{} {}", x.kind.label(), x.method),
                 kind: span::SpanKind::Client as i32,
                 start_time_unix_nano: started,
-                end_time_unix_nano: started + e.total_ms * 1_000_000,
+                end_time_unix_nano: started + x.total_ms * 1_000_000,
                 attributes: vec![
                     kv("oidc_tap.kind", x.kind.as_str()),
                     kv("oidc_tap.exchange", x.id as i64),
-                    kv("http.request.method", e.request.method.as_str()),
-                    kv("url.full", redact_url(&x.decoded.url).as_str()),
-                    kv("server.address", x.decoded.host.as_str()),
+                    kv("http.request.method", x.method.as_str()),
+                    kv("url.full", x.url.as_str()),
+                    kv("server.address", x.host.as_str()),
                 ],
                 ..Default::default()
             };
-            if let Some(r) = &e.response {
-                s.attributes.push(kv("http.response.status_code", i64::from(r.status)));
+            if let Some(status) = x.status {
+                s.attributes.push(kv("http.response.status_code", i64::from(status)));
             }
-            if let Some(ms) = e.response_ms {
+            if let Some(ms) = x.response_ms {
                 s.attributes.push(kv("oidc_tap.upstream_ms", ms as i64));
             }
-            if let Some(err) = &e.error {
+            if let Some(err) = &x.error {
                 s.attributes.push(kv("error.type", err.as_str()));
             }
             ids.insert(x.id, spans.len());
@@ -390,6 +433,21 @@ impl OtlpSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A login that never closes (its code replayed for hours) keeps at most the caps.
+    #[test]
+    fn a_login_that_never_closes_stays_bounded() {
+        let mut t = TraceBuilder::new(FleetKey::from_bytes(b"k"), "gw");
+        let f = Finding::new(crate::rules::RuleId::TokenCodeReused, "again");
+        for _ in 0..10_000 {
+            let mut f = f.clone();
+            f.flow = Some(1);
+            t.pending.entry(1).or_default();
+            assert!(t.event(&Event::Finding(Box::new(f))).is_none());
+        }
+        let p = &t.pending[&1];
+        assert_eq!((p.findings.len(), p.not_listed), (MAX_FINDINGS, 10_000 - MAX_FINDINGS as u64));
+    }
 
     #[test]
     fn the_collector_url_and_short_keys() {
