@@ -1460,7 +1460,10 @@ fn probe_rp_never_guesses_without_evidence() {
     let out = bin()
         .args(["probe-rp", "--listen", &format!("https://127.0.0.1:{port}"), "--ca-dir"])
         .arg(dir.path().join("ca"))
-        .args(["--case", "rp-id_token-aud,clean", "--wait", "1"])
+        .args(["--case", "rp-id_token-aud,clean", "--wait", "1", "--report"])
+        .arg(dir.path().join("probe.html"))
+        .arg("--har")
+        .arg(dir.path().join("probe.har"))
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
@@ -1488,6 +1491,15 @@ fn probe_rp_never_guesses_without_evidence() {
         "{stdout}"
     );
     assert!(stdout.contains("\nthe control login was not accepted"), "{stdout}");
+    let html = std::fs::read_to_string(dir.path().join("probe.html")).unwrap();
+    assert!(
+        html.contains("<h1>probe-rp results</h1>") && html.contains("<td>aud (rp-id_token-aud)</td>"),
+        "{html}"
+    );
+    assert!(html.contains("<td>undecided</td>"), "{html}");
+    let har: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("probe.har")).unwrap()).unwrap();
+    assert_eq!(har["log"]["version"], "1.2");
     assert_eq!(out.status.code(), Some(2));
 }
 
