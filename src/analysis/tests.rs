@@ -184,3 +184,47 @@ fn the_tools_own_calls_open_no_login() {
     let ev = a.ingest(&theirs);
     assert!(findings(&ev).iter().any(|f| f.rule == "CONFIG-ISSUER-MISMATCH"));
 }
+
+/// A gateway in front of authentik sees every app's logins: Synapse's callback is not judged
+/// against Mastodon's route, and says so once, at info.
+#[test]
+fn another_applications_login_is_not_judged_as_mastodons() {
+    let mut a = Analyzer::new(AnalyzerConfig::default());
+    let q = "client_id=synapse&redirect_uri=https%3A%2F%2Fmatrix.test%2F_synapse%2Fclient%2Foidc%2Fcallback&response_type=code&scope=openid+profile&state=s1&nonce=n1";
+    let mut x = exchange("GET", &format!("/application/o/authorize/?{q}"), 302, "");
+    x.response
+        .as_mut()
+        .unwrap()
+        .headers
+        .push(Header::new("location", "https://a/if/flow/default-provider-authorization-implicit-consent/"));
+    let ev = a.ingest(&x);
+    let redirect: Vec<_> =
+        findings(&ev).into_iter().filter(|f| f.rule == RuleId::ConfigRedirectUriMismatch).collect();
+    assert_eq!(redirect.len(), 1, "{redirect:?}");
+    assert_eq!(
+        (redirect[0].severity, redirect[0].message.as_str()),
+        (
+            crate::rules::Severity::Info,
+            "not checked: another application's callback, not judged against Mastodon's"
+        )
+    );
+    // Mastodon's near miss on the same gateway is still judged.
+    let q = q
+        .replace(
+            "matrix.test%2F_synapse%2Fclient%2Foidc%2Fcallback",
+            "m.test%2Fauth%2Fauth%2Fopenid_connect%2Fcallback%2F",
+        )
+        .replace("s1", "s2");
+    let mut y = exchange("GET", &format!("/application/o/authorize/?{q}"), 302, "");
+    y.id = 2;
+    y.response.as_mut().unwrap().headers.push(Header::new("location", "https://a/if/flow/x/"));
+    let ev = a.ingest(&y);
+    assert!(
+        findings(&ev)
+            .iter()
+            .any(|f| f.rule == RuleId::ConfigRedirectUriMismatch
+                && f.severity == crate::rules::Severity::Error),
+        "{:?}",
+        findings(&ev)
+    );
+}

@@ -89,6 +89,16 @@ fn authorize_request(ctx: &Ctx, out: &mut Vec<Finding>) {
     // The route shape alone shows a redirect_uri Mastodon cannot serve (no env file needed):
     // the fix is then Mastodon's OIDC_REDIRECT_URI, not one more Redirect URI in authentik.
     let Some(got) = &a.redirect_uri else { return };
+    if !mastodon_like(got, ctx.exp.web_domain.as_deref()) {
+        // Another application behind the same authentik (Synapse, Grafana, GitLab, …):
+        // Mastodon's route and OIDC_REDIRECT_URI say nothing about it.
+        out.push(not_checked(
+            RuleId::ConfigRedirectUriMismatch,
+            "another application's callback, not judged against Mastodon's",
+            Some(got),
+        ));
+        return;
+    }
     if let Some(route) = not_the_callback_route(got, ctx.exp.web_domain.as_deref()) {
         out.push(
             Finding::new(RuleId::ConfigRedirectUriMismatch, "the redirect_uri Mastodon sends is not its callback route")
@@ -115,6 +125,21 @@ fn authorize_request(ctx: &Ctx, out: &mut Vec<Finding>) {
 
 /// Mastodon's OmniAuth callback route for the `openid_connect` strategy.
 pub const MASTODON_CALLBACK_PATH: &str = "/auth/auth/openid_connect/callback";
+
+/// Whether `sent` is Mastodon's callback or a near miss of it (on WEB_DOMAIN when known, or a
+/// path under Mastodon's `/auth/` mount naming the strategy), as opposed to another
+/// application's callback behind the same provider (Synapse's `/_synapse/client/oidc/callback`,
+/// GitLab's `/users/auth/openid_connect/callback`, Grafana's `/login/generic_oauth`).
+pub fn mastodon_like(sent: &str, web_domain: Option<&str>) -> bool {
+    let Ok(u) = url::Url::parse(sent) else { return true };
+    let authority = match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => return true,
+    };
+    let on_web_domain = web_domain.is_some_and(|d| d.eq_ignore_ascii_case(&authority));
+    on_web_domain || (u.path().starts_with("/auth/") && u.path().contains("openid_connect"))
+}
 
 /// The callback Mastodon does serve, when `sent` is not it: https, the route's exact path, no
 /// query or fragment, on WEB_DOMAIN when known, else on the host `sent` names. `None` when
@@ -154,5 +179,28 @@ mod tests {
         );
         assert_eq!(route("https://m.test:8443/auth/auth/openid_connect/callback", None), None);
         assert_eq!(route("not a url", None), None);
+    }
+
+    #[test]
+    fn another_applications_callback_is_not_mastodons() {
+        use super::mastodon_like as like;
+        for other in [
+            "https://matrix.test/_synapse/client/oidc/callback",
+            "https://gitlab.test/users/auth/openid_connect/callback",
+            "https://grafana.test/login/generic_oauth",
+            "https://cloud.test/apps/user_oidc/code",
+        ] {
+            assert!(!like(other, None), "{other}");
+            assert!(!like(other, Some("m.test")), "{other}");
+        }
+        for near in [
+            "https://m.test/auth/auth/openid_connect/callback/",
+            "https://m.test/auth/openid_connect/callback",
+            "https://m.test/callback",
+        ] {
+            assert!(like(near, Some("m.test")), "{near}");
+        }
+        assert!(like("https://m.test/auth/auth/openid_connect/callback?x=1", None));
+        assert!(!like("https://m.test/callback", None), "no WEB_DOMAIN and not Mastodon's mount: not judged");
     }
 }
