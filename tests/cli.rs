@@ -1188,8 +1188,25 @@ fn views_read_in_the_order_requests_started() {
     assert!(stderr.contains("(listed in the order their requests started)"), "{stderr}");
     let (_, report, _) = run(&["report", journal.to_str().unwrap()]);
     assert!(report.contains("### Sequence (in the order requests started)"), "{report}");
-    let rows: Vec<String> =
-        report.lines().filter(|l| l.starts_with("| 1")).map(|l| l[2..14].to_owned()).collect();
+    // Sequence rows start with the time (`| 20:04:04.185 |`), whatever the hour.
+    let is_time = |t: &str| {
+        t.len() == 12
+            && t.char_indices().all(|(i, c)| {
+                if [2, 5].contains(&i) {
+                    c == ':'
+                } else if i == 8 {
+                    c == '.'
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+    };
+    let rows: Vec<String> = report
+        .lines()
+        .filter_map(|l| l.strip_prefix("| ").and_then(|r| r.get(..12)))
+        .filter(|t| is_time(t))
+        .map(str::to_owned)
+        .collect();
     assert_eq!(rows, want, "{report}");
 }
 
