@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::capture::{CapturedBody, Header, RequestRecord, ResponseRecord};
+use crate::oidc::flow::JoinedBy;
 use crate::rules::RuleId;
 
 /// A minimal exchange for core tests.

@@ -26,7 +26,6 @@ use crate::text::printable;
 struct Outcome {
     case: &'static Case,
     verdict: Verdict,
-    flow: Option<u64>,
 }
 
 pub async fn run(args: &ProbeRpArgs) -> Result<()> {
@@ -71,7 +70,7 @@ pub async fn run(args: &ProbeRpArgs) -> Result<()> {
             events.push(Event::Finding(Box::new(f)));
         }
         events.extend(kept);
-        outcomes.push(Outcome { case, verdict, flow });
+        outcomes.push(Outcome { case, verdict });
     }
     console.flush();
     let (summary, code) = summary(&outcomes);
@@ -335,7 +334,7 @@ fn write_report(path: &std::path::Path, outcomes: &[Outcome], events: &[Event]) 
                 o.case.proves,
                 o.verdict.word(),
                 o.verdict.evidence().replace('|', "\\|")
-            ) + &o.flow.map(|_| String::new()).unwrap_or_default()
+            )
         })
         .collect();
     let (summary, _) = summary(outcomes);
