@@ -37,6 +37,10 @@ pub struct Expectations {
     pub code_lifetime_s: u64,
     /// Where the values came from (for messages).
     pub source: Option<String>,
+    /// The relying-party profile these values are the settings of (`mastodon` for
+    /// `.env.production`); `None`: the run's own (`--rp`, else Mastodon). A flow of another
+    /// application is not judged against them.
+    pub rp: Option<&'static str>,
 }
 
 impl Default for Expectations {
@@ -52,6 +56,7 @@ impl Default for Expectations {
             scope: None,
             code_lifetime_s: 60,
             source: None,
+            rp: None,
         }
     }
 }
@@ -135,6 +140,7 @@ impl Expectations {
         put("web_domain", self.web_domain.as_deref());
         put("scope", self.scope.as_deref());
         put("source", self.source.as_deref());
+        put("rp", self.rp);
         // Keyed, as the trace's own client_secret: comparable within the trace only.
         let secret = self.client_secret.as_ref().map(|s| crate::redact::mask_keyed(s.expose()));
         put("client_secret", secret.as_deref());
@@ -166,6 +172,7 @@ impl Expectations {
                 .and_then(serde_json::Value::as_u64)
                 .unwrap_or(d.code_lifetime_s),
             source: text("source"),
+            rp: text("rp").and_then(|n| crate::rp::by_name(&n)).map(|p| p.name),
         }
     }
 

@@ -22,6 +22,7 @@ pub mod output;
 pub mod probe;
 pub mod proxy;
 pub mod redact;
+pub mod rp;
 pub mod rules;
 pub mod session;
 pub mod telemetry;

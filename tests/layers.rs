@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["tls"],
     &["analysis"],
     &["rules"],
-    &["expect", "dotenv"],
+    &["expect", "dotenv", "rp"],
     &["verify"],
     &["oidc"],
     &["redact"],

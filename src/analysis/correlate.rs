@@ -85,6 +85,13 @@ impl FlowTracker {
         self.flows.get(&id)
     }
 
+    /// Records which application a login belongs to (the first answer stays).
+    pub fn set_app(&mut self, id: u64, app: &'static str) {
+        if let Some(f) = self.flows.get_mut(&id) {
+            f.app.get_or_insert(app);
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Flow> {
         self.flows.values()
     }

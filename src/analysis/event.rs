@@ -57,6 +57,9 @@ pub struct FlowEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     pub exchanges: Vec<u64>,
+    /// The relying party's profile when it is not the default (Mastodon's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rp: Option<&'static str>,
     /// Exchanges joined to the flow but not listed (per-flow cap).
     #[serde(skip_serializing_if = "is_zero")]
     pub exchanges_not_listed: usize,
@@ -76,6 +79,7 @@ impl FlowEvent {
             issuer: f.issuer.clone(),
             client_id: f.client_id.clone(),
             exchanges: f.exchange_ids(),
+            rp: f.app.filter(|a| *a != crate::rp::default().name),
             exchanges_not_listed: f.steps_dropped,
         }
     }

@@ -31,6 +31,9 @@ pub struct AnalyzerConfig {
     /// logins, each analysed on its own) keeps one numbering in console, journal, HAR, web
     /// view and report.
     pub flows_before: u64,
+    /// `--rp`: every login reads in this profile; `None`: each login's own, recognised from
+    /// its redirect_uri (Mastodon's until one is).
+    pub rp: Option<&'static crate::rp::Profile>,
 }
 
 /// Owns everything learned so far: endpoints per issuer, signing keys, the live flows.
@@ -49,6 +52,11 @@ pub struct Analyzer {
     live: HashMap<u64, LiveVerdict>,
     /// Rule ids each recent login raised at warning or error, in order (`causes::link`).
     raised: std::collections::BTreeMap<u64, Vec<(crate::rules::RuleId, crate::rules::Severity)>>,
+    /// `--rp`, if given.
+    rp: Option<&'static crate::rp::Profile>,
+    /// What a login of another application than the expectations' is judged against: nothing
+    /// but that application's own default account claim, per profile.
+    no_expectations: Vec<(&'static str, Expectations)>,
 }
 
 /// An ID token waiting for keys.
@@ -84,6 +92,13 @@ impl Analyzer {
             pending: Default::default(),
             live: cfg.live,
             raised: Default::default(),
+            rp: cfg.rp,
+            no_expectations: crate::rp::PROFILES
+                .iter()
+                .map(|p| {
+                    (p.name, Expectations { uid_field: p.account.key_claim.to_owned(), ..Default::default() })
+                })
+                .collect(),
         }
     }
 
@@ -94,6 +109,42 @@ impl Analyzer {
 
     pub fn expectations(&self) -> &Expectations {
         &self.exp
+    }
+
+    /// The profile a login reads in: `--rp`; else the one its redirect_uri (this exchange's
+    /// or an earlier one's) names; else the default.
+    fn profile(&self, flow: Option<u64>, d: &Decoded) -> &'static crate::rp::Profile {
+        if let Some(p) = self.rp {
+            return p;
+        }
+        let known = flow.and_then(|id| self.flows.get(id)).and_then(|f| f.app).and_then(crate::rp::by_name);
+        if let Some(p) = known {
+            return p;
+        }
+        match d.redirect_uri() {
+            Some(uri) => crate::rp::recognise(uri).unwrap_or_else(|| {
+                // No profile's route, and not a near miss of the default's: an application
+                // this tool has no words for, judged in OIDC Core's.
+                let default = crate::rp::default();
+                if crate::rules::config::owned_by(default, uri, self.exp.web_domain.as_deref()) {
+                    default
+                } else {
+                    crate::rp::generic()
+                }
+            }),
+            None => crate::rp::default(),
+        }
+    }
+
+    /// The expectations a login of `rp` is judged against: the configured ones when they are
+    /// that application's, none otherwise (Mastodon's OIDC_CLIENT_ID says nothing of Synapse's).
+    fn expectations_for(&self, rp: &crate::rp::Profile) -> &Expectations {
+        let theirs = self.exp.rp.or(self.rp.map(|p| p.name)).unwrap_or(crate::rp::default().name);
+        if theirs == rp.name {
+            return &self.exp;
+        }
+        let none = self.no_expectations.iter().find(|(n, _)| *n == rp.name).or(self.no_expectations.first());
+        none.map(|(_, e)| e).unwrap_or(&self.exp)
     }
 
     /// The ID token's keys the gateway should read before analysing `ex` (no JWKS seen, or an
@@ -241,13 +292,21 @@ impl Analyzer {
                 },
             });
         }
+        let rp = self.profile(a.flow, &d);
+        let recognised = d.redirect_uri().is_some();
+        if let Some(id) = a.flow
+            && (self.rp.is_some() || recognised)
+        {
+            self.flows.set_app(id, rp.name);
+        }
         let before = a.flow.and_then(|id| self.flows.get(id));
         let findings = crate::rules::evaluate(&Ctx {
             ex,
             d: &d,
             flow: before,
             flow_id: a.flow,
-            exp: &self.exp,
+            rp,
+            exp: self.expectations_for(rp),
             now_ms: now,
             sig: sig.as_ref(),
             book: &self.book,
@@ -281,6 +340,9 @@ impl Analyzer {
             let earlier = self.raised.get(&id).map(Vec::as_slice).unwrap_or_default();
             crate::rules::causes::link(&mut findings, earlier);
             self.remember_raised(id, &findings);
+        }
+        for f in &mut findings {
+            crate::rules::finding::render(f, rp);
         }
         let closed = a.flow.and_then(|id| self.flows.record(id, &d, ex.id, now, issuer.as_deref()));
         let superseded = a.flow.map(|id| self.flows.supersede(id)).unwrap_or_default();
@@ -447,7 +509,9 @@ impl Analyzer {
 
     fn closed_events(&self, f: &Flow, now: u64, out: &mut Vec<Event>) {
         out.push(Event::Flow(FlowEvent::of(f, FlowEventKind::Closed, now)));
-        if let Some(finding) = crate::rules::flow::check(f, &self.exp) {
+        let rp = self.rp.or(f.app.and_then(crate::rp::by_name)).unwrap_or_else(crate::rp::default);
+        if let Some(mut finding) = crate::rules::flow::check(f, self.expectations_for(rp)) {
+            crate::rules::finding::render(&mut finding, rp);
             let mut one = [finding];
             let earlier = self.raised.get(&f.id).map(Vec::as_slice).unwrap_or_default();
             crate::rules::causes::link(&mut one, earlier);

@@ -186,12 +186,26 @@ fn the_tools_own_calls_open_no_login() {
     assert!(findings(&ev).iter().any(|f| f.rule == "CONFIG-ISSUER-MISMATCH"));
 }
 
-/// A gateway in front of authentik sees every app's logins: Synapse's callback is not judged
-/// against Mastodon's route, and says so once, at info.
+/// A gateway in front of authentik sees every app's logins: Synapse's callback makes its login
+/// Synapse's (judged against Synapse's route, not Mastodon's configuration); a callback no
+/// profile knows is not judged against Mastodon's route, and says so once, at info.
 #[test]
 fn another_applications_login_is_not_judged_as_mastodons() {
-    let mut a = Analyzer::new(AnalyzerConfig::default());
-    let q = "client_id=synapse&redirect_uri=https%3A%2F%2Fmatrix.test%2F_synapse%2Fclient%2Foidc%2Fcallback&response_type=code&scope=openid+profile&state=s1&nonce=n1";
+    let exp = Expectations { client_id: Some("mastodon-client".into()), ..Default::default() };
+    let mut a = Analyzer::new(AnalyzerConfig { expectations: exp, ..Default::default() });
+    let q = "client_id=synapse&redirect_uri=https%3A%2F%2Fmatrix.test%2F_synapse%2Fclient%2Foidc%2Fcallback&response_type=code&scope=openid+profile&state=s0&nonce=n0";
+    let mut x = exchange("GET", &format!("/application/o/authorize/?{q}"), 302, "");
+    x.id = 7;
+    x.response.as_mut().unwrap().headers.push(Header::new("location", "https://a/if/flow/x/"));
+    let ev = a.ingest(&x);
+    let f = findings(&ev);
+    assert!(
+        f.iter().all(|f| f.severity == crate::rules::Severity::Info && f.rp == Some("synapse")),
+        "Mastodon's OIDC_CLIENT_ID is not Synapse's: {f:?}"
+    );
+    let opened = ev.iter().find_map(|e| if let Event::Flow(f) = e { Some(f.flow) } else { None }).unwrap();
+    assert_eq!(a.flows.get(opened).and_then(|f| f.app), Some("synapse"));
+    let q = "client_id=other&redirect_uri=https%3A%2F%2Fapp.test%2Foauth2%2Fcallback&response_type=code&scope=openid+profile&state=s1&nonce=n1";
     let mut x = exchange("GET", &format!("/application/o/authorize/?{q}"), 302, "");
     x.response
         .as_mut()
@@ -206,16 +220,14 @@ fn another_applications_login_is_not_judged_as_mastodons() {
         (redirect[0].severity, redirect[0].message.as_str()),
         (
             crate::rules::Severity::Info,
-            "not checked: another application's callback, not judged against Mastodon's"
+            "not checked: no profile knows this callback route (--rp names the application)"
         )
     );
     // Mastodon's near miss on the same gateway is still judged.
     let q = q
-        .replace(
-            "matrix.test%2F_synapse%2Fclient%2Foidc%2Fcallback",
-            "m.test%2Fauth%2Fauth%2Fopenid_connect%2Fcallback%2F",
-        )
-        .replace("s1", "s2");
+        .replace("app.test%2Foauth2%2Fcallback", "m.test%2Fauth%2Fauth%2Fopenid_connect%2Fcallback%2F")
+        .replace("s1", "s2")
+        .replace("client_id=other", "client_id=mastodon-client");
     let mut y = exchange("GET", &format!("/application/o/authorize/?{q}"), 302, "");
     y.id = 2;
     y.response.as_mut().unwrap().headers.push(Header::new("location", "https://a/if/flow/x/"));

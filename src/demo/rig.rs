@@ -131,6 +131,7 @@ impl Scenario {
             source: Some("demo .env.production".into()),
             // As `--code-lifetime` would say when authentik's "Access code validity" was changed.
             code_lifetime_s: self.provider.faults.code_lifetime(),
+            rp: None,
         }
     }
 }

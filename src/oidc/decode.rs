@@ -150,6 +150,18 @@ fn unreadable(ex: &Exchange) -> Option<Unreadable> {
     None
 }
 
+impl Decoded {
+    /// The redirect_uri this exchange carries (authorize request, the one a provider step
+    /// resumes, or the token request): which application's login it is.
+    pub fn redirect_uri(&self) -> Option<&str> {
+        self.authorize
+            .as_ref()
+            .or(self.resumes.as_ref())
+            .and_then(|a| a.redirect_uri.as_deref())
+            .or_else(|| self.token_request.as_ref().and_then(|t| t.redirect_uri.as_deref()))
+    }
+}
+
 /// Everything decoded from one exchange.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Decoded {

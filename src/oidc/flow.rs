@@ -131,6 +131,9 @@ pub struct Flow {
     pub provider_leg: Option<ProviderLeg>,
     /// A newer login of the same browser that replaced this one.
     pub superseded_by: Option<u64>,
+    /// The relying-party profile this login reads in (`rp::recognise` of its redirect_uri, or
+    /// `--rp`), once known.
+    pub app: Option<&'static str>,
 }
 
 /// One way of recognising a browser, strongest first.
@@ -207,6 +210,7 @@ impl Flow {
             browsers: vec![],
             provider_leg: None,
             superseded_by: None,
+            app: None,
         }
     }
 

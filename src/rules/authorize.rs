@@ -37,15 +37,15 @@ fn request(ctx: &Ctx, out: &mut Vec<Finding>) {
     ] {
         if v.as_deref().is_none_or(str::is_empty) {
             let fix = match p {
-                "client_id" => "set OIDC_CLIENT_ID to authentik's Client ID".to_owned(),
+                "client_id" => "set ⟨client_id⟩ to authentik's Client ID".to_owned(),
                 "redirect_uri" => format!(
-                    "set OIDC_REDIRECT_URI={} in .env.production (the strategy does not derive it; restart Mastodon)",
+                    "set ⟨redirect_uri⟩={} in ⟨config⟩ (the strategy does not derive it; ⟨apply⟩)",
                     ctx.exp
                         .canonical_redirect_uri()
                         .unwrap_or_else(|| "https://<WEB_DOMAIN>/auth/auth/openid_connect/callback".into())
                 ),
-                "response_type" => "leave OIDC_RESPONSE_TYPE unset (code)".to_owned(),
-                _ => "set OIDC_SCOPE=openid,profile,email".to_owned(),
+                "response_type" => "leave ⟨response_type⟩ unset (code)".to_owned(),
+                _ => "set ⟨scope⟩=openid,profile,email".to_owned(),
             };
             out.push(
                 Finding::new(RuleId::AuthzMissingParam, format!("the authorize request has no {p}"))
@@ -63,7 +63,7 @@ fn request(ctx: &Ctx, out: &mut Vec<Finding>) {
                 .field("authorize.scope")
                 .evidence("openid …", a.scope.clone().unwrap_or_default())
                 .why("without openid this is plain OAuth 2.0: no ID token, and authentik's userinfo refuses the token")
-                .fix("OIDC_SCOPE=openid,profile,email in .env.production (restart Mastodon)")
+                .fix("⟨scope⟩=openid,profile,email in ⟨config⟩ (⟨apply⟩)")
         );
     }
     // AUTHZ-NO-STATE — RFC 6749 §10.12.
@@ -105,10 +105,10 @@ fn refusal(ctx: &Ctx, out: &mut Vec<Finding>) {
             let want = ctx.exp.redirect_uri.clone().or_else(|| ctx.exp.canonical_redirect_uri());
             let mut f = Finding::new(RuleId::AuthzRedirectUriRejected, format!("the provider refused the redirect_uri: “{}”", p.title))
                 .field("authorize.redirect_uri")
-                .why("authentik compares redirect_uri with the provider's Redirect URIs (strict: exact string) before anything else and shows its error page; the browser never comes back to Mastodon")
-                .mastodon("nothing: the user stays on authentik's error page and Mastodon logs nothing");
+                .why("authentik compares redirect_uri with the provider's Redirect URIs (strict: exact string) before anything else and shows its error page; the browser never comes back to ⟨app⟩")
+                .mastodon("nothing: the user stays on authentik's error page and ⟨app⟩ logs nothing");
             f = match want {
-                Some(w) if w != sent => f.evidence(w.clone(), sent.clone()).fix(format!("OIDC_REDIRECT_URI={w} (Mastodon sends {sent}), and register {w} in authentik → provider → Redirect URIs")),
+                Some(w) if w != sent => f.evidence(w.clone(), sent.clone()).fix(format!("⟨redirect_uri⟩={w} (⟨app⟩ sends {sent}), and register {w} in authentik → provider → Redirect URIs")),
                 _ => f.seen(sent.clone()).fix(format!("authentik → Applications → Providers → (this provider) → Redirect URIs: add `{sent}` with matching mode strict")),
             };
             out.push(f);
@@ -135,17 +135,17 @@ fn likely_cause(error: &str) -> (&'static str, &'static str) {
     match error {
         "access_denied" => (
             "the user or a policy denied access",
-            "authentik → Applications → (Mastodon) → Policy / Group / User Bindings: bind the user's group",
+            "authentik → Applications → (⟨app⟩) → Policy / Group / User Bindings: bind the user's group",
         ),
         "invalid_scope" => (
             "a requested scope is unknown to the provider",
-            "OIDC_SCOPE=openid,profile,email and the matching scope mappings on the provider",
+            "⟨scope⟩=openid,profile,email and the matching scope mappings on the provider",
         ),
         "unsupported_response_type" => {
-            ("the provider does not allow this response_type", "leave OIDC_RESPONSE_TYPE unset (code)")
+            ("the provider does not allow this response_type", "leave ⟨response_type⟩ unset (code)")
         }
         "login_required" | "consent_required" | "interaction_required" => {
-            ("prompt=none could not be satisfied silently", "remove OIDC_PROMPT=none")
+            ("prompt=none could not be satisfied silently", "remove ⟨prompt⟩=none")
         }
         "request_not_supported" | "request_uri_not_supported" => {
             ("request objects are not supported", "do not send request/request_uri")
@@ -230,7 +230,7 @@ fn response(ctx: &Ctx, out: &mut Vec<Finding>) {
                 Finding::new(RuleId::AuthzIssMismatch, "the iss parameter of the authorization response is not the discovered issuer")
                     .field("authorization_response.iss")
                     .evidence(want, iss.clone())
-                    .why("RFC 9207 lets a client detect a mix-up between providers; Mastodon does not check it, stricter clients reject the response")
+                    .why("RFC 9207 lets a client detect a mix-up between providers; ⟨app⟩ does not check it, stricter clients reject the response")
                     .severity(Severity::Warning),
             ),
             None => out.push(not_checked(RuleId::AuthzIssMismatch, "no discovery seen for this login", Some(iss))),

@@ -16,12 +16,12 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
     let mut f = Finding::new(RuleId::BackchannelRedirect, format!("{} call answered {} → {}", ctx.d.kind.label().to_lowercase(), r.status, crate::redact::redact_url(&loc)))
         .field(format!("{}.status", ctx.d.kind.as_str()))
         .evidence(crate::redact::redact_url(&loc), crate::redact::redact_url(&url))
-        .why("Mastodon's OIDC client does not follow redirects on back-channel calls; a non-JSON answer becomes error “Unknown”")
+        .why("⟨app⟩'s OIDC client does not follow redirects on back-channel calls; a non-JSON answer becomes error “Unknown”")
         .mastodon("“Unknown” (or “Not found”) — the login fails at this step");
     f = if slash {
-        f.hint("missing trailing slash: Django answers 301 to the URL with '/'").fix("use the endpoint URLs exactly as discovery lists them, with the trailing slash (OIDC_TOKEN_ENDPOINT, OIDC_USER_INFO_ENDPOINT, OIDC_JWKS_URI when OIDC_DISCOVERY=false)")
+        f.hint("missing trailing slash: Django answers 301 to the URL with '/'").fix("use the endpoint URLs exactly as discovery lists them, with the trailing slash (⟨token_endpoint⟩, ⟨userinfo_endpoint⟩, ⟨jwks_uri⟩ when ⟨discovery⟩=false)")
     } else if url.starts_with("http://") && loc.starts_with("https://") {
-        f.hint("http → https redirect").fix("use https:// endpoints (OIDC_ISSUER and the endpoint variables)")
+        f.hint("http → https redirect").fix("use https:// endpoints (⟨issuer⟩ and the endpoint variables)")
     } else {
         f.fix("remove the redirect (a login wall or WAF in front of authentik's /application/o/ endpoints)")
     };

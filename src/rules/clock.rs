@@ -23,7 +23,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 .severity(if skew.abs() >= 60 { Severity::Error } else { Severity::Warning })
                 .field("response.date")
                 .evidence(utc_datetime(gateway), utc_datetime(provider))
-                .why("ID token exp and iat come from authentik's clock and Mastodon checks exp against its own with zero leeway")
+                .why("ID token exp and iat come from authentik's clock and ⟨app⟩ checks exp against its own with zero leeway")
         );
     }
 }

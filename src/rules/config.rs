@@ -26,14 +26,18 @@ fn issuer(ctx: &Ctx, out: &mut Vec<Finding>) {
     match (&ctx.exp.issuer, issuer) {
         (Some(want), Some(iss)) if want != iss && only_scheme(want, iss) => {}
         (Some(want), Some(iss)) if want != iss => out.push(
-            Finding::new(RuleId::ConfigIssuerMismatch, "OIDC_ISSUER is not the issuer authentik announces")
-                .field("OIDC_ISSUER")
+            Finding::new(RuleId::ConfigIssuerMismatch, "⟨issuer⟩ is not the issuer authentik announces")
+                .field("⟨issuer⟩")
                 .evidence(iss, want.clone())
-                .why("Mastodon's openid_connect gem compares the discovered issuer with OIDC_ISSUER as exact strings")
+                .why("⟨checker⟩ compares the discovered issuer with ⟨issuer⟩ as exact strings")
                 .fix(super::issuer_fix(want, iss))
                 .mastodon("“Issuer mismatch”: the login stops before reaching authentik"),
         ),
-        (None, Some(iss)) => out.push(not_checked(RuleId::ConfigIssuerMismatch, "pass --expect-issuer or --mastodon-env to compare OIDC_ISSUER", Some(iss))),
+        (None, Some(iss)) => out.push(not_checked(
+            RuleId::ConfigIssuerMismatch,
+            "pass --expect-issuer or --mastodon-env to compare ⟨issuer⟩",
+            Some(iss),
+        )),
         _ => {}
     }
 }
@@ -51,14 +55,14 @@ fn authorize_request(ctx: &Ctx, out: &mut Vec<Finding>) {
         (
             "email",
             "scope lacks email",
-            true,
-            "without the email claim Mastodon creates the account with a temporary change@me-… address and sends the user to /auth/setup",
+            ctx.rp.account.needs_email,
+            format!("without the email claim {}", ctx.rp.account.without_email),
         ),
         (
             "profile",
-            "scope lacks profile, which carries preferred_username (OIDC_UID_FIELD)",
+            "scope lacks profile, which carries preferred_username (⟨uid_field⟩)",
             ctx.exp.uid_field == "preferred_username",
-            "without preferred_username Mastodon falls back to sub and creates a hex username",
+            format!("without preferred_username: {}", ctx.rp.account.without_key.replace(" ({sub})", "")),
         ),
     ];
     for (scope, message, applies, why) in needed {
@@ -74,10 +78,10 @@ fn authorize_request(ctx: &Ctx, out: &mut Vec<Finding>) {
     // CONFIG-CLIENT-ID-MISMATCH / CONFIG-REDIRECT-URI-MISMATCH — against .env.production.
     match (&ctx.exp.client_id, &a.client_id) {
         (Some(want), Some(got)) if want != got => out.push(
-            Finding::new(RuleId::ConfigClientIdMismatch, "the client_id sent is not OIDC_CLIENT_ID")
+            Finding::new(RuleId::ConfigClientIdMismatch, "the client_id sent is not ⟨client_id⟩")
                 .field("authorize.client_id")
                 .evidence(want.clone(), got.clone())
-                .why("the running Mastodon uses another client id than the configuration you gave"),
+                .why("the running ⟨app⟩ uses another client id than the configuration you gave"),
         ),
         (None, Some(got)) => out.push(not_checked(
             RuleId::ConfigClientIdMismatch,
@@ -89,48 +93,45 @@ fn authorize_request(ctx: &Ctx, out: &mut Vec<Finding>) {
     // The route shape alone shows a redirect_uri Mastodon cannot serve (no env file needed):
     // the fix is then Mastodon's OIDC_REDIRECT_URI, not one more Redirect URI in authentik.
     let Some(got) = &a.redirect_uri else { return };
-    if !mastodon_like(got, ctx.exp.web_domain.as_deref()) {
+    if !owned_by(ctx.rp, got, ctx.exp.web_domain.as_deref()) {
         // Another application behind the same authentik (Synapse, Grafana, GitLab, …):
         // Mastodon's route and OIDC_REDIRECT_URI say nothing about it.
-        out.push(not_checked(
-            RuleId::ConfigRedirectUriMismatch,
-            "another application's callback, not judged against Mastodon's",
-            Some(got),
-        ));
+        let what = if ctx.rp.callback.is_empty() {
+            "no profile knows this callback route (--rp names the application)"
+        } else {
+            "another application's callback, not judged against ⟨app⟩'s"
+        };
+        out.push(not_checked(RuleId::ConfigRedirectUriMismatch, what, Some(got)));
         return;
     }
-    if let Some(route) = not_the_callback_route(got, ctx.exp.web_domain.as_deref()) {
+    if let Some(route) = not_the_callback_route(ctx.rp, got, ctx.exp.web_domain.as_deref()) {
         out.push(
-            Finding::new(RuleId::ConfigRedirectUriMismatch, "the redirect_uri Mastodon sends is not its callback route")
+            Finding::new(RuleId::ConfigRedirectUriMismatch, "the redirect_uri ⟨app⟩ sends is not its callback route")
                 .field("authorize.redirect_uri")
                 .evidence(route.clone(), got.clone())
-                .why(format!("Mastodon serves the callback only at {MASTODON_CALLBACK_PATH} on WEB_DOMAIN (exact path, no trailing slash, no query): a login sent to {got} fails at authentik, or lands on a route Mastodon does not have"))
-                .fix(format!("OIDC_REDIRECT_URI={route} in .env.production (restart Mastodon), and authentik → provider → Redirect URIs: exactly {route} (strict)")),
+                .why(format!("⟨app⟩ serves the callback only at {} on ⟨web_domain⟩ (exact path, no trailing slash, no query): a login sent to {got} fails at authentik, or lands on a route ⟨app⟩ does not have", ctx.rp.callback_path().unwrap_or_default()))
+                .fix(format!("⟨redirect_uri⟩={route} in ⟨config⟩ (⟨apply⟩), and authentik → provider → Redirect URIs: exactly {route} (strict)")),
         );
         return;
     }
     let want_redirect = ctx.exp.redirect_uri.clone().or_else(|| ctx.exp.canonical_redirect_uri());
     match want_redirect {
         Some(want) if &want != got => out.push(
-            Finding::new(RuleId::ConfigRedirectUriMismatch, "the redirect_uri Mastodon sends is not the configured callback")
+            Finding::new(RuleId::ConfigRedirectUriMismatch, "the redirect_uri ⟨app⟩ sends is not the configured callback")
                 .field("authorize.redirect_uri")
                 .evidence(want.clone(), got.clone())
-                .why("Mastodon's callback is https://<WEB_DOMAIN>/auth/auth/openid_connect/callback; anything else either fails at authentik or lands where no session cookie exists")
-                .fix(format!("OIDC_REDIRECT_URI={want}, and register exactly that in authentik's provider Redirect URIs")),
+                .why("⟨app⟩'s callback is ⟨callback_example⟩; anything else either fails at authentik or lands where no session cookie exists")
+                .fix(format!("⟨redirect_uri⟩={want}, and register exactly that in authentik's provider Redirect URIs")),
         ),
         None => out.push(not_checked(RuleId::ConfigRedirectUriMismatch, "pass --expect-redirect-uri or --mastodon-env", Some(got))),
         _ => {}
     }
 }
 
-/// Mastodon's OmniAuth callback route for the `openid_connect` strategy.
-pub const MASTODON_CALLBACK_PATH: &str = "/auth/auth/openid_connect/callback";
-
-/// Whether `sent` is Mastodon's callback or a near miss of it (on WEB_DOMAIN when known, or a
-/// path under Mastodon's `/auth/` mount naming the strategy), as opposed to another
-/// application's callback behind the same provider (Synapse's `/_synapse/client/oidc/callback`,
-/// GitLab's `/users/auth/openid_connect/callback`, Grafana's `/login/generic_oauth`).
-pub fn mastodon_like(sent: &str, web_domain: Option<&str>) -> bool {
+/// Whether `sent` is `rp`'s callback or a near miss of it (on its public domain when known, or
+/// a path its profile owns), as opposed to another application's callback behind the same
+/// provider (Synapse's `/_synapse/client/oidc/callback` is not Mastodon's).
+pub fn owned_by(rp: &crate::rp::Profile, sent: &str, web_domain: Option<&str>) -> bool {
     let Ok(u) = url::Url::parse(sent) else { return true };
     let authority = match (u.host_str(), u.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
@@ -138,13 +139,19 @@ pub fn mastodon_like(sent: &str, web_domain: Option<&str>) -> bool {
         _ => return true,
     };
     let on_web_domain = web_domain.is_some_and(|d| d.eq_ignore_ascii_case(&authority));
-    on_web_domain || (u.path().starts_with("/auth/") && u.path().contains("openid_connect"))
+    !rp.callback.is_empty() && (on_web_domain || (rp.owns_path)(u.path()))
 }
 
-/// The callback Mastodon does serve, when `sent` is not it: https, the route's exact path, no
-/// query or fragment, on WEB_DOMAIN when known, else on the host `sent` names. `None` when
-/// `sent` has the route's shape (or is not a URL this can judge).
-pub fn not_the_callback_route(sent: &str, web_domain: Option<&str>) -> Option<String> {
+/// The callback `rp` does serve, when `sent` is not it: the route's path (under the prefix
+/// `sent` has, for an application served below a path), no query or fragment, on its public
+/// domain when known, else on the host `sent` names. `None` when `sent` has the route's shape
+/// (or is not a URL this can judge).
+pub fn not_the_callback_route(
+    rp: &crate::rp::Profile,
+    sent: &str,
+    web_domain: Option<&str>,
+) -> Option<String> {
+    let route = rp.callback_path()?;
     let u = url::Url::parse(sent).ok()?;
     let host = u.host_str()?;
     let authority = match u.port() {
@@ -152,17 +159,23 @@ pub fn not_the_callback_route(sent: &str, web_domain: Option<&str>) -> Option<St
         None => host.to_owned(),
     };
     // The scheme is not judged: a Mastodon in development (LOCAL_HTTPS=false) serves http://.
-    let shaped = u.path() == MASTODON_CALLBACK_PATH
+    let exact = if rp.callback_at_root {
+        u.path() == route
+    } else {
+        rp.callback.iter().any(|c| u.path().ends_with(c))
+    };
+    let shaped = exact
         && u.query().is_none()
         && u.fragment().is_none()
         && web_domain.is_none_or(|d| d.eq_ignore_ascii_case(&authority));
-    (!shaped)
-        .then(|| format!("{}://{}{MASTODON_CALLBACK_PATH}", u.scheme(), web_domain.unwrap_or(&authority)))
+    (!shaped).then(|| format!("{}://{}{route}", u.scheme(), web_domain.unwrap_or(&authority)))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::not_the_callback_route as route;
+    fn route(sent: &str, web_domain: Option<&str>) -> Option<String> {
+        super::not_the_callback_route(crate::rp::default(), sent, web_domain)
+    }
 
     #[test]
     fn the_callback_route_shape() {
@@ -183,7 +196,7 @@ mod tests {
 
     #[test]
     fn another_applications_callback_is_not_mastodons() {
-        use super::mastodon_like as like;
+        let like = |sent: &str, web_domain| super::owned_by(crate::rp::default(), sent, web_domain);
         for other in [
             "https://matrix.test/_synapse/client/oidc/callback",
             "https://gitlab.test/users/auth/openid_connect/callback",

@@ -87,25 +87,38 @@ pub struct ConfigCheck<'a> {
     issuer: Option<String>,
     /// The provider's own issuer, if the user told us (`--issuer-url`).
     provider_issuer: Option<String>,
+    /// Whose settings these are: the findings are worded in its vocabulary.
+    rp: &'static crate::rp::Profile,
 }
 
 impl<'a> ConfigCheck<'a> {
     /// Checks the file alone; returns the discovery URL to fetch (None: nothing to fetch).
     pub fn new(env: &'a EnvFile, provider_issuer: Option<&str>) -> (ConfigCheck<'a>, Option<String>) {
+        ConfigCheck::for_rp(env, provider_issuer, crate::rp::default())
+    }
+
+    /// [`ConfigCheck::new`] for another application's settings, read into `env` under
+    /// Mastodon's names (`rp::config` does that): the findings name that application's settings.
+    pub fn for_rp(
+        env: &'a EnvFile,
+        provider_issuer: Option<&str>,
+        rp: &'static crate::rp::Profile,
+    ) -> (ConfigCheck<'a>, Option<String>) {
         let mut c = ConfigCheck {
             env,
             findings: vec![],
             issuer: None,
             provider_issuer: provider_issuer.map(str::to_owned),
+            rp,
         };
         if !env.entries.keys().any(|k| k.starts_with("OIDC_")) {
             // Not configured at all: one finding, not one per missing variable.
             let f = Finding::new(
                 RuleId::ConfigOidcDisabled,
-                "no OIDC_ line in this file: Mastodon's OpenID Connect login is not configured here (is it the .env.production Mastodon runs with?)",
+                "no OIDC_ line in this file: ⟨app⟩'s OpenID Connect login is not configured here (is it the ⟨config⟩ ⟨app⟩ runs with?)",
             )
             .field("OIDC_ENABLED");
-            c.findings.push(f);
+            c.push(f);
             return (c, None);
         }
         c.file_syntax();
@@ -125,10 +138,10 @@ impl<'a> ConfigCheck<'a> {
             Some("true") => {}
             seen => {
                 let f = self
-                    .var(RuleId::ConfigOidcDisabled, "OIDC_ENABLED", "OIDC_ENABLED is not `true`: Mastodon ignores every OIDC_ line and shows no OpenID Connect login")
+                    .var(RuleId::ConfigOidcDisabled, "OIDC_ENABLED", "⟨enabled⟩ is not `true`: ⟨app⟩ ignores every OIDC_ line and shows no OpenID Connect login")
                     .evidence("true", seen.unwrap_or("(unset)"))
-                    .fix("OIDC_ENABLED=true in .env.production (restart Mastodon)");
-                self.findings.push(f);
+                    .fix("⟨enabled⟩=true in ⟨config⟩ (⟨apply⟩)");
+                self.push(f);
             }
         }
     }
@@ -149,15 +162,15 @@ impl<'a> ConfigCheck<'a> {
             let mut f = self.var(
                 RuleId::ConfigPlaceholder,
                 key,
-                format!("{key} is a placeholder, not a value: Mastodon sends it as it is"),
+                format!("{key} is a placeholder, not a value: ⟨app⟩ sends it as it is"),
             );
             if !is_secret(key) {
                 f = f.seen(entry.value.clone());
             }
             f = f.fix(format!(
-                "replace it with {what} (authentik → Applications → Providers → this provider), then restart Mastodon"
+                "replace it with {what} (authentik → Applications → Providers → this provider), then ⟨apply⟩"
             ));
-            self.findings.push(f);
+            self.push(f);
             keys.push(key.clone());
         }
         keys
@@ -165,7 +178,14 @@ impl<'a> ConfigCheck<'a> {
 
     fn var(&self, rule: RuleId, key: &str, message: impl Into<String>) -> Finding {
         let line = self.env.line(key).map(|n| format!(" (line {n})")).unwrap_or_default();
-        Finding::new(rule, message).field(format!("{key}{line}"))
+        Finding::new(rule, message)
+            .field(format!("{}{line}", self.rp.same_setting_as(crate::rp::default(), key)))
+    }
+
+    /// Keeps a finding, in the words of the application whose settings these are.
+    fn push(&mut self, mut f: Finding) {
+        super::finding::render(&mut f, self.rp);
+        self.findings.push(f);
     }
 
     fn file_syntax(&mut self) {
@@ -173,7 +193,7 @@ impl<'a> ConfigCheck<'a> {
             let relevant = l.key.as_deref().is_none_or(|k| k.starts_with("OIDC_") || k.ends_with("_DOMAIN"));
             if relevant {
                 let f = self.lint(l);
-                self.findings.push(f);
+                self.push(f);
             }
         }
     }
@@ -183,7 +203,7 @@ impl<'a> ConfigCheck<'a> {
     fn lint(&self, l: &Lint) -> Finding {
         let Some(k) = &l.key else {
             return Finding::new(RuleId::ConfigEnvSyntax, format!("line {}: {}", l.line, l.what))
-                .fix("save .env.production with Unix (LF) line endings");
+                .fix("save ⟨config⟩ with Unix (LF) line endings");
         };
         let read = self.env.get(k).unwrap_or("");
         let secret = is_secret(k);
@@ -195,17 +215,15 @@ impl<'a> ConfigCheck<'a> {
                 let f = f.severity(Severity::Error);
                 let f = if secret {
                     f.seen(format!("{} characters, of the {} typed (cut at `#`)", n(read), n(typed))).fix(
-                        format!(
-                            "single-quote the value: {k}='…' with the whole secret inside (restart Mastodon)"
-                        ),
+                        format!("single-quote the value: {k}='…' with the whole secret inside (⟨apply⟩)"),
                     )
                 } else {
                     f.evidence(typed.clone(), read.to_owned())
                         .hint("cut at `#`: the rest of the line is read as a comment")
-                        .fix(format!("{k}='{typed}' (single quotes keep the `#`; restart Mastodon)"))
+                        .fix(format!("{k}='{typed}' (single quotes keep the `#`; ⟨apply⟩)"))
                 };
                 f.why(format!(
-                    "Mastodon's dotenv reads an unquoted value up to the first `#`: {k} is {}",
+                    "⟨app⟩'s dotenv reads an unquoted value up to the first `#`: {k} is {}",
                     if secret {
                         format!("{} characters long, not {}", n(read), n(typed))
                     } else {
@@ -222,7 +240,7 @@ impl<'a> ConfigCheck<'a> {
                 // An info finding is one line: all of it goes in the message.
                 Finding::new(
                     RuleId::ConfigEnvSyntax,
-                    format!("line {}: {}: Mastodon reads {k} as {reads} (fine, unless the value really goes on past the space: then single-quote it)", l.line, l.what),
+                    format!("line {}: {}: ⟨app⟩ reads {k} as {reads} (fine, unless the value really goes on past the space: then single-quote it)", l.line, l.what),
                 )
                 .field(format!("{k} (line {})", l.line))
                 .severity(Severity::Info)
@@ -238,11 +256,11 @@ impl<'a> ConfigCheck<'a> {
         let Some(scope) = self.env.get("OIDC_SCOPE") else {
             let f = Finding::new(
                 RuleId::ConfigScope,
-                "OIDC_SCOPE is not set: only openid is requested, so no e-mail and no preferred_username",
+                "⟨scope⟩ is not set: only openid is requested, so no e-mail and no preferred_username",
             )
             .field("OIDC_SCOPE")
             .evidence("openid,profile,email", "(unset)");
-            self.findings.push(f);
+            self.push(f);
             return;
         };
         if scope.contains(' ') && !scope.contains(',') {
@@ -250,10 +268,10 @@ impl<'a> ConfigCheck<'a> {
                 .var(
                     RuleId::ConfigScope,
                     "OIDC_SCOPE",
-                    "OIDC_SCOPE is split on commas: a space-separated list is one scope with spaces in it",
+                    "⟨scope⟩ is split on commas: a space-separated list is one scope with spaces in it",
                 )
                 .evidence("openid,profile,email", scope);
-            self.findings.push(f);
+            self.push(f);
             return;
         }
         let scopes: Vec<&str> = scope.split(',').map(str::trim).collect();
@@ -261,9 +279,9 @@ impl<'a> ConfigCheck<'a> {
             ["openid", "profile", "email"].into_iter().filter(|s| !scopes.contains(s)).collect();
         if !missing.is_empty() {
             let f = self
-                .var(RuleId::ConfigScope, "OIDC_SCOPE", format!("OIDC_SCOPE lacks {}", missing.join(", ")))
+                .var(RuleId::ConfigScope, "OIDC_SCOPE", format!("⟨scope⟩ lacks {}", missing.join(", ")))
                 .evidence("openid,profile,email", scope);
-            self.findings.push(f);
+            self.push(f);
         }
     }
 
@@ -274,21 +292,21 @@ impl<'a> ConfigCheck<'a> {
                 let f = self
                     .var(RuleId::ConfigUidField, "OIDC_UID_FIELD", "accounts are keyed on sub: with authentik's default Subject mode (hashed user id) usernames become 30 hex characters, and switching later creates new accounts")
                     .evidence("preferred_username", seen);
-                self.findings.push(f);
+                self.push(f);
             }
             Some("preferred_username") => {
                 let f = self
-                    .var(RuleId::ConfigUidField, "OIDC_UID_FIELD", "preferred_username, as the integration guide sets it; caveat: a user who renames themselves in authentik gets a new Mastodon account (mastodon#21296)")
+                    .var(RuleId::ConfigUidField, "OIDC_UID_FIELD", "preferred_username, as the integration guide sets it; caveat: a user who renames themselves in authentik gets a new ⟨app⟩ account (mastodon#21296)")
                     .severity(Severity::Info)
                     .seen("preferred_username");
-                self.findings.push(f.fix(""));
+                self.push(f.fix(""));
             }
             Some(other) => {
                 let f = self
                     .var(RuleId::ConfigUidField, "OIDC_UID_FIELD", format!("accounts are keyed on the claim {other:?}: authentik must send it in the ID token or userinfo"))
                     .severity(Severity::Info)
                     .seen(other.to_owned());
-                self.findings.push(f.fix(""));
+                self.push(f.fix(""));
             }
         }
     }
@@ -304,19 +322,19 @@ impl<'a> ConfigCheck<'a> {
         let want = domain.map(|d| format!("https://{d}/auth/auth/openid_connect/callback"));
         match (self.env.get("OIDC_REDIRECT_URI"), want) {
             (None, want) => {
-                let mut f = Finding::new(RuleId::ConfigRedirectUriMismatch, "OIDC_REDIRECT_URI is not set: Mastodon's strategy does not derive it, the authorize request will lack it")
+                let mut f = Finding::new(RuleId::ConfigRedirectUriMismatch, "⟨redirect_uri⟩ is not set: ⟨app⟩'s strategy does not derive it, the authorize request will lack it")
                     .field("OIDC_REDIRECT_URI");
                 if let Some(w) = want {
-                    f = f.evidence(w.clone(), "(unset)").fix(format!("set OIDC_REDIRECT_URI={w}"));
+                    f = f.evidence(w.clone(), "(unset)").fix(format!("set ⟨redirect_uri⟩={w}"));
                 }
-                self.findings.push(f);
+                self.push(f);
             }
             (Some(seen), Some(w)) if seen != w => {
                 let f = self
-                    .var(RuleId::ConfigRedirectUriMismatch, "OIDC_REDIRECT_URI", "OIDC_REDIRECT_URI is not Mastodon's callback for its WEB_DOMAIN")
+                    .var(RuleId::ConfigRedirectUriMismatch, "OIDC_REDIRECT_URI", "⟨redirect_uri⟩ is not ⟨app⟩'s callback for its WEB_DOMAIN")
                     .evidence(w.clone(), seen)
-                    .fix(format!("set OIDC_REDIRECT_URI={w} and register exactly that in authentik's provider (Redirect URIs)"));
-                self.findings.push(f);
+                    .fix(format!("set ⟨redirect_uri⟩={w} and register exactly that in authentik's provider (Redirect URIs)"));
+                self.push(f);
             }
             _ => {}
         }
@@ -328,16 +346,16 @@ impl<'a> ConfigCheck<'a> {
             return None; // said by CONFIG-PLACEHOLDER
         }
         let Some(raw) = self.env.get("OIDC_ISSUER").filter(|v| !v.is_empty()) else {
-            let f = Finding::new(RuleId::ConfigIssuerShape, "OIDC_ISSUER is not set").field("OIDC_ISSUER");
-            self.findings.push(f);
+            let f = Finding::new(RuleId::ConfigIssuerShape, "⟨issuer⟩ is not set").field("OIDC_ISSUER");
+            self.push(f);
             return None;
         };
         self.issuer = Some(raw.to_owned());
         let Ok(url) = url::Url::parse(raw) else {
             let f = self
-                .var(RuleId::ConfigIssuerShape, "OIDC_ISSUER", "OIDC_ISSUER is not a URL")
+                .var(RuleId::ConfigIssuerShape, "OIDC_ISSUER", "⟨issuer⟩ is not a URL")
                 .seen(raw.to_owned());
-            self.findings.push(f);
+            self.push(f);
             return None;
         };
         let path = url.path();
@@ -360,22 +378,18 @@ impl<'a> ConfigCheck<'a> {
                 _ => None,
             };
             let mut f = self
-                .var(
-                    RuleId::ConfigIssuerShape,
-                    "OIDC_ISSUER",
-                    format!("OIDC_ISSUER is {what}, not the issuer"),
-                )
+                .var(RuleId::ConfigIssuerShape, "OIDC_ISSUER", format!("⟨issuer⟩ is {what}, not the issuer"))
                 .seen(raw.to_owned());
             if let Some(fixed) = fixed {
-                f = f.expected(fixed.clone()).fix(format!("set OIDC_ISSUER={fixed}"));
+                f = f.expected(fixed.clone()).fix(format!("set ⟨issuer⟩={fixed}"));
             }
-            self.findings.push(f);
+            self.push(f);
         }
         if url.scheme() != "https" {
             let f = self
-                .var(RuleId::DiscInsecureEndpoint, "OIDC_ISSUER", "OIDC_ISSUER is not https: the gem fetches discovery over https anyway, and the issuer will not match")
+                .var(RuleId::DiscInsecureEndpoint, "OIDC_ISSUER", "⟨issuer⟩ is not https: the gem fetches discovery over https anyway, and the issuer will not match")
                 .seen(raw.to_owned());
-            self.findings.push(f);
+            self.push(f);
         }
         // openid_connect's discovery: https, the issuer's host and port, its path joined with
         // /.well-known/openid-configuration.
@@ -391,20 +405,20 @@ impl<'a> ConfigCheck<'a> {
                 let (message, fix) = match e {
                     FetchFailure::Untrusted(m) => (
                         format!("discovery at {}: certificate not trusted ({m})", got.url),
-                        "pass --upstream-ca with the CA that signed authentik's certificate (Mastodon must trust it too), or --insecure-upstream to look anyway".to_owned(),
+                        "pass --upstream-ca with the CA that signed authentik's certificate (⟨app⟩ must trust it too), or --insecure-upstream to look anyway".to_owned(),
                     ),
                     FetchFailure::Unreachable(m) => (
                         format!("discovery at {}: cannot connect ({m})", got.url),
-                        "check the host in OIDC_ISSUER, or pass --connect-to HOST:443=ADDR:PORT to reach it from here".to_owned(),
+                        "check the host in ⟨issuer⟩, or pass --connect-to HOST:443=ADDR:PORT to reach it from here".to_owned(),
                     ),
-                    FetchFailure::Timeout => (format!("discovery at {}: no answer in time", got.url), "check that authentik is up and reachable from Mastodon's host".to_owned()),
+                    FetchFailure::Timeout => (format!("discovery at {}: no answer in time", got.url), "check that authentik is up and reachable from ⟨app⟩'s host".to_owned()),
                     FetchFailure::Other(m) => (format!("discovery at {}: {m}", got.url), String::new()),
                 };
                 let mut f = Finding::new(RuleId::DiscFetchFailed, message).field("OIDC_ISSUER");
                 if !fix.is_empty() {
                     f = f.fix(fix);
                 }
-                self.findings.push(f);
+                self.push(f);
                 return None;
             }
             Ok((status, body)) if !(200..300).contains(status) => {
@@ -415,7 +429,7 @@ impl<'a> ConfigCheck<'a> {
                         format!("discovery at {} answered {status}", got.url),
                     )
                     .seen(status.to_string());
-                self.findings.push(f);
+                self.push(f);
                 return None;
             }
             Ok((_, body)) => body,
@@ -428,7 +442,7 @@ impl<'a> ConfigCheck<'a> {
                     "OIDC_ISSUER",
                     format!("discovery at {} is not a JSON object", got.url),
                 );
-                self.findings.push(f);
+                self.push(f);
                 return None;
             }
         };
@@ -438,17 +452,17 @@ impl<'a> ConfigCheck<'a> {
                 let f = Finding::new(RuleId::DiscFieldType, "discovery's issuer is missing or not a string")
                     .field("discovery.issuer")
                     .expected("a string");
-                self.findings.push(f);
+                self.push(f);
             }
             Some(discovered) => {
                 if let Some(mine) = &self.issuer
                     && *mine != discovered
                 {
                     let f = self
-                        .var(RuleId::ConfigIssuerMismatch, "OIDC_ISSUER", "OIDC_ISSUER is not byte-equal to the issuer discovery announces: Mastodon answers “Issuer mismatch”")
+                        .var(RuleId::ConfigIssuerMismatch, "OIDC_ISSUER", "⟨issuer⟩ is not byte-equal to the issuer discovery announces: ⟨app⟩ answers “Issuer mismatch”")
                         .evidence(discovered.clone(), mine.clone())
-                        .fix(format!("set OIDC_ISSUER={discovered} in .env.production and restart Mastodon"));
-                    self.findings.push(f);
+                        .fix(format!("set ⟨issuer⟩={discovered} in ⟨config⟩ and ⟨apply⟩"));
+                    self.push(f);
                 }
                 if let Some(p) = self.provider_issuer.clone()
                     && p != discovered
@@ -459,7 +473,7 @@ impl<'a> ConfigCheck<'a> {
                     )
                     .field("discovery.issuer")
                     .evidence(p, discovered);
-                    self.findings.push(f);
+                    self.push(f);
                 }
             }
         }
@@ -468,7 +482,7 @@ impl<'a> ConfigCheck<'a> {
                 let f = Finding::new(RuleId::DiscInsecureEndpoint, format!("discovery's {k} is http://"))
                     .field(format!("discovery.{k}"))
                     .seen(u);
-                self.findings.push(f);
+                self.push(f);
             }
         }
         if let (Some(mine), Some(found)) =
@@ -483,7 +497,7 @@ impl<'a> ConfigCheck<'a> {
                 )
                 .evidence(found.clone(), mine.to_owned())
                 .fix(format!("set OIDC_AUTH_ENDPOINT={found}"));
-            self.findings.push(f);
+            self.push(f);
         }
         let algs: Vec<String> = doc
             .get("id_token_signing_alg_values_supported")
@@ -497,7 +511,7 @@ impl<'a> ConfigCheck<'a> {
             )
             .field("discovery.id_token_signing_alg_values_supported")
             .evidence("RS256 (or ES256)", algs.join(", "));
-            self.findings.push(f);
+            self.push(f);
         }
         text("jwks_uri")
     }
@@ -512,13 +526,13 @@ impl<'a> ConfigCheck<'a> {
                     format!("the JWKS at {} answered {status}", got.url),
                 )
                 .field("discovery.jwks_uri");
-                self.findings.push(f);
+                self.push(f);
                 return;
             }
             Err(e) => {
                 let f = Finding::new(RuleId::DiscFetchFailed, format!("the JWKS at {}: {e:?}", got.url))
                     .field("discovery.jwks_uri");
-                self.findings.push(f);
+                self.push(f);
                 return;
             }
         };
@@ -538,13 +552,13 @@ impl<'a> ConfigCheck<'a> {
                     format!("the JWKS at {} is not a JSON object with a keys array", got.url),
                 )
                 .field("jwks.keys");
-                self.findings.push(f);
+                self.push(f);
             }
             Some(0) => {
                 let f = Finding::new(RuleId::ConfigSigningKey, "the JWKS has no keys: no signing key is selected, tokens are signed HS256 with the client secret")
                     .field("jwks.keys")
                     .evidence("at least one RSA or EC key", "none");
-                self.findings.push(f);
+                self.push(f);
             }
             Some(_) => {}
         }

@@ -51,23 +51,25 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         ));
         let path = host_path(url).map(|(_, p)| p).unwrap_or_default();
         if path.matches(".well-known/openid-configuration").count() > 1 {
-            f = f.hint("`.well-known/openid-configuration` appears twice: OIDC_ISSUER is set to the discovery URL, not the issuer");
+            f = f.hint("`.well-known/openid-configuration` appears twice: ⟨issuer⟩ is set to the discovery URL, not the issuer");
             if let Some(i) = url.find(".well-known/openid-configuration") {
                 let issuer = format!("{}/", url[..i].trim_end_matches('/'));
-                f = f.fix(format!("set OIDC_ISSUER={issuer} in .env.production (the issuer, not the discovery URL; restart Mastodon)"));
+                f = f.fix(format!(
+                    "set ⟨issuer⟩={issuer} in ⟨config⟩ (the issuer, not the discovery URL; ⟨apply⟩)"
+                ));
             }
         } else if ["/authorize/.well-known", "/token/.well-known", "/userinfo/.well-known"]
             .iter()
             .any(|s| path.contains(s))
         {
-            f = f.hint("OIDC_ISSUER is set to an endpoint (authorize/token/userinfo), not the issuer");
+            f = f.hint("⟨issuer⟩ is set to an endpoint (authorize/token/userinfo), not the issuer");
         }
         if let Some(d) = derived {
             f = f.expected(format!("a discovery document for issuer {d}"));
         }
-        out.push(f.why(
-            "Mastodon appends /.well-known/openid-configuration to OIDC_ISSUER and needs a 200 JSON answer",
-        ));
+        out.push(
+            f.why("⟨app⟩ appends /.well-known/openid-configuration to ⟨issuer⟩ and needs a 200 JSON answer"),
+        );
         return;
     }
 
@@ -83,10 +85,10 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         let mut f = Finding::new(RuleId::DiscIssuerMismatch, "the discovered issuer is not the URL discovery was fetched from")
             .field("discovery.issuer")
             .evidence(derived, iss)
-            .why("OpenID Discovery requires the issuer to equal the URL the document was fetched from; Mastodon compares it byte for byte with OIDC_ISSUER")
-            .mastodon("“Issuer mismatch” in the request phase (if OIDC_ISSUER is the fetched URL)");
+            .why("OpenID Discovery requires the issuer to equal the URL the document was fetched from; ⟨app⟩ compares it byte for byte with ⟨issuer⟩")
+            .mastodon("“Issuer mismatch” in the request phase (if ⟨issuer⟩ is the fetched URL)");
         f = if global {
-            f.fix("authentik provider → Issuer mode is 'Same identifier is used for all providers' (global): switch it to 'Each provider has a different issuer', or set OIDC_DISCOVERY=false with explicit endpoints")
+            f.fix("authentik provider → Issuer mode is 'Same identifier is used for all providers' (global): switch it to 'Each provider has a different issuer', or set ⟨discovery⟩=false with explicit endpoints")
         } else {
             f.fix(super::issuer_fix(derived, iss))
         };
@@ -100,7 +102,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 .field(format!("discovery.{field}"))
                 .expected(expected.clone())
                 .seen(seen.clone())
-                .why("Mastodon's client validates the document's types and refuses it; oidc-tap reads the field as absent")
+                .why("⟨app⟩'s client validates the document's types and refuses it; oidc-tap reads the field as absent")
                 .mastodon("fails in the request phase (“Unknown” or a validation error)"),
         );
     }
@@ -114,9 +116,9 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                     .severity(if required { Severity::Error } else { Severity::Warning })
                     .field(format!("discovery.{field}"))
                     .why(if required {
-                        "Mastodon's client rejects a discovery document without it"
+                        "⟨app⟩'s client rejects a discovery document without it"
                     } else {
-                        "Mastodon needs it later in the login"
+                        "⟨app⟩ needs it later in the login"
                     })
                     .mastodon(if required {
                         format!("“{field} can't be blank” in the request phase")
@@ -144,7 +146,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                     .field(format!("discovery.{field}"))
                     .evidence(url.replacen("http://", "https://", 1), url.clone())
                     .why("authentik builds every URL from the request's scheme; behind a TLS proxy it only knows https through X-Forwarded-Proto from a trusted proxy address")
-                    .mastodon("“Issuer mismatch” (OIDC_ISSUER is https), or a 301 on the token call reported as “Unknown”"),
+                    .mastodon("“Issuer mismatch” (⟨issuer⟩ is https), or a 301 on the token call reported as “Unknown”"),
             );
         }
     }

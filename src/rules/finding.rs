@@ -64,6 +64,9 @@ pub struct Finding {
     pub mastodon: Option<String>,
     /// Spec section or source.
     pub reference: &'static str,
+    /// The relying party's profile the words are in, when it is not the default (Mastodon).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rp: Option<&'static str>,
     /// The finding this one is a consequence of (in the same login): its evidence and fix
     /// are that finding's, so they are not repeated here (`rules::causes`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +94,7 @@ impl Finding {
             fix: e.fix.to_owned(),
             mastodon: None,
             reference: e.reference,
+            rp: None,
             follows: None,
         }
     }
@@ -162,5 +166,19 @@ impl Finding {
     pub fn mastodon(mut self, m: impl Into<String>) -> Self {
         self.mastodon = Some(m.into());
         self
+    }
+}
+
+/// Puts a rule's neutral words (`⟨issuer⟩`, `⟨app⟩`, …) in `rp`'s vocabulary, and its
+/// prediction in `rp`'s own words (or drops one that does not hold for that client).
+pub fn render(f: &mut Finding, rp: &'static crate::rp::Profile) {
+    f.message = rp.render(&f.message);
+    f.why = rp.render(&f.why);
+    f.fix = rp.render(&f.fix);
+    f.field = f.field.as_deref().map(|x| rp.render(x));
+    f.hint = f.hint.as_deref().map(|x| rp.render(x));
+    f.mastodon = rp.predict(f.rule.as_str(), f.mastodon.as_deref());
+    if !rp.is_default() {
+        f.rp = Some(rp.name);
     }
 }

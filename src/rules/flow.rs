@@ -16,7 +16,7 @@ pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
         return Some(
             base(RuleId::FlowAbandoned, format!("the same browser started a new login (flow {newer}) before this one got its code"))
                 .seen(f.stage.as_str())
-                .why("the user pressed the login button again, reloaded, or opened a second tab; only the newer login can complete (Mastodon keeps one state per session)")
+                .why("the user pressed the login button again, reloaded, or opened a second tab; only the newer login can complete (⟨app⟩ keeps one state per session)")
                 .fix(format!("nothing to fix if flow {newer} completed; otherwise see its findings"))
                 .mastodon("answers the older login's callback, if it ever comes, with “Invalid 'state' parameter”"),
         );
@@ -36,44 +36,44 @@ pub fn check(f: &Flow, exp: &Expectations) -> Option<Finding> {
             match (&exp.issuer, &discovered) {
                 _ if issuer_ok => {}
                 (Some(want), Some(d)) => causes.push(format!(
-                    "OIDC_ISSUER ({want}) is not the discovered issuer ({d}): Mastodon said “Issuer mismatch”"
+                    "⟨issuer⟩ ({want}) is not the discovered issuer ({d}): ⟨app⟩ said “Issuer mismatch”"
                 )),
                 (None, Some(d)) => causes.push(format!(
-                    "first of all an issuer mismatch: OIDC_ISSUER must be exactly {d}{}",
+                    "first of all an issuer mismatch: ⟨issuer⟩ must be exactly {d}{}",
                     if d.ends_with('/') { " (trailing slash included)" } else { "" }
                 )),
                 _ => {}
             }
             causes.push("Content-Security-Policy form-action (OMNIAUTH_ONLY + ONE_CLICK_SSO_LOGIN) blocking the redirect in Chromium".into());
-            causes.push("Mastodon not trusting the gateway's certificate for a later call, or a discovery field it requires missing".into());
+            causes.push("⟨app⟩ not trusting the gateway's certificate for a later call, or a discovery field it requires missing".into());
             // What was seen: Mastodon answering the login button with sign-in is not "nothing".
             let gave_up = f.rp.as_ref().is_some_and(|r| r.value.failed);
             let message = if gave_up {
-                "Mastodon fetched discovery, then sent the browser back to sign-in instead of to authentik"
+                "⟨app⟩ fetched discovery, then sent the browser back to sign-in instead of to authentik"
             } else {
-                "discovery was fetched, then nothing: Mastodon gave up before redirecting to authentik"
+                "discovery was fetched, then nothing: ⟨app⟩ gave up before redirecting to authentik"
             };
             let mut finding = base(RuleId::FlowAbandoned, message.into())
                 .why(format!("likely causes: {}", causes.join("; ")));
             if issuer_ok {
                 finding = finding
-                    .fix("OIDC_ISSUER matches the discovered issuer: read Mastodon's log line `Authentication failure!` and the browser console (CSP form-action) for the reason")
+                    .fix("⟨issuer⟩ matches the discovered issuer: read ⟨app⟩'s log line `Authentication failure!` and the browser console (CSP form-action) for the reason")
                     .mastodon("fails in the request phase");
             } else {
                 finding = finding
                     .fix(match (&discovered, exp.issuer.as_ref().or(derived.as_ref())) {
                         (Some(d), Some(want)) if want != d => super::issuer_fix(want, d),
                         (Some(d), _) => format!(
-                            "set OIDC_ISSUER={d} in .env.production{} and restart Mastodon",
+                            "set ⟨issuer⟩={d} in ⟨config⟩{} and ⟨apply⟩",
                             if d.ends_with('/') { " (authentik's issuer ends with '/')" } else { "" }
                         ),
-                        _ => "check OIDC_ISSUER".into(),
+                        _ => "check ⟨issuer⟩".into(),
                     })
                     .mastodon("“Issuer mismatch” (most often), before the user ever sees authentik");
                 if let (Some(d), Some(want)) = (&discovered, exp.issuer.as_ref().or(derived.as_ref()))
                     && d != want
                 {
-                    finding = finding.field("OIDC_ISSUER").evidence(d.clone(), want.clone());
+                    finding = finding.field("⟨issuer⟩").evidence(d.clone(), want.clone());
                 }
             }
             // The catalogue's severity, whether or not Mastodon's answer passed the gateway
@@ -114,18 +114,18 @@ fn last_seen(f: &Flow) -> (&'static str, String) {
             let rp = f.rp.as_ref().map(|r| &r.value);
             let cause = match (f.rp_callback_seen, rp) {
                 (true, Some(r)) if r.failed => format!(
-                    "the callback reached Mastodon and Mastodon sent the browser back to sign-in{} without redeeming the code",
+                    "the callback reached ⟨app⟩ and ⟨app⟩ sent the browser back to sign-in{} without redeeming the code",
                     r.message.as_deref().map(|m| format!(" (message={m})")).unwrap_or_default()
                 ),
-                (true, _) => "the callback reached Mastodon, but Mastodon never redeemed the code (its token request did not pass the gateway)".into(),
-                (false, _) if f.rp_fronted => "the code was issued but the browser never reached Mastodon's callback (CSP form-action, a cookie lost on another host, the redirect URI's host)".into(),
-                (false, _) => "the code was issued but never redeemed: no token request for it passed the gateway (Mastodon failed before it, or its back channel does not go through the gateway)".into(),
+                (true, _) => "the callback reached ⟨app⟩, but ⟨app⟩ never redeemed the code (its token request did not pass the gateway)".into(),
+                (false, _) if f.rp_fronted => "the code was issued but the browser never reached ⟨app⟩'s callback (CSP form-action, a cookie lost on another host, the redirect URI's host)".into(),
+                (false, _) => "the code was issued but never redeemed: no token request for it passed the gateway (⟨app⟩ failed before it, or its back channel does not go through the gateway)".into(),
             };
             ("the code", cause)
         }
         Stage::TokenIssued => (
             "the token response",
-            "the tokens were issued but Mastodon never called userinfo: it rejected the ID token (see IDT-* findings)".into(),
+            "the tokens were issued but ⟨app⟩ never called userinfo: it rejected the ID token (see IDT-* findings)".into(),
         ),
         _ => ("discovery", "nothing followed".into()),
     }

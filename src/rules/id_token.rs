@@ -40,7 +40,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 .field("token_response.id_token")
                 .seen("5 segments (JWE)")
                 .expected("3 segments (signed JWS)")
-                .why("an Encryption Key is set on the authentik provider; Mastodon's OIDC strategy cannot decrypt ID tokens")
+                .why("an Encryption Key is set on the authentik provider; ⟨app⟩'s OIDC strategy cannot decrypt ID tokens")
                 .mastodon("“Invalid jws format. jws should include 3 segments.”"),
         );
         return;
@@ -95,7 +95,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             Finding::new(RuleId::IdtSymmetricAlg, format!("{alg} id_token: no signing key is selected in authentik ({verdict})"))
                 .field("id_token.header.alg")
                 .evidence("RS256 (a signing key)", alg.clone())
-                .why("without a signing key authentik signs with the client secret (JWKS is {}); Mastodon ≥ 4.2 copes, older versions fail with KidNotFound, and anyone holding the secret can mint tokens")
+                .why("without a signing key authentik signs with the client secret (JWKS is {}); ⟨app⟩ ≥ 4.2 copes, older versions fail with KidNotFound, and anyone holding the secret can mint tokens")
         );
     }
     if let Some(sig) = ctx.sig {
@@ -125,10 +125,10 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         && exp <= now
     {
         out.push(
-            Finding::new(RuleId::IdtExpired, format!("the id_token expired {} before it reached Mastodon", human_duration(now - exp)))
+            Finding::new(RuleId::IdtExpired, format!("the id_token expired {} before it reached ⟨app⟩", human_duration(now - exp)))
                 .field("id_token.exp")
                 .evidence(format!("after {}", utc_datetime(now)), utc_datetime(exp))
-                .why("Mastodon rejects an ID token whose exp is not in the future, with zero leeway: clocks apart or a very short token validity")
+                .why("⟨app⟩ rejects an ID token whose exp is not in the future, with zero leeway: clocks apart or a very short token validity")
                 .mastodon("“Invalid ID token: Expired token”"),
         );
     }
@@ -141,7 +141,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 Finding::new(rule, format!("{claim} is {} in the future", human_duration(t - now)))
                     .field(format!("id_token.{claim}"))
                     .evidence(format!("≤ {}", utc_datetime(now)), utc_datetime(t))
-                    .why("the provider's clock runs ahead of the gateway's; Mastodon ignores iat/nbf, stricter relying parties reject the token")
+                    .why("the provider's clock runs ahead of the gateway's; ⟨app⟩ ignores iat/nbf, stricter relying parties reject the token")
             );
         }
     }
@@ -152,10 +152,10 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             Finding::new(RuleId::IdtIssMismatch, "the ID token's issuer differs from the expected issuer")
                 .field("id_token.iss")
                 .evidence(want, iss)
-                .why("authentik builds iss from the token request Mastodon sends on its back channel (Host and X-Forwarded-Proto); if that request reached authentik differently from discovery, iss differs")
+                .why("authentik builds iss from the token request ⟨app⟩ sends on its back channel (Host and X-Forwarded-Proto); if that request reached authentik differently from discovery, iss differs")
                 .mastodon("“Invalid ID token: Issuer does not match”"),
         ),
-        (None, Some(iss)) => out.push(not_checked(RuleId::IdtIssMismatch, "no discovery or OIDC_ISSUER known for this login", Some(iss))),
+        (None, Some(iss)) => out.push(not_checked(RuleId::IdtIssMismatch, "no discovery or ⟨issuer⟩ known for this login", Some(iss))),
         _ => {}
     }
     // IDT-NONCE-* — step 11.
@@ -188,7 +188,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 Finding::new(RuleId::IdtAudMismatch, "the ID token's audience does not contain the client_id")
                     .field("id_token.aud")
                     .evidence(cid, aud.join(", "))
-                    .why("the token was issued to another client (wrong OIDC_CLIENT_ID, or a scope mapping overriding aud)")
+                    .why("the token was issued to another client (wrong ⟨client_id⟩, or a scope mapping overriding aud)")
                     .mastodon("“Invalid ID token: Audience does not match”"),
             );
         }
@@ -197,7 +197,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 Finding::new(RuleId::IdtAzpMismatch, "azp is not the client_id")
                     .field("id_token.azp")
                     .evidence(cid, azp)
-                    .why("the authorized party must be this client; Mastodon does not check it, stricter relying parties reject the token")
+                    .why("the authorized party must be this client; ⟨app⟩ does not check it, stricter relying parties reject the token")
                     .fix("remove scope mappings that set azp"),
             ),
             None if aud.len() > 1 => out.push(
@@ -227,7 +227,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 Finding::new(RuleId::IdtAtHashMismatch, "at_hash does not match the access token")
                     .field("id_token.at_hash")
                     .evidence(g, want)
-                    .why("the ID token was issued with another access token (mix-up or a rewriting intermediary); Mastodon does not check it")
+                    .why("the ID token was issued with another access token (mix-up or a rewriting intermediary); ⟨app⟩ does not check it")
             ),
             None => out.push(not_checked(RuleId::IdtAtHashMismatch, "access token redacted and the algorithm is not SHA-256 based", None)),
             _ => {}
@@ -244,21 +244,21 @@ pub fn signature(sig: &SigOutcome, alg: &str, kid: Option<&str>) -> Vec<Finding>
             Finding::new(RuleId::IdtKidUnknown, format!("the id_token's kid {kid} is not in the provider's JWKS"))
                 .field("id_token.header.kid")
                 .evidence(if known.is_empty() { "(no matching key)".into() } else { known.join(", ") }, kid.clone())
-                .why("the token was signed by a key the JWKS does not publish: OIDC_JWKS_URI of another application (wrong slug), a stale cached JWKS, or a rotated key")
+                .why("the token was signed by a key the JWKS does not publish: ⟨jwks_uri⟩ of another application (wrong slug), a stale cached JWKS, or a rotated key")
                 .mastodon("“JSON::JWK::Set::KidNotFound”"),
         ),
         SigOutcome::Ambiguous { kid, candidates } => out.push(
             Finding::new(RuleId::IdtKidAmbiguous, format!("{candidates} JWKS keys fit the token{}", kid.as_deref().map(|k| format!(" (kid {k})")).unwrap_or_else(|| " (no kid)".into())))
                 .field("id_token.header.kid")
                 .seen(format!("{candidates} candidate keys"))
-                .why("a relying party cannot tell which key signed the token; Mastodon tries the first and may fail")
+                .why("a relying party cannot tell which key signed the token; ⟨app⟩ tries the first and may fail")
         ),
         SigOutcome::Invalid { key_from, kid, .. } => out.push(
             Finding::new(RuleId::IdtSignatureInvalid, format!("the id_token signature does not verify with key {} from {key_from}", kid.as_deref().unwrap_or("(no kid)")))
                 .field("id_token.signature")
                 .seen(format!("{alg} signature"))
                 .why("the token was changed after signing, or the key in the JWKS is not the one that signed it")
-                .fix("look for a rewriting intermediary; make OIDC_JWKS_URI the JWKS of this application")
+                .fix("look for a rewriting intermediary; make ⟨jwks_uri⟩ the JWKS of this application")
                 .mastodon("“JSON::JWS::VerificationFailed”"),
         ),
         SigOutcome::InvalidWithSecret { secret_from, .. } => out.push(
@@ -266,7 +266,7 @@ pub fn signature(sig: &SigOutcome, alg: &str, kid: Option<&str>) -> Vec<Finding>
                 .field("id_token.signature")
                 .seen(format!("{alg} MAC"))
                 .why("the token was MACed with another secret than the one the client uses")
-                .fix("OIDC_CLIENT_SECRET = the provider's Client Secret; better: select a signing key")
+                .fix("⟨client_secret⟩ = the provider's Client Secret; better: select a signing key")
                 .mastodon("“JSON::JWS::VerificationFailed”"),
         ),
         SigOutcome::Unverifiable { why: why @ Unverifiable::NoJwks { .. }, .. } => out.push(not_checked(
@@ -335,7 +335,7 @@ fn claim_types(j: &crate::oidc::jwt::DecodedJwt, out: &mut Vec<Finding>) {
                 .field(format!("id_token.{claim}"))
                 .expected(expected)
                 .seen(crate::text::truncate(&seen, 120))
-                .why("a relying party cannot compare or trust a claim of the wrong type; Mastodon's gem fails or, worse, compares it loosely")
+                .why("a relying party cannot compare or trust a claim of the wrong type; ⟨app⟩'s gem fails or, worse, compares it loosely")
                 .mastodon("fails verifying the ID token"),
             );
         }

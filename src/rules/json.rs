@@ -51,5 +51,5 @@ fn finding(what: &str, d: &Duplicate, severity: Severity) -> Finding {
         .severity(severity)
         .field(format!("{what}.{}", d.name))
         .evidence("one member", format!("{first} | {second}"))
-        .why("parsers differ on a duplicated name (serde_json and Ruby's JSON keep the last, others the first or refuse): Mastodon may act on a value this tool or another reader did not")
+        .why("parsers differ on a duplicated name (serde_json and Ruby's JSON keep the last, others the first or refuse): ⟨app⟩ may act on a value this tool or another reader did not")
 }

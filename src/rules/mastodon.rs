@@ -39,11 +39,11 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         other => {
             out.push(
-                Finding::new(RuleId::MastodonUidClaimMissing, format!("the claim OIDC_UID_FIELD={field} is {}", if other.is_none() { "absent" } else { "empty or not a string" }))
+                Finding::new(RuleId::MastodonUidClaimMissing, format!("the claim ⟨uid_field⟩={field} is {}", if other.is_none() { "absent" } else { "empty or not a string" }))
                     .field(format!("claims.{field}"))
                     .evidence(format!("a non-empty {field}"), other.map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into()))
-                    .why(format!("Mastodon silently falls back to sub ({}) as the account key and username", crate::text::abbreviate(sub)))
-                    .fix(if field == "preferred_username" { "request the profile scope (OIDC_SCOPE=openid,profile,email) and keep authentik's profile mapping".to_owned() } else { format!("OIDC_UID_FIELD=preferred_username (authentik never sends {field:?})") })
+                    .why(ctx.rp.account.without_key.replace("{sub}", &crate::text::abbreviate(sub)))
+                    .fix(if field == "preferred_username" { "request the profile scope (⟨scope⟩=openid,profile,email) and keep authentik's profile mapping".to_owned() } else { format!("⟨uid_field⟩=preferred_username (authentik never sends {field:?})") })
                     .mastodon(format!("creates @{} (from sub)", derive_username(sub))),
             );
             sub.to_owned()
@@ -65,19 +65,20 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 Finding::new(RuleId::MastodonUidChanged, format!("this user logged in with uid {old:?} in flow {flow}, now {uid:?}"))
                     .field(format!("claims.{field}"))
                     .evidence(old.clone(), uid.clone())
-                    .why("Mastodon keys the account on the uid: a new value means a new account, or “Email has already been taken”")
+                    .why("⟨app⟩ keys the account on the uid: a new value means a new account, or “Email has already been taken”")
                     .mastodon("creates a second account or fails creating it"),
             );
             break;
         }
     }
-    // MASTODON-EMAIL-MISSING / -UNVERIFIED.
+    // MASTODON-EMAIL-MISSING / -UNVERIFIED: for an application that needs the address.
     match claims.get("email") {
+        _ if !ctx.rp.account.needs_email => {}
         None => out.push(
             Finding::new(RuleId::MastodonEmailMissing, "no email claim")
                 .field("claims.email")
-                .why("Mastodon creates the account with a temporary change@me-… address and sends the user to /auth/setup")
-                .fix("request the email scope (OIDC_SCOPE=openid,profile,email) and keep authentik's email mapping")
+                .why(ctx.rp.account.without_email)
+                .fix("request the email scope (⟨scope⟩=openid,profile,email) and keep authentik's email mapping")
                 .mastodon("redirects to /auth/setup?missing_email=1"),
         ),
         Some(Value::String(e)) if e.is_empty() => out.push(
@@ -85,16 +86,16 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 .severity(Severity::Error)
                 .field("claims.email")
                 .evidence("an address", "\"\"")
-                .why("the authentik user has no email; Mastodon tries to save a blank address and account creation fails")
+                .why("the authentik user has no email; ⟨app⟩ tries to save a blank address and account creation fails")
                 .fix("give the user an email in authentik")
                 .mastodon("fails creating the account"),
         ),
         Some(_) => {
             let verified = matches!(claims.get("email_verified"), Some(Value::Bool(true)) | Some(Value::String(_)));
             let verified = verified && claims.get("email_verified") != Some(&Value::String("false".into()));
-            if !verified && !ctx.exp.assume_email_verified {
+            if !verified && !ctx.exp.assume_email_verified && ctx.rp.account.reads_email_verified {
                 out.push(
-                    Finding::new(RuleId::MastodonEmailUnverified, format!("email_verified is {} and OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED is not set", claims.get("email_verified").map(|v| v.to_string()).unwrap_or_else(|| "absent".into())))
+                    Finding::new(RuleId::MastodonEmailUnverified, format!("email_verified is {} and ⟨assume_email_verified⟩ is not set", claims.get("email_verified").map(|v| v.to_string()).unwrap_or_else(|| "absent".into())))
                         .field("claims.email_verified")
                         .evidence("true", claims.get("email_verified").map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into()))
                         .why("new accounts stay unconfirmed and get a confirmation mail (authentik ≥ 2025.10 sends email_verified false by default)")
@@ -103,15 +104,19 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             }
         }
     }
-    // MASTODON-USERNAME — preview of `ensure_valid_username`.
+    // MASTODON-USERNAME — preview of `ensure_valid_username`, where the application derives
+    // usernames so.
+    if !ctx.rp.account.mastodon_usernames {
+        return;
+    }
     let name = derive_username(&uid);
     let reserved = RESERVED.contains(&name.to_ascii_lowercase().as_str());
     let mut f = Finding::new(
         RuleId::MastodonUsername,
         if name.is_empty() {
-            format!("uid {uid:?} gives an empty Mastodon username")
+            format!("uid {uid:?} gives an empty ⟨app⟩ username")
         } else {
-            format!("Mastodon will create @{name} (if new)")
+            format!("⟨app⟩ will create @{name} (if new)")
         },
     )
     .field(format!("claims.{field}"))
@@ -121,9 +126,9 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         f = f
             .severity(Severity::Warning)
             .why(if reserved {
-                "the name is reserved in Mastodon: account creation fails"
+                "the name is reserved in ⟨app⟩: account creation fails"
             } else {
-                "Mastodon keeps only ASCII letters, digits and _"
+                "⟨app⟩ keeps only ASCII letters, digits and _"
             })
             .mastodon("fails creating the account");
     }

@@ -51,6 +51,9 @@ pub struct Ctx<'a> {
     /// The flow as it stood before this exchange.
     pub flow: Option<&'a Flow>,
     pub flow_id: Option<u64>,
+    /// The relying party whose login this is: its vocabulary renders the findings, its
+    /// account mapping decides which claims matter.
+    pub rp: &'static crate::rp::Profile,
     pub exp: &'a Expectations,
     /// Unix ms: the end of this exchange (the core's "now").
     pub now_ms: u64,
@@ -137,7 +140,7 @@ pub fn issuer_fix(mastodon_side: &str, discovered: &str) -> String {
         && mastodon_side.starts_with("https://")
         && discovered[7..] == mastodon_side[8..]
     {
-        return "authentik built an http:// issuer: make the proxy in front of authentik send X-Forwarded-Proto: https and add that proxy to AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS (do not set OIDC_ISSUER to http://)".into();
+        return "authentik built an http:// issuer: make the proxy in front of authentik send X-Forwarded-Proto: https and add that proxy to AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS (do not set ⟨issuer⟩ to http://)".into();
     }
     let only_slash = discovered.trim_end_matches('/') == mastodon_side.trim_end_matches('/');
     if only_slash
@@ -147,12 +150,12 @@ pub fn issuer_fix(mastodon_side: &str, discovered: &str) -> String {
     {
         // authentik builds every issuer with the slash: a document without it was rewritten.
         return format!(
-            "authentik's issuer always ends with '/': something between authentik and Mastodon rewrites /.well-known/openid-configuration (a proxy or cache); fix that and keep OIDC_ISSUER={mastodon_side} (the ID token's iss has the slash)"
+            "authentik's issuer always ends with '/': something between authentik and ⟨app⟩ rewrites /.well-known/openid-configuration (a proxy or cache); fix that and keep ⟨issuer⟩={mastodon_side} (the ID token's iss has the slash)"
         );
     }
     let slash =
         if only_slash && discovered.ends_with('/') { " (authentik's issuer ends with '/')" } else { "" };
-    format!("set OIDC_ISSUER={discovered} in .env.production{slash} and restart Mastodon")
+    format!("set ⟨issuer⟩={discovered} in ⟨config⟩{slash} and ⟨apply⟩")
 }
 
 /// `https://host/application/o/<slug>/`: the shape of every issuer authentik builds.
@@ -170,7 +173,9 @@ pub fn not_checked(rule: RuleId, what: &str, seen: Option<&str>) -> Finding {
 
 #[cfg(test)]
 mod issuer_fix_tests {
-    use super::issuer_fix;
+    fn issuer_fix(mastodon_side: &str, discovered: &str) -> String {
+        crate::rp::default().render(&super::issuer_fix(mastodon_side, discovered))
+    }
 
     #[test]
     fn the_fix_never_contradicts_itself() {

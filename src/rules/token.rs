@@ -86,14 +86,14 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             Finding::new(RuleId::TokenPkceMismatch, "the authorize request had a code_challenge, the token request has no code_verifier")
                 .field("token_request.code_verifier")
                 .why("authentik requires the verifier for a code issued with a challenge")
-                .fix("the PKCE verifier lives in Mastodon's session: keep the session cookie between the two phases; keep OIDC_USE_PKCE consistent")
+                .fix("the PKCE verifier lives in ⟨app⟩'s session: keep the session cookie between the two phases; keep ⟨use_pkce⟩ consistent")
                 .mastodon("“Invalid grant”"),
         ),
         (None, Some(_)) if authorize.is_some() => out.push(
             Finding::new(RuleId::TokenPkceMismatch, "a code_verifier was sent for a code issued without a code_challenge")
                 .field("token_request.code_verifier")
                 .why("authentik treats this as a downgrade attack and answers invalid_grant")
-                .fix("keep OIDC_USE_PKCE the same for both phases (restart all Mastodon processes after changing it)")
+                .fix("keep ⟨use_pkce⟩ the same for both phases (restart all ⟨app⟩ processes after changing it)")
                 .mastodon("“Invalid grant”"),
         ),
         (Some((c, method)), Some(v)) => {
@@ -147,19 +147,19 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 let sent = sent.and_then(|(want, got)| crate::redact::same_secret(want, got).map(|same| (same, want, got)));
                 let (mut why, fix) = match sent {
                     Some((true, _, _)) => (
-                        format!("the secret sent is OIDC_CLIENT_SECRET, so authentik's Client Secret differs from .env.production (regenerated in authentik, or copied with a space or a character missing){uri_cause}"),
-                        "copy authentik's provider 'Client Secret' (Applications → Providers → this provider → Edit) into OIDC_CLIENT_SECRET, without quotes or spaces, then restart Mastodon (web and sidekiq)".to_owned(),
+                        format!("the secret sent is ⟨client_secret⟩, so authentik's Client Secret differs from ⟨config⟩ (regenerated in authentik, or copied with a space or a character missing){uri_cause}"),
+                        "copy authentik's provider 'Client Secret' (Applications → Providers → this provider → Edit) into ⟨client_secret⟩, without quotes or spaces, then ⟨apply⟩ (web and sidekiq)".to_owned(),
                     ),
                     Some((false, want, got)) => {
                         let spaced = !is_masked(got) && (got.trim() != got || got.starts_with('"'));
                         (
-                            format!("the secret sent (fingerprint {}) is not OIDC_CLIENT_SECRET (fingerprint {}){}: Mastodon runs with another secret than this .env.production says", short(got), short(want), if spaced { "; it has whitespace or quotes around it" } else { "" }),
-                            "set OIDC_CLIENT_SECRET to authentik's provider 'Client Secret' (no quotes or spaces) and restart Mastodon (web and sidekiq) so the running process reads it".to_owned(),
+                            format!("the secret sent (fingerprint {}) is not ⟨client_secret⟩ (fingerprint {}){}: ⟨app⟩ runs with another secret than this ⟨config⟩ says", short(got), short(want), if spaced { "; it has whitespace or quotes around it" } else { "" }),
+                            "set ⟨client_secret⟩ to authentik's provider 'Client Secret' (no quotes or spaces) and ⟨apply⟩ (web and sidekiq) so the running process reads it".to_owned(),
                         )
                     }
                     None => (
                         format!("authentik answers invalid_client for a wrong secret or an unknown client_id{}", if same_uri { uri_cause } else { ", and also for a token-request redirect_uri that is not in the provider's Redirect URIs" }),
-                        "OIDC_CLIENT_SECRET = authentik provider 'Client Secret' (no quotes or spaces), OIDC_CLIENT_ID = 'Client ID', and OIDC_REDIRECT_URI registered in the provider's Redirect URIs".to_owned(),
+                        "⟨client_secret⟩ = authentik provider 'Client Secret' (no quotes or spaces), ⟨client_id⟩ = 'Client ID', and ⟨redirect_uri⟩ registered in the provider's Redirect URIs".to_owned(),
                     ),
                 };
                 if t.client_auth.basic_percent_encoded {
@@ -172,9 +172,9 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 "redeem the code once and quickly: look for reloads of the callback and for delays; see TOKEN-CODE-* and TOKEN-PKCE-* findings".into(),
             ),
             "unsupported_grant_type" => ("the provider does not allow this grant".into(), "authentik provider → Client type confidential, grant authorization_code".into()),
-            "invalid_scope" => ("a requested scope is not allowed".into(), "OIDC_SCOPE=openid,profile,email".into()),
+            "invalid_scope" => ("a requested scope is not allowed".into(), "⟨scope⟩=openid,profile,email".into()),
             "access_denied" => ("a policy denied the user at token time".into(), "authentik application → Policy / Group / User Bindings".into()),
-            "Unknown" => ("the token endpoint did not answer JSON (an HTML page, a login wall or a proxy error)".into(), "make the token endpoint reachable directly from Mastodon, with https and the trailing slash".into()),
+            "Unknown" => ("the token endpoint did not answer JSON (an HTML page, a login wall or a proxy error)".into(), "make the token endpoint reachable directly from ⟨app⟩, with https and the trailing slash".into()),
             _ => ("the provider refused the token request".into(), "see error_description and authentik's Events".into()),
         };
         out.push(
@@ -199,7 +199,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
             Finding::new(RuleId::TokenType, "token_type is not Bearer")
                 .field("token_response.token_type")
                 .evidence("Bearer", r.token_type.clone().unwrap_or_else(|| "(absent)".into()))
-                .why("Mastodon's client only accepts bearer tokens")
+                .why("⟨app⟩'s client only accepts bearer tokens")
                 .mastodon("“Unexpected token type”"),
         );
     }
@@ -209,12 +209,14 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
         let granted = r.scope.is_none() || r.scopes().contains(&"openid");
         let mut f = Finding::new(RuleId::TokenNoIdToken, "the token response has no id_token")
             .field("token_response.id_token")
-            .why("an OpenID Connect code flow must return an ID token; without it Mastodon has nothing to verify")
+            .why(
+                "an OpenID Connect code flow must return an ID token; without it ⟨app⟩ has nothing to verify",
+            )
             .mastodon("fails verifying the ID token");
         if requested && granted {
-            f = f.fix("authentik returns an id_token whenever openid is granted: look for a proxy rewriting the token response between authentik and Mastodon, and check that this provider is an OAuth2/OpenID provider");
+            f = f.fix("authentik returns an id_token whenever openid is granted: look for a proxy rewriting the token response between authentik and ⟨app⟩, and check that this provider is an OAuth2/OpenID provider");
         } else if authorize.is_some() && !requested {
-            f = f.fix("OIDC_SCOPE=openid,profile,email in .env.production (restart Mastodon)");
+            f = f.fix("⟨scope⟩=openid,profile,email in ⟨config⟩ (⟨apply⟩)");
         }
         out.push(f);
     }

@@ -102,7 +102,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 )
                 .field(format!("userinfo.{k}"))
                 .evidence(compact(iv), compact(v))
-                .why("Mastodon merges userinfo with the ID token claims and the ID token wins, silently")
+                .why("⟨app⟩ merges userinfo with the ID token claims and the ID token wins, silently")
                 .mastodon(format!("uses the ID token's {k} = {}", compact(iv))),
             );
         }
