@@ -343,6 +343,11 @@ pub struct ProxyArgs {
 /// What "right" means for this deployment (optional; rules that need a value say so).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ExpectArgs {
+    /// The relying party behind the gateway (mastodon, gitlab, synapse, grafana, nextcloud,
+    /// generic): every login reads in its settings' names. Unset: each login's own, recognised
+    /// by its callback path (Mastodon's when none is).
+    #[arg(long, value_name = "NAME", env = "OIDC_TAP_RP", value_parser = rp_name)]
+    pub rp: Option<&'static str>,
     /// Mastodon's .env.production: reads OIDC_*, LOCAL_DOMAIN and WEB_DOMAIN.
     #[arg(long, value_name = "PATH", env = "OIDC_TAP_MASTODON_ENV")]
     pub mastodon_env: Option<PathBuf>,
@@ -477,6 +482,13 @@ fn host_name(s: &str) -> Result<String, String> {
     } else {
         Err(format!("{s:?} is not a DNS name or an IP address (letters, digits, '-' and '.')"))
     }
+}
+
+/// `--rp`: one of the profiles' names.
+fn rp_name(s: &str) -> Result<&'static str, String> {
+    crate::rp::by_name(s)
+        .map(|p| p.name)
+        .ok_or_else(|| format!("unknown relying party {s:?}: one of {}", crate::rp::names()))
 }
 
 #[cfg(test)]

@@ -37,9 +37,9 @@ pub struct Expectations {
     pub code_lifetime_s: u64,
     /// Where the values came from (for messages).
     pub source: Option<String>,
-    /// The relying-party profile these values are the settings of (`mastodon` for
-    /// `.env.production`); `None`: the run's own (`--rp`, else Mastodon). A flow of another
-    /// application is not judged against them.
+    /// `--rp`: the relying party every login is read as (these are its settings); `None`:
+    /// each login's own, recognised from its redirect_uri, and these values Mastodon's. A
+    /// login of another application is not judged against them.
     pub rp: Option<&'static str>,
 }
 

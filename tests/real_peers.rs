@@ -1073,3 +1073,272 @@ fn http_get(port: u16, path: &str) -> String {
     let _ = s.read_to_string(&mut raw);
     raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
 }
+
+/// Where Synapse runs from: `OIDC_TAP_SYNAPSE_PYTHON`, else the venv `.ci/run` makes
+/// (`pip install matrix-synapse[oidc]` from PyPI).
+fn synapse_python() -> Option<PathBuf> {
+    let p = std::env::var_os("OIDC_TAP_SYNAPSE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(PEERS).join(".venv/bin/python"));
+    let ok =
+        Command::new(&p).args(["-c", "import synapse, authlib"]).output().is_ok_and(|o| o.status.success());
+    ok.then_some(p)
+}
+
+fn skip_unless_synapse() -> Option<PathBuf> {
+    if skip_unless_peers() {
+        return None;
+    }
+    let p = synapse_python();
+    if p.is_none() {
+        if std::env::var("OIDC_TAP_REAL_PEERS").as_deref() == Ok("required") {
+            panic!("matrix-synapse missing: tests/peers/.venv (.ci/run installs it from PyPI)");
+        }
+        eprintln!("SKIPPED: matrix-synapse missing (tests/peers/.venv; .ci/run installs it)");
+    }
+    p
+}
+
+const SYNAPSE_CLIENT_ID: &str = "synapse-real-peer-client";
+const SYNAPSE_SECRET: &str = "synapse-real-peer-secret-0a1b2c3d4e5f";
+
+/// A real Synapse (PyPI's matrix-synapse, SQLite) whose `oidc_providers` entry names the
+/// gateway's issuer: its OIDC client is authlib's, through Synapse's own HTTP client.
+fn start_synapse(python: &Path, dir: &Path, port: u16, issuer: &str, ca: &Path) -> Peer {
+    let d = dir.display();
+    let yaml = format!(
+        r#"server_name: "real-peer.test"
+public_baseurl: "http://127.0.0.1:{port}/"
+listeners:
+  - {{ port: {port}, bind_addresses: ['127.0.0.1'], type: http, tls: false, resources: [{{ names: [client], compress: false }}] }}
+database: {{ name: sqlite3, args: {{ database: "{d}/homeserver.db" }} }}
+log_config: "{d}/log.yaml"
+media_store_path: "{d}/media"
+signing_key_path: "{d}/signing.key"
+report_stats: false
+macaroon_secret_key: "real-peer-macaroon-secret-key-0123456789"
+form_secret: "real-peer-form-secret-0123456789"
+trusted_key_servers: []
+suppress_key_server_warning: true
+oidc_providers:
+  - idp_id: authentik
+    idp_name: authentik
+    issuer: "{issuer}"
+    client_id: "{SYNAPSE_CLIENT_ID}"
+    client_secret: "{SYNAPSE_SECRET}"
+    scopes: ["openid", "profile", "email"]
+    user_mapping_provider:
+      config:
+        localpart_template: "{{{{ user.preferred_username }}}}"
+        display_name_template: "{{{{ user.name }}}}"
+"#
+    );
+    std::fs::write(dir.join("homeserver.yaml"), yaml).unwrap();
+    std::fs::write(
+        dir.join("log.yaml"),
+        "version: 1\nformatters: {p: {format: '%(asctime)s %(name)s %(levelname)s %(message)s'}}\nhandlers: {c: {class: logging.StreamHandler, formatter: p}}\nroot: {level: INFO, handlers: [c]}\ndisable_existing_loggers: false\n",
+    )
+    .unwrap();
+    let conf = dir.join("homeserver.yaml");
+    let st = Command::new(python)
+        .args(["-m", "synapse.app.homeserver", "--generate-keys", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let log = dir.join("synapse.log");
+    let child = Command::new(python)
+        .args(["-m", "synapse.app.homeserver", "-c"])
+        .arg(&conf)
+        .env("SSL_CERT_FILE", ca.join("ca.pem"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let peer = Peer { name: "synapse", child, log };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !http_get(port, "/_matrix/client/versions").contains("versions") {
+        assert!(
+            Instant::now() < deadline,
+            "synapse did not start:\n{}",
+            std::fs::read_to_string(&peer.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    peer
+}
+
+/// A person signing in to Synapse: its SSO redirect, the provider's login form, back to
+/// Synapse; what Synapse's page said (its confirmation page, or its SSO error page's code).
+async fn log_in_to_synapse(b: &Browser, port: u16) -> (Verdict, String) {
+    let c = &b.client;
+    let origin = format!("http://127.0.0.1:{port}/");
+    c.goto(&format!(
+        "{origin}_matrix/client/v3/login/sso/redirect/oidc-authentik?redirectUrl=http%3A%2F%2F127.0.0.1%3A9%2Fsigned-in"
+    ))
+    .await
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut acted = String::new();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let state = c
+            .execute(
+                r#"const b = document.body;
+                return [location.href, document.readyState, !!document.querySelector('input[name=login]'),
+                  b ? b.innerText.replace(/\s+/g, ' ').slice(0, 2000) : ''];"#,
+                vec![],
+            )
+            .await;
+        let Ok(serde_json::Value::Array(s)) = state else { continue };
+        let href = s[0].as_str().unwrap_or("").to_owned();
+        let text = s[3].as_str().unwrap_or("").to_owned();
+        if s[1] == "complete"
+            && href.starts_with(&format!("{origin}_synapse/client/oidc/callback"))
+            && !text.is_empty()
+        {
+            let v = if text.contains("Continue") { SignedIn } else { Rejected };
+            return (v, text);
+        }
+        if s[1] == "complete" && s[2] == true && acted != href {
+            acted = href.clone();
+            let script = format!(
+                "document.querySelector('input[name=login]').value = {USERNAME:?};
+                 document.querySelector('input[name=password]').value = {PASSWORD:?};
+                 document.querySelector('form').submit();"
+            );
+            c.execute(&script, vec![]).await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "the Synapse login did not end: {href}\n{text}");
+    }
+}
+
+/// The journal's finding lines (every severity) from byte `from` on.
+fn findings_since(journal: &Path, from: usize) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    text.get(from..)
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "finding")
+        .collect()
+}
+
+/// Real Synapse logins through the gateway, one provider fault each (oidc-provider, part 1's
+/// real provider, with the issuer of an authentik application named `synapse`): every
+/// login is recognised as Synapse's by its callback, each finding reads in Synapse's
+/// `homeserver.yaml` words and predicts what Synapse does — and Synapse's own page says it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synapse_logins_read_in_synapses_words() {
+    let Some(python) = skip_unless_synapse() else { return };
+    let Some(browser) = Browser::launch_with(true, false, &["--ignore-certificate-errors"]).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_dir(dir.path());
+    let gw_port = free_port();
+    let provider_port = free_port();
+    let syn_port = free_port();
+    let public = format!("https://localhost:{gw_port}");
+    let issuer = format!("{public}/application/o/synapse/");
+    let callback = format!("http://127.0.0.1:{syn_port}/_synapse/client/oidc/callback");
+    let provider = |faults: &[&str], name: &str| {
+        let config = serde_json::json!({
+            "port": provider_port, "public": public, "slug": "synapse", "style": "interaction", "faults": faults,
+            "client": { "id": SYNAPSE_CLIENT_ID, "secret": SYNAPSE_SECRET, "redirect_uris": [callback] },
+        });
+        let mut p = Command::new("node");
+        p.arg(Path::new(PEERS).join("provider.mjs")).arg(config.to_string());
+        Peer::start("provider", p, dir.path().join(format!("provider-{name}.log"))).0
+    };
+    let journal = dir.path().join("synapse.jsonl");
+    let mut gw = Command::new(env!("CARGO_BIN_EXE_oidc-tap"));
+    gw.args(["proxy", "--listen", &format!("https://127.0.0.1:{gw_port}"), "--ca-dir"])
+        .arg(&ca)
+        .args(["--upstream", &format!("http://127.0.0.1:{provider_port}"), "--trace"])
+        .arg(&journal)
+        .args(["--rp", "synapse"])
+        .stdout(std::fs::File::create(dir.path().join("console.txt")).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("gateway.log")).unwrap());
+    let mut gateway = gw.spawn().unwrap();
+    while std::net::TcpStream::connect(("127.0.0.1", gw_port)).is_err() {
+        assert!(gateway.try_wait().unwrap().is_none(), "the gateway stopped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Synapse reads discovery and the JWKS at start: the provider must be up.
+    let clean = provider(&[], "start");
+    let syn_dir = dir.path().join("synapse");
+    std::fs::create_dir_all(&syn_dir).unwrap();
+    let _synapse = start_synapse(&python, &syn_dir, syn_port, &issuer, &ca);
+    drop(clean);
+    // (fault, the rule raised, what Synapse's page must show, words the fix must name)
+    let cases: &[(&str, Option<&str>, &str, &str)] = &[
+        ("", None, "Continue", ""),
+        ("wrong-aud", Some("IDT-AUD-MISMATCH"), "invalid_token", "client_id"),
+        ("wrong-iss", Some("IDT-ISS-MISMATCH"), "invalid_token", ""),
+        ("expired-id-token", Some("IDT-EXPIRED"), "invalid_token", ""),
+        ("nonce-mismatch", Some("IDT-NONCE-MISMATCH"), "invalid_token", ""),
+        ("wrong-key", Some("IDT-SIGNATURE-INVALID"), "invalid_token", ""),
+        ("state-altered", Some("AUTHZ-STATE-MISMATCH"), "mismatching_session", ""),
+        ("invalid-client", Some("TOKEN-ERROR"), "invalid_client", "client_secret"),
+    ];
+    let mut failures = vec![];
+    for (fault, rule, page, fix_words) in cases {
+        let faults: Vec<&str> = if fault.is_empty() { vec![] } else { vec![fault] };
+        let _p = provider(&faults, if fault.is_empty() { "clean" } else { fault });
+        let from = std::fs::metadata(&journal).map(|m| m.len() as usize).unwrap_or(0);
+        let (verdict, said) = log_in_to_synapse(&browser, syn_port).await;
+        std::thread::sleep(Duration::from_millis(400));
+        let found = findings_since(&journal, from);
+        let raised: Vec<&str> = found
+            .iter()
+            .filter(|f| f["severity"] != "info" && f["follows"].is_null())
+            .filter_map(|f| f["rule"].as_str())
+            .collect();
+        let name = if fault.is_empty() { "clean" } else { fault };
+        let mut fail = |why: String| failures.push(format!("{name}: {why}"));
+        if !said.contains(page) {
+            fail(format!("Synapse's page does not show {page:?}: {said}"));
+        }
+        if (verdict == SignedIn) != rule.is_none() {
+            fail(format!("Synapse {verdict:?}: {said}"));
+        }
+        if let Some(f) = found.iter().find(|f| f["rp"] != "synapse") {
+            fail(format!("a finding not in Synapse's words: {f}"));
+        }
+        match rule {
+            None if !raised.is_empty() => fail(format!("a clean login raised {raised:?}")),
+            None => {}
+            Some(rule) => {
+                let Some(f) = found.iter().find(|f| f["rule"] == *rule) else {
+                    fail(format!("no {rule}; raised {raised:?}"));
+                    continue;
+                };
+                let says = oidc_tap::rp::by_name("synapse").unwrap().predict(rule, Some("-")).unwrap();
+                if f["mastodon"] != says.as_str() {
+                    fail(format!("{rule} predicts {} instead of Synapse's {says:?}", f["mastodon"]));
+                }
+                if !says.contains(page) {
+                    fail(format!("the prediction {says:?} does not name Synapse's {page:?}"));
+                }
+                // What the prediction quotes of Synapse's words is on Synapse's page (one of them).
+                let quoted: Vec<&str> = says.split('“').skip(1).filter_map(|q| q.split('”').next()).collect();
+                if !quoted.is_empty() && !quoted.iter().any(|q| said.contains(q)) {
+                    fail(format!("Synapse said none of {quoted:?}: {said}"));
+                }
+                let fix = f["fix"].as_str().unwrap_or("");
+                if fix.contains("OIDC_") || fix.contains(".env.production") || !fix.contains(fix_words) {
+                    fail(format!("{rule}'s fix is not Synapse's (wants {fix_words:?}): {fix}"));
+                }
+            }
+        }
+    }
+    let _ = Command::new("kill").args(["-INT", &gateway.id().to_string()]).status();
+    let _ = gateway.wait();
+    assert!(
+        failures.is_empty(),
+        "{}\n--- console\n{}",
+        failures.join("\n"),
+        std::fs::read_to_string(dir.path().join("console.txt")).unwrap_or_default()
+    );
+}

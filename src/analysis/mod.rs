@@ -31,9 +31,6 @@ pub struct AnalyzerConfig {
     /// logins, each analysed on its own) keeps one numbering in console, journal, HAR, web
     /// view and report.
     pub flows_before: u64,
-    /// `--rp`: every login reads in this profile; `None`: each login's own, recognised from
-    /// its redirect_uri (Mastodon's until one is).
-    pub rp: Option<&'static crate::rp::Profile>,
 }
 
 /// Owns everything learned so far: endpoints per issuer, signing keys, the live flows.
@@ -81,6 +78,8 @@ impl Analyzer {
     }
 
     pub fn new(cfg: AnalyzerConfig) -> Analyzer {
+        // `--rp` (the expectations are that application's): every login reads in it.
+        let rp = cfg.expectations.rp.and_then(crate::rp::by_name);
         Analyzer {
             book: EndpointBook::default(),
             interest: Default::default(),
@@ -92,7 +91,7 @@ impl Analyzer {
             pending: Default::default(),
             live: cfg.live,
             raised: Default::default(),
-            rp: cfg.rp,
+            rp,
             no_expectations: crate::rp::PROFILES
                 .iter()
                 .map(|p| {

@@ -35,7 +35,10 @@ pub fn analyze(
     if cfg.expectations.is_unset()
         && let Some(r) = &recorded
     {
+        let rp = cfg.expectations.rp;
         cfg.expectations = Expectations::from_record(r);
+        // `--rp` given offline reads the recorded values as that application's.
+        cfg.expectations.rp = rp.or(cfg.expectations.rp);
     }
     let mut analyzer = Analyzer::new(AnalyzerConfig { live, ..cfg });
     let mut infos = vec![];

@@ -124,6 +124,9 @@ pub fn build_expectations(a: &ExpectArgs) -> Result<Expectations> {
     if let Some(c) = a.code_lifetime {
         e.code_lifetime_s = c;
     }
+    if a.rp.is_some() {
+        e.rp = a.rp;
+    }
     Ok(e)
 }
 

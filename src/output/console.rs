@@ -157,7 +157,7 @@ impl Console {
             s.push_str(&format!("\n{pad}fix      {}", printable(&f.fix)));
         }
         if let Some(m) = &f.mastodon {
-            s.push_str(&format!("\n{pad}Mastodon {}", printable(m)));
+            s.push_str(&format!("\n{pad}{} {}", f.app(), printable(m)));
         }
         s
     }

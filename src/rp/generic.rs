@@ -3,7 +3,7 @@
 
 use super::{Account, Profile, Setting::*};
 
-const REJECT: &str = "a conforming client rejects the ID token (OIDC Core §3.1.3.7)";
+const REJECT: &str = "rejects the ID token if it follows OIDC Core §3.1.3.7";
 
 pub const PROFILE: Profile = Profile {
     name: "generic",

@@ -38,17 +38,33 @@ pub const PROFILE: Profile = Profile {
         (WebDomain, "public_baseurl"),
     ],
     says: &[
-        // _parse_id_token: authlib's CodeIDToken.validate(leeway=120); any failure → invalid_token.
-        ("IDT-AUD-MISMATCH", "shows its SSO error page: invalid_token (“Invalid claim \"aud\"”)"),
-        ("IDT-ISS-MISMATCH", "shows its SSO error page: invalid_token (“Invalid claim \"iss\"”)"),
+        // _parse_id_token: authlib's CodeIDToken.validate(leeway=120); any failure → invalid_token,
+        // with authlib's error and description on the page.
+        (
+            "IDT-AUD-MISMATCH",
+            "shows its SSO error page: invalid_token (authlib: “invalid_claim: Invalid claim: 'aud'”, or “missing_claim: Missing claim: 'azp'” when aud lists several audiences)",
+        ),
+        (
+            "IDT-ISS-MISMATCH",
+            "shows its SSO error page: invalid_token (authlib: “invalid_claim: Invalid claim: 'iss'”)",
+        ),
         (
             "IDT-EXPIRED",
-            "shows its SSO error page: invalid_token (“The token is expired”) unless it expired less than 120 s ago (authlib leeway)",
+            "shows its SSO error page: invalid_token (authlib: “expired_token: The token is expired”) unless it expired less than 120 s ago (its leeway)",
         ),
-        ("IDT-NONCE-MISMATCH", "shows its SSO error page: invalid_token (“Invalid claim \"nonce\"”)"),
-        ("IDT-NONCE-MISSING", "shows its SSO error page: invalid_token (“Missing \"nonce\" claim”)"),
+        (
+            "IDT-NONCE-MISMATCH",
+            "shows its SSO error page: invalid_token (authlib: “invalid_claim: Invalid claim: 'nonce'”)",
+        ),
+        (
+            "IDT-NONCE-MISSING",
+            "shows its SSO error page: invalid_token (authlib: “missing_claim: Missing claim: 'nonce'”)",
+        ),
         ("IDT-KID-UNKNOWN", "reloads the JWKS once, then shows its SSO error page: invalid_token"),
-        ("IDT-SIGNATURE-INVALID", "shows its SSO error page: invalid_token (“bad_signature”)"),
+        (
+            "IDT-SIGNATURE-INVALID",
+            "reloads the JWKS once, then shows its SSO error page: invalid_token (“bad_signature”)",
+        ),
         (
             "IDT-ALG-UNADVERTISED",
             "shows its SSO error page: invalid_token (it accepts only discovery's id_token_signing_alg_values_supported)",
@@ -61,12 +77,12 @@ pub const PROFILE: Profile = Profile {
         ("DISC-ISSUER-MISMATCH", "refuses the metadata (“ValueError: Unexpected issuer”)"),
         (
             "AUTHZ-STATE-MISMATCH",
-            "shows its SSO error page: mismatching_session (“State parameter did not match”)",
+            "shows its SSO error page: mismatching_session (the state does not match its session cookie)",
         ),
         ("AUTHZ-ERROR", "shows its SSO error page with the provider's error and error_description"),
         (
             "TOKEN-ERROR",
-            "shows its SSO error page with the provider's error (“invalid_client”, “invalid_grant”, …) and error_description",
+            "shows its SSO error page with the provider's error (invalid_client, invalid_grant, …) and error_description",
         ),
         (
             "TOKEN-NO-ID-TOKEN",

@@ -99,6 +99,13 @@ impl Finding {
         }
     }
 
+    /// Who the prediction (`mastodon`) is about, as a label: "Mastodon", "Synapse", …
+    pub fn app(&self) -> String {
+        let app = self.rp.and_then(crate::rp::by_name).unwrap_or_else(crate::rp::default).app;
+        let mut c = app.chars();
+        c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    }
+
     /// Marks this finding a consequence of `cause`: one cause, one fix. The evidence and the
     /// fix are the cause's; what is left is what this step shows and what Mastodon does.
     pub fn follow(mut self, cause: RuleId) -> Self {

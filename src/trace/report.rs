@@ -184,7 +184,7 @@ impl Report {
                         s.push_str(&format!("  - fix: {}\n", md(&x.fix)));
                     }
                     if let Some(m) = &x.mastodon {
-                        s.push_str(&format!("  - Mastodon: {}\n", md(m)));
+                        s.push_str(&format!("  - {}: {}\n", x.app(), md(m)));
                     }
                 }
             }

@@ -206,7 +206,7 @@ pub(super) fn finding_html(s: &mut String, x: &Finding, anchor: Option<String>) 
         row("fix", &x.fix, false);
     }
     if let Some(m) = &x.mastodon {
-        row("Mastodon", m, false);
+        row(&x.app(), m, false);
     }
     s.push_str("</dl></div>\n");
 }

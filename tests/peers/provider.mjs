@@ -73,6 +73,15 @@ const configuration = {
       grant_types: ['authorization_code'],
       token_endpoint_auth_method: client.auth_method ?? 'client_secret_basic',
     },
+    // Other applications behind the same provider (Synapse beside Mastodon).
+    ...(cfg.extra_clients ?? []).map((c) => ({
+      client_id: c.id,
+      client_secret: c.secret,
+      redirect_uris: c.redirect_uris,
+      response_types: ['code'],
+      grant_types: ['authorization_code'],
+      token_endpoint_auth_method: c.auth_method ?? 'client_secret_basic',
+    })),
   ],
   jwks: { keys: [jwk] },
   routes: {
