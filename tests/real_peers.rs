@@ -1342,3 +1342,236 @@ async fn synapse_logins_read_in_synapses_words() {
         std::fs::read_to_string(dir.path().join("console.txt")).unwrap_or_default()
     );
 }
+
+/// GitLab's logins: Debian's omniauth OpenID Connect strategy (the one GitLab runs) configured
+/// as `gitlab.rb`'s omniauth_providers entry configures it (authentik's GitLab guide: issuer,
+/// discovery, scope, uid_field, client_options identifier/secret/redirect_uri), mounted at
+/// `/users/auth/openid_connect`, its failures worded as GitLab's flash. One gateway in front
+/// of oidc-provider, one fault per login: the findings are GitLab's, recognised by the
+/// callback path alone (no `--rp`), and the flash GitLab shows is the one predicted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_logins_read_in_gitlabs_words() {
+    if skip_unless_peers() {
+        return;
+    }
+    let Some(browser) = Browser::launch_with(true, false, &["--ignore-certificate-errors"]).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_dir(dir.path());
+    let gw_port = free_port();
+    let provider_port = free_port();
+    let rp_port = free_port();
+    let public = format!("https://localhost:{gw_port}");
+    let issuer = format!("{public}/application/o/gitlab/");
+    let callback = format!("http://127.0.0.1:{rp_port}/users/auth/openid_connect/callback");
+    let provider = |faults: &[&str], name: &str| {
+        let config = serde_json::json!({
+            "port": provider_port, "public": public, "slug": "gitlab", "style": "interaction", "faults": faults,
+            "client": { "id": CLIENT_ID, "secret": CLIENT_SECRET, "redirect_uris": [callback] },
+        });
+        let mut p = Command::new("node");
+        p.arg(Path::new(PEERS).join("provider.mjs")).arg(config.to_string());
+        Peer::start("provider", p, dir.path().join(format!("provider-{name}.log"))).0
+    };
+    let journal = dir.path().join("gitlab.jsonl");
+    let mut gw = Command::new(env!("CARGO_BIN_EXE_oidc-tap"));
+    gw.args(["proxy", "--listen", &format!("https://127.0.0.1:{gw_port}"), "--ca-dir"])
+        .arg(&ca)
+        .args(["--upstream", &format!("http://127.0.0.1:{provider_port}"), "--trace"])
+        .arg(&journal)
+        .stdout(std::fs::File::create(dir.path().join("console.txt")).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("gateway.log")).unwrap());
+    let mut gateway = gw.spawn().unwrap();
+    while std::net::TcpStream::connect(("127.0.0.1", gw_port)).is_err() {
+        assert!(gateway.try_wait().unwrap().is_none(), "the gateway stopped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // gitlab.rb's args, as the strategy reads them (the same keys rp-omniauth.rb maps).
+    let mut rp = Command::new("ruby");
+    rp.arg(Path::new(PEERS).join("rp-omniauth.rb"))
+        .env("SSL_CERT_FILE", ca.join("ca.pem"))
+        .env("GITLAB", "1")
+        .env("OIDC_ISSUER", &issuer)
+        .env("OIDC_SCOPE", "openid,profile,email")
+        .env("OIDC_UID_FIELD", "preferred_username")
+        .env("OIDC_CLIENT_ID", CLIENT_ID)
+        .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
+        .env("OIDC_REDIRECT_URI", &callback)
+        .env("PORT", rp_port.to_string());
+    let (_rp, _) = Peer::start("gitlab (omniauth)", rp, dir.path().join("rp.log"));
+    // (fault, the rule raised, words the fix must name)
+    let cases: &[(&str, Option<&str>, &str)] = &[
+        ("", None, ""),
+        ("wrong-aud", Some("IDT-AUD-MISMATCH"), "client_options.identifier"),
+        ("wrong-iss", Some("IDT-ISS-MISMATCH"), ""),
+        ("expired-id-token", Some("IDT-EXPIRED"), ""),
+        ("nonce-mismatch", Some("IDT-NONCE-MISMATCH"), ""),
+        ("state-altered", Some("AUTHZ-STATE-MISMATCH"), ""),
+        ("wrong-key", Some("IDT-SIGNATURE-INVALID"), ""),
+        ("unknown-kid", Some("IDT-KID-UNKNOWN"), ""),
+        ("invalid-client", Some("TOKEN-ERROR"), "client_options.secret"),
+    ];
+    let mut failures = vec![];
+    for (fault, rule, fix_words) in cases {
+        let faults: Vec<&str> = if fault.is_empty() { vec![] } else { vec![fault] };
+        let name = if fault.is_empty() { "clean" } else { fault };
+        let _p = provider(&faults, name);
+        let from = std::fs::metadata(&journal).map(|m| m.len() as usize).unwrap_or(0);
+        let (verdict, said) = log_in(&browser, rp_port, gw_port).await;
+        std::thread::sleep(Duration::from_millis(400));
+        let found = findings_since(&journal, from);
+        let raised: Vec<&str> = found
+            .iter()
+            .filter(|f| f["severity"] != "info" && f["follows"].is_null())
+            .filter_map(|f| f["rule"].as_str())
+            .collect();
+        let mut fail = |why: String| failures.push(format!("{name}: {why}"));
+        if (verdict == SignedIn) != rule.is_none() {
+            fail(format!("GitLab {verdict:?}: {said}"));
+        }
+        if let Some(f) = found.iter().find(|f| f["severity"] != "info" && f["rp"] != "gitlab") {
+            fail(format!("a finding not in GitLab's words: {f}"));
+        }
+        match rule {
+            None if !raised.is_empty() => fail(format!("a clean login raised {raised:?}")),
+            None => {}
+            Some(rule) => {
+                let Some(f) = found.iter().find(|f| f["rule"] == *rule) else {
+                    fail(format!("no {rule}; raised {raised:?}"));
+                    continue;
+                };
+                let says = f["mastodon"].as_str().unwrap_or("");
+                let quoted: Vec<&str> = says.split('“').skip(1).filter_map(|q| q.split('”').next()).collect();
+                if quoted.is_empty() || !quoted.iter().any(|q| said.contains(q)) {
+                    fail(format!("{rule} predicts {says:?}; GitLab said {said:?}"));
+                }
+                let fix = f["fix"].as_str().unwrap_or("");
+                if fix.contains("OIDC_") || fix.contains(".env.production") || !fix.contains(fix_words) {
+                    fail(format!("{rule}'s fix is not GitLab's (wants {fix_words:?}): {fix}"));
+                }
+            }
+        }
+    }
+    let _ = Command::new("kill").args(["-INT", &gateway.id().to_string()]).status();
+    let _ = gateway.wait();
+    assert!(
+        failures.is_empty(),
+        "{}\n--- console\n{}",
+        failures.join("\n"),
+        std::fs::read_to_string(dir.path().join("console.txt")).unwrap_or_default()
+    );
+}
+
+/// One gateway in front of one provider, as in front of authentik: Mastodon (Debian's omniauth
+/// strategy, configured from its `.env.production`, given to the gateway) and a real Synapse
+/// log in at the same moment, both refused for a wrong audience. Two logins, each recognised by
+/// its callback: Mastodon's findings in Mastodon's words (judged against its .env), Synapse's
+/// in Synapse's (not judged against Mastodon's settings).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mastodon_and_synapse_at_once_keep_two_logins_in_their_own_words() {
+    let Some(python) = skip_unless_synapse() else { return };
+    let flags = ["--ignore-certificate-errors"];
+    let (Some(b1), Some(b2)) =
+        (Browser::launch_with(true, false, &flags).await, Browser::launch_with(true, false, &flags).await)
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca_dir(dir.path());
+    let (gw_port, provider_port, syn_port, rp_port) = (free_port(), free_port(), free_port(), free_port());
+    let public = format!("https://localhost:{gw_port}");
+    let issuer = format!("{public}/application/o/shared/");
+    let syn_callback = format!("http://127.0.0.1:{syn_port}/_synapse/client/oidc/callback");
+    let m_callback = format!("http://127.0.0.1:{rp_port}/auth/auth/openid_connect/callback");
+    let config = serde_json::json!({
+        "port": provider_port, "public": public, "slug": "shared", "style": "interaction", "faults": ["wrong-aud"],
+        "client": { "id": CLIENT_ID, "secret": CLIENT_SECRET, "redirect_uris": [m_callback] },
+        "extra_clients": [{ "id": SYNAPSE_CLIENT_ID, "secret": SYNAPSE_SECRET, "redirect_uris": [syn_callback] }],
+    });
+    let mut p = Command::new("node");
+    p.arg(Path::new(PEERS).join("provider.mjs")).arg(config.to_string());
+    let (_provider, _) = Peer::start("provider", p, dir.path().join("provider.log"));
+    let env_file = dir.path().join(".env.production");
+    let env = [
+        ("OIDC_ENABLED", "true".to_owned()),
+        ("OIDC_ISSUER", issuer.clone()),
+        ("OIDC_SCOPE", "openid,profile,email".into()),
+        ("OIDC_UID_FIELD", "preferred_username".into()),
+        ("OIDC_CLIENT_ID", CLIENT_ID.into()),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET.into()),
+        ("OIDC_REDIRECT_URI", m_callback.clone()),
+    ];
+    let mut text = format!("LOCAL_DOMAIN=127.0.0.1:{rp_port}\nWEB_DOMAIN=127.0.0.1:{rp_port}\n");
+    for (k, v) in &env {
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    std::fs::write(&env_file, text).unwrap();
+    let journal = dir.path().join("both.jsonl");
+    let mut gw = Command::new(env!("CARGO_BIN_EXE_oidc-tap"));
+    gw.args(["proxy", "--listen", &format!("https://127.0.0.1:{gw_port}"), "--ca-dir"])
+        .arg(&ca)
+        .args(["--upstream", &format!("http://127.0.0.1:{provider_port}"), "--trace"])
+        .arg(&journal)
+        .arg("--mastodon-env")
+        .arg(&env_file)
+        .stdout(std::fs::File::create(dir.path().join("console.txt")).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("gateway.log")).unwrap());
+    let mut gateway = gw.spawn().unwrap();
+    while std::net::TcpStream::connect(("127.0.0.1", gw_port)).is_err() {
+        assert!(gateway.try_wait().unwrap().is_none(), "the gateway stopped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut rp = Command::new("ruby");
+    rp.arg(Path::new(PEERS).join("rp-omniauth.rb"))
+        .env("SSL_CERT_FILE", ca.join("ca.pem"))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("PORT", rp_port.to_string());
+    let (_rp, _) = Peer::start("mastodon (omniauth)", rp, dir.path().join("rp.log"));
+    let syn_dir = dir.path().join("synapse");
+    std::fs::create_dir_all(&syn_dir).unwrap();
+    let _synapse = start_synapse(&python, &syn_dir, syn_port, &issuer, &ca);
+    let ((mv, m_said), (sv, s_said)) =
+        tokio::join!(log_in(&b1, rp_port, gw_port), log_in_to_synapse(&b2, syn_port));
+    std::thread::sleep(Duration::from_millis(400));
+    let _ = Command::new("kill").args(["-INT", &gateway.id().to_string()]).status();
+    let _ = gateway.wait();
+    let console = std::fs::read_to_string(dir.path().join("console.txt")).unwrap_or_default();
+    assert_eq!((mv, sv), (Rejected, Rejected), "{m_said}\n{s_said}\n{console}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let aud: Vec<&serde_json::Value> = lines.iter().filter(|v| v["rule"] == "IDT-AUD-MISMATCH").collect();
+    assert_eq!(aud.len(), 2, "one per login:\n{console}");
+    let (syn, mas): (Vec<&&serde_json::Value>, Vec<&&serde_json::Value>) =
+        aud.iter().partition(|f| f["rp"] == "synapse");
+    let (syn, mas) = (syn[0], mas[0]);
+    assert_ne!(syn["flow"], mas["flow"], "two logins");
+    assert_eq!(mas["rp"], serde_json::Value::Null, "Mastodon's login reads in the default words");
+    assert_eq!(mas["mastodon"], "“Invalid ID token: Audience does not match”");
+    assert!(m_said.contains("Audience does not match"), "{m_said}");
+    assert_eq!(
+        syn["mastodon"].as_str().unwrap(),
+        oidc_tap::rp::by_name("synapse").unwrap().predict("IDT-AUD-MISMATCH", Some("-")).unwrap()
+    );
+    assert!(s_said.contains("invalid_token"), "{s_said}");
+    // Each login's flow says whose it is; Synapse's is not judged against Mastodon's .env.
+    let closed_rp = |flow: &serde_json::Value| {
+        lines
+            .iter()
+            .find(|v| v["type"] == "flow" && v["event"] == "closed" && v["flow"] == *flow)
+            .map(|v| v["rp"].clone())
+    };
+    assert_eq!(closed_rp(&syn["flow"]), Some(serde_json::json!("synapse")), "{console}");
+    assert_eq!(closed_rp(&mas["flow"]), Some(serde_json::Value::Null), "{console}");
+    let judged_against_mastodon = lines.iter().any(|v| {
+        v["flow"] == syn["flow"]
+            && v["rule"].as_str().is_some_and(|r| r.starts_with("CONFIG-"))
+            && v["severity"] != "info"
+    });
+    assert!(!judged_against_mastodon, "{console}");
+    assert!(console.contains("Synapse shows its SSO error page: invalid_token"), "{console}");
+    assert!(console.contains("Mastodon “Invalid ID token: Audience does not match”"), "{console}");
+}

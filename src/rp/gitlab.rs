@@ -66,7 +66,7 @@ pub const PROFILE: Profile = Profile {
         ),
         (
             "AUTHZ-STATE-MISMATCH",
-            "“Could not authenticate you from OpenIDConnect because \"Csrf detected\".”",
+            "“Could not authenticate you from OpenIDConnect because \"Invalid 'state' parameter\".”",
         ),
         (
             "IDT-KID-UNKNOWN",

@@ -7,6 +7,10 @@
 #   OIDC_ISSUER OIDC_CLIENT_ID OIDC_CLIENT_SECRET OIDC_REDIRECT_URI OIDC_SCOPE OIDC_UID_FIELD
 #   OIDC_DISCOVERY OIDC_CLIENT_AUTH_METHOD SSL_CERT_FILE (the gateway's CA) PORT
 # Prints "listening PORT" on stdout once it accepts connections.
+# GITLAB=1: the same strategy mounted as GitLab mounts it (gitlab.rb omniauth_providers:
+# /users/auth/openid_connect, its callback) and a failure worded as GitLab's flash: Devise's
+# "Could not authenticate you from %{kind} because \"%{reason}\"." with GitLab's
+# failure_message (the error's reason, error or message, humanized).
 require 'cgi'
 require 'json'
 require 'rack'
@@ -29,7 +33,7 @@ oidc = {
   discovery: env.fetch('OIDC_DISCOVERY', 'true') == 'true',
   scope: env.fetch('OIDC_SCOPE', 'openid,profile,email').split(',').map(&:to_sym),
   uid_field: env.fetch('OIDC_UID_FIELD', 'preferred_username'),
-  path_prefix: '/auth/auth',
+  path_prefix: env['GITLAB'] ? '/users/auth' : '/auth/auth',
   client_options: {
     identifier: env['OIDC_CLIENT_ID'],
     secret: env['OIDC_CLIENT_SECRET'],
@@ -41,9 +45,22 @@ oidc[:client_auth_method] = env['OIDC_CLIENT_AUTH_METHOD'] if env['OIDC_CLIENT_A
 OmniAuth.config.allowed_request_methods = [:post]
 OmniAuth.config.request_validation_phase = nil # Mastodon's Rails checks its own CSRF token
 OmniAuth.config.logger = Logger.new($stderr)
+# Rails' String#humanize, as GitLab applies it.
+def humanize(s)
+  s.to_s.sub(/\A_+/, '').sub(/_id\z/, '').tr('_', ' ').downcase.sub(/\A\w/, &:upcase)
+end
+
 OmniAuth.config.on_failure = lambda do |e|
   err = e['omniauth.error']
-  why = [e['omniauth.error.type'], err&.message].compact.join(': ')
+  why = if env['GITLAB']
+          reason = (err.error_reason if err.respond_to?(:error_reason))
+          reason ||= (err.error if err.respond_to?(:error))
+          reason ||= (err.message if err.respond_to?(:message))
+          reason ||= e['omniauth.error.type'].to_s
+          "Could not authenticate you from #{OmniAuth::Utils.camelize('openid_connect')} because \"#{humanize(reason)}\"."
+        else
+          [e['omniauth.error.type'], err&.message].compact.join(': ')
+        end
   [302, { 'location' => "/auth/sign_in?rejected=#{CGI.escape(why)}" }, []]
 end
 
@@ -51,7 +68,7 @@ def page(status, text)
   body = <<~HTML
     <!DOCTYPE html><html><head><title>relying party</title></head><body>
     <p id="outcome">#{CGI.escapeHTML(text)}</p>
-    <form method="post" action="/auth/auth/openid_connect"><button id="login" type="submit">Log in with authentik</button></form>
+    <form method="post" action="#{ENV['GITLAB'] ? '/users/auth' : '/auth/auth'}/openid_connect"><button id="login" type="submit">Log in with authentik</button></form>
     </body></html>
   HTML
   [status, { 'content-type' => 'text/html; charset=utf-8' }, [body]]
@@ -68,7 +85,7 @@ app = Rack::Builder.new do
     when '/auth/sign_in'
       why = req.params['rejected']
       page(200, why ? "rejected: #{why}" : 'not signed in')
-    when '/auth/auth/openid_connect/callback'
+    when '/auth/auth/openid_connect/callback', '/users/auth/openid_connect/callback'
       auth = e['omniauth.auth']
       page(200, "signed in as #{auth.uid}")
     else
