@@ -186,8 +186,16 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct CheckConfigArgs {
     /// Mastodon's .env.production.
-    #[arg(long, value_name = "FILE")]
-    pub mastodon_env: PathBuf,
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub mastodon_env: Option<PathBuf>,
+    /// The application whose file CONFIG is (mastodon, gitlab, synapse, grafana, nextcloud):
+    /// its settings are read from its own file and named in its words.
+    #[arg(long, value_name = "NAME", default_value = "mastodon", value_parser = rp_name)]
+    pub rp: &'static str,
+    /// That application's file: .env.production (mastodon), gitlab.rb, homeserver.yaml,
+    /// grafana.ini, or `occ user_oidc:provider NAME --output=json`'s output (nextcloud).
+    #[arg(value_name = "CONFIG", required_unless_present = "mastodon_env")]
+    pub config: Option<PathBuf>,
     /// The provider's issuer as authentik shows it ('OpenID Configuration Issuer'); compared
     /// with what discovery announces.
     #[arg(long, value_name = "URL")]

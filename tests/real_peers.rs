@@ -1230,6 +1230,7 @@ fn findings_since(journal: &Path, from: usize) -> Vec<serde_json::Value> {
 /// `homeserver.yaml` words and predicts what Synapse does — and Synapse's own page says it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synapse_logins_read_in_synapses_words() {
+    let _turn = one_app_at_a_time();
     let Some(python) = skip_unless_synapse() else { return };
     let Some(browser) = Browser::launch_with(true, false, &["--ignore-certificate-errors"]).await else {
         return;
@@ -1269,7 +1270,24 @@ async fn synapse_logins_read_in_synapses_words() {
     let clean = provider(&[], "start");
     let syn_dir = dir.path().join("synapse");
     std::fs::create_dir_all(&syn_dir).unwrap();
-    let _synapse = start_synapse(&python, &syn_dir, syn_port, &issuer, &ca);
+    // Synapse configured without authentik's trailing slash: it finds discovery anyway and
+    // trusts the discovered issuer, so check-config says so at info and the logins work.
+    let _synapse = start_synapse(&python, &syn_dir, syn_port, issuer.trim_end_matches('/'), &ca);
+    let yaml = syn_dir.join("homeserver.yaml");
+    let (code, out) = check_config(&ca, &["--rp", "synapse", yaml.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("checking ") && out.contains("(as Synapse reads it)"), "{out}");
+    assert!(
+        out.contains("CONFIG-ISSUER-MISMATCH  issuer is not byte-equal to the issuer discovery announces: Synapse logs in anyway"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    let broken = syn_dir.join("broken.yaml");
+    std::fs::write(&broken, text.replace(SYNAPSE_SECRET, "<Client Secret from authentik>")).unwrap();
+    let (code, out) = check_config(&ca, &["--rp", "synapse", broken.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("✗ CONFIG-PLACEHOLDER  client_secret is a placeholder"), "{out}");
+    assert!(!out.contains("OIDC_") && !out.contains(".env.production"), "{out}");
     drop(clean);
     // (fault, the rule raised, what Synapse's page must show, words the fix must name)
     let cases: &[(&str, Option<&str>, &str, &str)] = &[
@@ -1351,6 +1369,7 @@ async fn synapse_logins_read_in_synapses_words() {
 /// callback path alone (no `--rp`), and the flash GitLab shows is the one predicted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gitlab_logins_read_in_gitlabs_words() {
+    let _turn = one_app_at_a_time();
     if skip_unless_peers() {
         return;
     }
@@ -1400,6 +1419,34 @@ async fn gitlab_logins_read_in_gitlabs_words() {
         .env("OIDC_REDIRECT_URI", &callback)
         .env("PORT", rp_port.to_string());
     let (_rp, _) = Peer::start("gitlab (omniauth)", rp, dir.path().join("rp.log"));
+    // The same settings as gitlab.rb holds them, checked before anyone logs in.
+    let rb = |issuer: &str| {
+        format!(
+            "external_url 'http://127.0.0.1:{rp_port}'\ngitlab_rails['omniauth_providers'] = [\n  {{\n    name: \"openid_connect\",\n    label: \"authentik\",\n    args: {{\n      name: \"openid_connect\",\n      scope: [\"openid\",\"profile\",\"email\"],\n      response_type: \"code\",\n      issuer: \"{issuer}\",\n      discovery: true,\n      uid_field: \"preferred_username\",\n      client_options: {{\n        identifier: \"{CLIENT_ID}\",\n        secret: \"{CLIENT_SECRET}\",\n        redirect_uri: \"{callback}\"\n      }}\n    }}\n  }}\n]\n"
+        )
+    };
+    {
+        let _p = provider(&[], "check-config");
+        let good = dir.path().join("gitlab.rb");
+        std::fs::write(&good, rb(&issuer)).unwrap();
+        let (code, out) = check_config(&ca, &["--rp", "gitlab", good.to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{out}");
+        let bad = dir.path().join("gitlab-no-slash.rb");
+        std::fs::write(&bad, rb(issuer.trim_end_matches('/'))).unwrap();
+        let (code, out) = check_config(&ca, &["--rp", "gitlab", bad.to_str().unwrap()]);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains("✗ CONFIG-ISSUER-MISMATCH  issuer is not byte-equal"), "{out}");
+        assert!(
+            out.contains(&format!("fix      set issuer={issuer} in gitlab.rb (gitlab_rails['omniauth_providers'] → args) and run gitlab-ctl reconfigure")),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "GitLab “Could not authenticate you from OpenIDConnect because \"Issuer mismatch\".”"
+            ),
+            "{out}"
+        );
+    }
     // (fault, the rule raised, words the fix must name)
     let cases: &[(&str, Option<&str>, &str)] = &[
         ("", None, ""),
@@ -1470,6 +1517,7 @@ async fn gitlab_logins_read_in_gitlabs_words() {
 /// in Synapse's (not judged against Mastodon's settings).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mastodon_and_synapse_at_once_keep_two_logins_in_their_own_words() {
+    let _turn = one_app_at_a_time();
     let Some(python) = skip_unless_synapse() else { return };
     let flags = ["--ignore-certificate-errors"];
     let (Some(b1), Some(b2)) =
@@ -1574,4 +1622,28 @@ async fn mastodon_and_synapse_at_once_keep_two_logins_in_their_own_words() {
     assert!(!judged_against_mastodon, "{console}");
     assert!(console.contains("Synapse shows its SSO error page: invalid_token"), "{console}");
     assert!(console.contains("Mastodon “Invalid ID token: Audience does not match”"), "{console}");
+}
+
+/// `oidc-tap check-config ARGS…` against the gateway (its CA trusted): exit code and stdout.
+fn check_config(ca: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
+        .arg("check-config")
+        .args(args)
+        .arg("--upstream-ca")
+        .arg(ca.join("ca.pem"))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// The other applications' tests (a Synapse, a second strategy, two browsers) take turns, so
+/// that with the suites beside them two cores are not asked for more than a login's timing
+/// allows.
+static ONE_APP_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_app_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_APP_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -17,9 +17,11 @@ use crate::rules::config_check::ConfigCheck;
 use crate::tls::UpstreamTrust;
 
 pub async fn run(args: &CheckConfigArgs) -> Result<()> {
-    let text = std::fs::read(&args.mastodon_env).map_err(|e| {
-        super::exit::usage(format!("--mastodon-env: cannot read {}: {e}", args.mastodon_env.display()))
-    })?;
+    let rp = crate::rp::by_name(args.rp).unwrap_or_else(crate::rp::default);
+    let path = args.mastodon_env.as_ref().or(args.config.as_ref()).expect("clap requires one");
+    let flag = if args.mastodon_env.is_some() { "--mastodon-env" } else { "CONFIG" };
+    let text = std::fs::read(path)
+        .map_err(|e| super::exit::usage(format!("{flag}: cannot read {}: {e}", path.display())))?;
     let text = String::from_utf8_lossy(&text);
     let connect_to = ConnectTo::new(
         args.connect_to
@@ -37,15 +39,54 @@ pub async fn run(args: &CheckConfigArgs) -> Result<()> {
     crate::tls::upstream_client_config(&trust)
         .map_err(|e| super::exit::usage(format!("--upstream-ca: {e}")))?;
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let env = EnvFile::parse(&text);
-    let (mut check, discovery_url) = ConfigCheck::new(&env, args.issuer_url.as_deref());
-    println!(
-        "checking {} (as Mastodon's dotenv reads it)",
-        crate::text::printable(&args.mastodon_env.display().to_string())
-    );
-    for line in crate::rules::config_check::as_read(&env) {
-        println!("  {}", crate::text::printable(&line));
-    }
+    let shown = path.display().to_string();
+    let shown = crate::text::printable(&shown);
+    let env = match rp.read_config {
+        None if !rp.is_default() => {
+            return Err(super::exit::usage(format!(
+                "--rp {}: no configuration file of its own to read (one of {} has one)",
+                rp.name,
+                crate::rp::PROFILES
+                    .iter()
+                    .filter(|p| p.read_config.is_some() || p.is_default())
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        None => {
+            let env = EnvFile::parse(&text);
+            println!("checking {shown} (as Mastodon's dotenv reads it)");
+            for line in crate::rules::config_check::as_read(&env) {
+                println!("  {}", crate::text::printable(&line));
+            }
+            env
+        }
+        Some(read) => {
+            let app = read(&text).map_err(|e| super::exit::usage(format!("{shown} as {}'s: {e}", rp.app)))?;
+            println!("checking {shown} (as {} reads it)", rp.app);
+            for (s, v, line) in &app.values {
+                let at = if *line > 0 { format!("  (line {line})") } else { String::new() };
+                let v = if *s == crate::rp::Setting::ClientSecret {
+                    format!("({} characters)", v.chars().count())
+                } else {
+                    v.clone()
+                };
+                println!("  {} = {}{at}", rp.setting(*s), crate::text::printable(&v));
+            }
+            for n in &app.notes {
+                println!("  note: {}", crate::text::printable(n));
+            }
+            if app.get(crate::rp::Setting::Issuer).is_none() && args.issuer_url.is_none() {
+                println!(
+                    "  not checked against discovery: {} names no issuer; pass --issuer-url (authentik: the provider's OpenID Configuration Issuer)",
+                    rp.app
+                );
+            }
+            crate::rp::config::to_env(&app, rp, args.issuer_url.as_deref())
+        }
+    };
+    let (mut check, discovery_url) = ConfigCheck::for_rp(&env, args.issuer_url.as_deref(), rp);
     if let Some(url) = discovery_url {
         println!("  discovery  GET {}", crate::text::printable(&url));
         let got = crate::outbound::get(&trust, &connect_to, &url, timeout).await;

@@ -49,6 +49,7 @@ pub const PROFILE: Profile = Profile {
         ("CONFIG-ISSUER-MISMATCH", "a conforming client refuses the discovery document (Discovery §4.3)"),
         ("AUTHZ-STATE-MISMATCH", "a client rejects the response (RFC 6749 §10.12)"),
     ],
+    tolerates: &[],
     checks: "as OIDC Core §3.1.3.7 requires: signature, iss, aud, exp, nonce",
     checker: "the relying party",
     omniauth: false,
@@ -61,4 +62,5 @@ pub const PROFILE: Profile = Profile {
         mastodon_usernames: false,
     },
     source: "OpenID Connect Core 1.0 §3.1.3.7, §5.3; OpenID Connect Discovery 1.0 §4.3",
+    read_config: None,
 };

@@ -77,6 +77,7 @@ pub const PROFILE: Profile = Profile {
             "“Could not authenticate you from OpenIDConnect because \"Json::jws::verificationfailed\".”",
         ),
     ],
+    tolerates: &[],
     checks: "as Mastodon (the same strategy): signature (JWKS), iss = issuer, aud, nonce, exp (no leeway)",
     checker: "GitLab's omniauth openid_connect strategy",
     omniauth: true,
@@ -89,4 +90,5 @@ pub const PROFILE: Profile = Profile {
         mastodon_usernames: false,
     },
     source: "gitlabhq doc/administration/auth/oidc.md; app/controllers/omniauth_callbacks_controller.rb (failure_message)",
+    read_config: Some(super::config::gitlab_rb),
 };

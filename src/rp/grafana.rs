@@ -55,6 +55,7 @@ pub const PROFILE: Profile = Profile {
             "calls api_url/emails (GitHub's endpoint, absent in authentik) and fails: “Error getting email address”",
         ),
     ],
+    tolerates: &[],
     checks: "nothing: it decodes the ID token's payload without checking signature, iss, aud, exp or nonce (relies on TLS)",
     checker: "Grafana (generic_oauth)",
     omniauth: false,
@@ -67,4 +68,5 @@ pub const PROFILE: Profile = Profile {
         mastodon_usernames: false,
     },
     source: "grafana/grafana pkg/login/social/connectors/generic_oauth.go (UserInfo, extractFromToken); social_base.go (retrieveRawIDToken)",
+    read_config: Some(super::config::grafana_ini),
 };

@@ -36,6 +36,7 @@ pub const PROFILE: Profile = Profile {
     ],
     // The rules quote the strategy Mastodon runs: nothing to reword.
     says: &[],
+    tolerates: &[],
     checks: "signature (JWKS), iss = OIDC_ISSUER, aud, nonce, exp (no leeway); userinfo merged, its sub not compared",
     checker: "Mastodon's openid_connect gem",
     omniauth: true,
@@ -48,4 +49,5 @@ pub const PROFILE: Profile = Profile {
         mastodon_usernames: true,
     },
     source: "mastodon config/initializers/omniauth.rb; omniauth_openid_connect lib/omniauth/strategies/openid_connect.rb",
+    read_config: None,
 };

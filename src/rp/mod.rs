@@ -6,6 +6,7 @@
 //!
 //! Adding a profile is one file in this folder and one row of [`PROFILES`].
 
+pub mod config;
 mod generic;
 mod gitlab;
 mod grafana;
@@ -40,6 +41,9 @@ pub struct Profile {
     /// What it does when a rule fails (rule id → its own words). A rule without a row keeps
     /// the rule's neutral prediction.
     pub says: &'static [(&'static str, &'static str)],
+    /// Rules whose premise does not hold for this client (rule id → why it logs in anyway):
+    /// their findings are information, with that sentence as the prediction.
+    pub tolerates: &'static [(&'static str, &'static str)],
     /// What it verifies in the ID token (README table).
     pub checks: &'static str,
     /// Who does the checking, as a sentence's subject ("Mastodon's openid_connect gem").
@@ -52,6 +56,9 @@ pub struct Profile {
     pub account: Account,
     /// Source the profile was read from (file and line).
     pub source: &'static str,
+    /// Reads its own configuration file (`check-config --rp NAME FILE`); `None`: Mastodon's
+    /// `.env.production` (read as dotenv) or no file of its own.
+    pub read_config: Option<config::Reader>,
 }
 
 /// How the application maps claims to its account.
@@ -197,6 +204,17 @@ impl Profile {
             None if self.omniauth => Some(self.render(rules_own)),
             None => None,
         }
+    }
+
+    /// It builds its callback from its public URL (no redirect URI setting of its own: the
+    /// setting a redirect fix names is the public URL's).
+    pub fn derives_callback(&self) -> bool {
+        self.setting(Setting::RedirectUri) == self.setting(Setting::WebDomain)
+    }
+
+    /// Why this client logs in although `rule` fails, if it does.
+    pub fn tolerates(&self, rule: &str) -> Option<&'static str> {
+        self.tolerates.iter().find(|(r, _)| *r == rule).map(|(_, w)| *w)
     }
 
     /// Its main callback path.

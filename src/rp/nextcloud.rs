@@ -56,6 +56,7 @@ pub const PROFILE: Profile = Profile {
         ("TOKEN-ERROR", "“Failed to contact the OIDC provider token endpoint: <error_description>”"),
         ("MASTODON-UID-CLAIM-MISSING", "“Failed to provision the user” (the --mapping-uid claim is missing)"),
     ],
+    tolerates: &[],
     checks: "signature (JWKS, 60 s leeway), exp, iss = discovery's, aud, azp; nonce only when present",
     checker: "Nextcloud's user_oidc",
     omniauth: false,
@@ -68,4 +69,5 @@ pub const PROFILE: Profile = Profile {
         mastodon_usernames: false,
     },
     source: "nextcloud/user_oidc lib/Controller/LoginController.php (code); lib/Command/UpsertProvider.php",
+    read_config: Some(super::config::nextcloud_occ_json),
 };

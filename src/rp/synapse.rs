@@ -98,6 +98,13 @@ pub const PROFILE: Profile = Profile {
             "shows its SSO error page: mapping_error (“Failed to extract subject from OIDC response”)",
         ),
     ],
+    // oidc.py load_metadata: the configured issuer only locates discovery (authlib's
+    // get_well_known_url strips its slash), "discovered issuer takes precedence over configured
+    // issuer", and the ID token's iss is compared with the discovered one (line 1047).
+    tolerates: &[(
+        "CONFIG-ISSUER-MISMATCH",
+        "logs in anyway: it finds discovery from its issuer, then trusts the issuer discovery announces",
+    )],
     checks: "signature (JWKS, algs from discovery), iss, aud, nonce, exp with 120 s leeway; at_hash when userinfo is used",
     checker: "Synapse (authlib)",
     omniauth: false,
@@ -110,4 +117,5 @@ pub const PROFILE: Profile = Profile {
         mastodon_usernames: false,
     },
     source: "element-hq/synapse synapse/handlers/oidc.py (_parse_id_token, _verify_jwt, _exchange_code, _remote_id_from_userinfo)",
+    read_config: Some(super::config::homeserver_yaml),
 };

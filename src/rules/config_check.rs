@@ -125,7 +125,9 @@ impl<'a> ConfigCheck<'a> {
         c.enabled();
         let placeholders = c.placeholders();
         c.scope();
-        c.uid_field();
+        if rp.account.mastodon_usernames {
+            c.uid_field();
+        }
         c.redirect_uri();
         let url = c.issuer_shape();
         // A placeholder issuer names no provider: nothing to fetch.
@@ -162,7 +164,10 @@ impl<'a> ConfigCheck<'a> {
             let mut f = self.var(
                 RuleId::ConfigPlaceholder,
                 key,
-                format!("{key} is a placeholder, not a value: ⟨app⟩ sends it as it is"),
+                format!(
+                    "{} is a placeholder, not a value: ⟨app⟩ sends it as it is",
+                    self.rp.same_setting_as(crate::rp::default(), key)
+                ),
             );
             if !is_secret(key) {
                 f = f.seen(entry.value.clone());
@@ -318,9 +323,17 @@ impl<'a> ConfigCheck<'a> {
         {
             return; // said by CONFIG-PLACEHOLDER
         }
+        let Some(route) = self.rp.callback_path() else { return };
         let domain = self.env.get("WEB_DOMAIN").or(self.env.get("LOCAL_DOMAIN")).filter(|d| !d.is_empty());
-        let want = domain.map(|d| format!("https://{d}/auth/auth/openid_connect/callback"));
+        // Mastodon's LOCAL_HTTPS=false (a development instance, or another application's
+        // http:// public URL) serves http.
+        let scheme = if self.env.get("LOCAL_HTTPS") == Some("false") { "http" } else { "https" };
+        let want = domain.map(|d| format!("{scheme}://{d}{route}"));
         match (self.env.get("OIDC_REDIRECT_URI"), want) {
+            // An application that builds its callback from its public URL, which its file
+            // does not give (occ's output): nothing to compare.
+            (None, _) if self.rp.derives_callback() => {}
+            (Some(_), _) if self.rp.derives_callback() => {}
             (None, want) => {
                 let mut f = Finding::new(RuleId::ConfigRedirectUriMismatch, "⟨redirect_uri⟩ is not set: ⟨app⟩'s strategy does not derive it, the authorize request will lack it")
                     .field("OIDC_REDIRECT_URI");
@@ -331,7 +344,7 @@ impl<'a> ConfigCheck<'a> {
             }
             (Some(seen), Some(w)) if seen != w => {
                 let f = self
-                    .var(RuleId::ConfigRedirectUriMismatch, "OIDC_REDIRECT_URI", "⟨redirect_uri⟩ is not ⟨app⟩'s callback for its WEB_DOMAIN")
+                    .var(RuleId::ConfigRedirectUriMismatch, "OIDC_REDIRECT_URI", "⟨redirect_uri⟩ is not ⟨app⟩'s callback for its ⟨web_domain⟩")
                     .evidence(w.clone(), seen)
                     .fix(format!("set ⟨redirect_uri⟩={w} and register exactly that in authentik's provider (Redirect URIs)"));
                 self.push(f);
@@ -459,8 +472,13 @@ impl<'a> ConfigCheck<'a> {
                     && *mine != discovered
                 {
                     let f = self
-                        .var(RuleId::ConfigIssuerMismatch, "OIDC_ISSUER", "⟨issuer⟩ is not byte-equal to the issuer discovery announces: ⟨app⟩ answers “Issuer mismatch”")
+                        .var(
+                            RuleId::ConfigIssuerMismatch,
+                            "OIDC_ISSUER",
+                            "⟨issuer⟩ is not byte-equal to the issuer discovery announces",
+                        )
                         .evidence(discovered.clone(), mine.clone())
+                        .mastodon("answers “Issuer mismatch”: the login stops before reaching authentik")
                         .fix(format!("set ⟨issuer⟩={discovered} in ⟨config⟩ and ⟨apply⟩"));
                     self.push(f);
                 }

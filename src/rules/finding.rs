@@ -185,6 +185,14 @@ pub fn render(f: &mut Finding, rp: &'static crate::rp::Profile) {
     f.field = f.field.as_deref().map(|x| rp.render(x));
     f.hint = f.hint.as_deref().map(|x| rp.render(x));
     f.mastodon = rp.predict(f.rule.as_str(), f.mastodon.as_deref());
+    if let Some(why) = rp.tolerates(f.rule.as_str())
+        && f.severity > Severity::Info
+    {
+        // Said where an information line is read: on its one line.
+        f.severity = Severity::Info;
+        f.message = format!("{}: {} {}", f.message, rp.app, rp.render(why));
+        f.mastodon = Some(rp.render(why));
+    }
     if !rp.is_default() {
         f.rp = Some(rp.name);
     }
