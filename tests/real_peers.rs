@@ -1230,7 +1230,7 @@ fn findings_since(journal: &Path, from: usize) -> Vec<serde_json::Value> {
 /// `homeserver.yaml` words and predicts what Synapse does — and Synapse's own page says it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synapse_logins_read_in_synapses_words() {
-    let _turn = one_app_at_a_time();
+    let _turn = ONE_APP_AT_A_TIME.lock().await;
     let Some(python) = skip_unless_synapse() else { return };
     let Some(browser) = Browser::launch_with(true, false, &["--ignore-certificate-errors"]).await else {
         return;
@@ -1369,7 +1369,7 @@ async fn synapse_logins_read_in_synapses_words() {
 /// callback path alone (no `--rp`), and the flash GitLab shows is the one predicted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gitlab_logins_read_in_gitlabs_words() {
-    let _turn = one_app_at_a_time();
+    let _turn = ONE_APP_AT_A_TIME.lock().await;
     if skip_unless_peers() {
         return;
     }
@@ -1517,7 +1517,7 @@ async fn gitlab_logins_read_in_gitlabs_words() {
 /// in Synapse's (not judged against Mastodon's settings).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mastodon_and_synapse_at_once_keep_two_logins_in_their_own_words() {
-    let _turn = one_app_at_a_time();
+    let _turn = ONE_APP_AT_A_TIME.lock().await;
     let Some(python) = skip_unless_synapse() else { return };
     let flags = ["--ignore-certificate-errors"];
     let (Some(b1), Some(b2)) =
@@ -1642,8 +1642,4 @@ fn check_config(ca: &Path, args: &[&str]) -> (Option<i32>, String) {
 /// The other applications' tests (a Synapse, a second strategy, two browsers) take turns, so
 /// that with the suites beside them two cores are not asked for more than a login's timing
 /// allows.
-static ONE_APP_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_app_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_APP_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
+static ONE_APP_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
