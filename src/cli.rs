@@ -437,6 +437,11 @@ pub struct CertsInitArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// Emulate another application's client (gitlab, synapse, grafana, nextcloud, generic):
+    /// its callback path, scopes, PKCE, nonce and client authentication; the findings read in
+    /// its words.
+    #[arg(long, value_name = "NAME", value_parser = rp_name, conflicts_with = "serve")]
+    pub rp: Option<&'static str>,
     /// Break the login this way; several combine into one login (default: a clean login, then
     /// a few common breakages, one login each). `--fault list` prints them.
     #[arg(long = "fault", value_name = "NAME")]

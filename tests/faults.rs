@@ -199,3 +199,73 @@ async fn reproduce_takes_over_the_traces_deployment() {
         assert!(text.contains(line), "{line:?} in\n{text}");
     }
 }
+
+/// `demo --rp NAME`: every fault that applies to another application's client raises the same
+/// rule ids as Mastodon's login, every finding reads in that application's words (no
+/// `.env.production` variable in a fix) and predicts only what that client does. Grafana and
+/// Nextcloud have no package here: their clients are emulated from their source (callback
+/// path, scopes, PKCE, nonce, client authentication: `src/rp/grafana.rs`, `nextcloud.rs`).
+#[tokio::test]
+async fn every_fault_that_applies_reads_in_each_applications_words() {
+    oidc_tap::tls::install_crypto_provider();
+    let mut wrong = Vec::new();
+    for name in ["gitlab", "synapse", "grafana", "nextcloud", "generic"] {
+        let rp = oidc_tap::rp::by_name(name).unwrap();
+        // What another client does not do, or Mastodon's account mapping that it does not have.
+        let applies = |rule: &str| {
+            let not_applying = (rule.starts_with("MASTODON-USERNAME") || rule.starts_with("MASTODON-UID"))
+                && !rp.account.mastodon_usernames
+                || rule.starts_with("MASTODON-EMAIL") && !rp.account.needs_email
+                || rule == "MASTODON-EMAIL-UNVERIFIED" && !rp.account.reads_email_verified
+                || rule.starts_with("IDT-NONCE") && !rp.client.nonce
+                || rule == "CONFIG-SCOPE" && !rp.account.needs_email
+                // No state and no nonce: nothing joins the callback to its authorize request.
+                || rule == "AUTHZ-NO-STATE" && !rp.client.nonce
+                // No callback route known (generic): its shape is not judged.
+                || rule == "CONFIG-REDIRECT-URI-MISMATCH" && rp.callback.is_empty()
+                || rp.tolerates(rule).is_some();
+            !not_applying
+        };
+        // A callback no profile knows is not seen as the relying party's answer: the gateway
+        // cannot tell a refused login from an unfinished one (FLOW-INCOMPLETE).
+        let unseen_callback = rp.callback.is_empty();
+        let mut checked = 0;
+        for f in FAULTS {
+            if f.rules.iter().any(|(r, _)| !applies(r)) {
+                continue;
+            }
+            let mut sc = Scenario::clean_for(rp);
+            combine(&[f.name.to_string()], &mut sc).unwrap();
+            let events = oidc_tap::demo::rig::run_login(sc).await.unwrap();
+            let findings: Vec<_> = events
+                .iter()
+                .filter_map(|e| if let Event::Finding(f) = e { Some(f) } else { None })
+                .collect();
+            let got: BTreeSet<(String, Severity)> = findings
+                .iter()
+                .filter(|x| x.severity >= Severity::Warning)
+                .filter(|x| !(unseen_callback && x.rule == "FLOW-INCOMPLETE"))
+                .map(|x| (x.rule.to_string(), x.severity))
+                .collect();
+            let mut want = listed(f.rules);
+            if unseen_callback {
+                want.remove(&("FLOW-INCOMPLETE".to_string(), Severity::Warning));
+            }
+            if got != want {
+                wrong.push(format!("{name} {}: lists {want:?}, raised {got:?}", f.name));
+            }
+            for x in &findings {
+                if x.rp != Some(name) {
+                    wrong.push(format!("{name} {}: {} not in {name}'s words", f.name, x.rule));
+                }
+                let words = format!("{} {} {}", x.fix, x.message, x.mastodon.as_deref().unwrap_or(""));
+                if words.contains("OIDC_") || words.contains(".env.production") || words.contains('⟨') {
+                    wrong.push(format!("{name} {}: {} says {words:?}", f.name, x.rule));
+                }
+            }
+            checked += 1;
+        }
+        assert!(checked >= 40, "{name}: only {checked} faults apply");
+    }
+    assert!(wrong.is_empty(), "{} differ:\n{}", wrong.len(), wrong.join("\n"));
+}

@@ -81,7 +81,9 @@ impl Analyzer {
         // `--rp` (the expectations are that application's): every login reads in it.
         let rp = cfg.expectations.rp.and_then(crate::rp::by_name);
         Analyzer {
-            book: EndpointBook::default(),
+            book: EndpointBook::with_rp_callbacks(
+                crate::rp::PROFILES.iter().flat_map(|p| p.callback.iter().copied()).collect(),
+            ),
             interest: Default::default(),
             flows: FlowTracker::new(cfg.limits, cfg.flows_before),
             keys: KeyStore::default(),

@@ -31,13 +31,15 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     } else {
         vec![args.faults.clone()]
     };
+    let app = args.rp.and_then(crate::rp::by_name).unwrap_or_else(crate::rp::default);
     for names in &logins {
-        faults::combine(names, &mut Scenario::clean()).map_err(super::exit::usage)?;
+        faults::combine(names, &mut Scenario::clean_for(app)).map_err(super::exit::usage)?;
     }
     let style = Style::detect();
     println!("{}", style.bold("oidc-tap demo"));
     println!("A real gateway on 127.0.0.1 in front of a built-in authentik stand-in (authentik.test) and a");
-    println!("scripted Mastodon (mastodon.test). Each login below is broken on purpose; the lines are what");
+    let rp_domain = Scenario::clean_for(app).web_domain;
+    println!("scripted {} ({rp_domain}). Each login below is broken on purpose; the lines are what", app.app);
     println!("`oidc-tap proxy` prints in front of a real deployment. `--list-faults` shows every fault.\n");
     // One HAR for every demo login: the logins continue one numbering (flows, exchanges), so
     // they stay apart and each has the same number everywhere.
@@ -51,7 +53,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let mut journal_errors = 0;
     let mut numbering = crate::demo::rig::Numbering::default();
     for names in logins {
-        let mut sc = Scenario::clean();
+        let mut sc = Scenario::clean_for(app);
         sc.numbering = numbering;
         faults::combine(&names, &mut sc).map_err(super::exit::usage)?;
         let name = names.join(" + ");
@@ -90,15 +92,26 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             done.keep.iter().flatten().for_each(|ev| h.event(ev));
         }
         match outcome.verdict {
-            Some(Verdict::Success { uid }) => println!("   Mastodon: signed in, account key (uid) {uid:?}\n"),
+            Some(Verdict::Success { uid }) => {
+                println!("   {}: signed in, account key (uid) {uid:?}\n", app.app)
+            }
+            Some(Verdict::Failure { reason }) if !app.omniauth => {
+                println!(
+                    "   {} (emulated): refused the login: {}\n",
+                    app.app,
+                    crate::text::printable(&reason)
+                )
+            }
             Some(Verdict::Failure { reason }) => {
                 println!(
-                    "   Mastodon: “Could not authenticate you from OpenIDConnect because “{}”.”\n",
+                    "   {}: “Could not authenticate you from OpenIDConnect because “{}”.”\n",
+                    app.app,
                     crate::rules::token::humanize(&reason)
                 )
             }
             None => println!(
-                "   Mastodon: never got the browser back (the browser stopped at {})\n",
+                "   {}: never got the browser back (the browser stopped at {})\n",
+                app.app,
                 outcome.browser.visited.last().map(|s| crate::redact::redact_url(s)).unwrap_or_default()
             ),
         }

@@ -209,7 +209,12 @@ impl Browser {
                     }
                 }
             }
-            if next.starts_with(mastodon) && !next.contains("/auth/auth/openid_connect/callback") {
+            // The relying party's callback (Mastodon's route, or any carrying the authorization
+            // response: another application's, `demo --rp`) is followed.
+            let callback = next.contains("/auth/auth/openid_connect/callback")
+                || url::Url::parse(&next)
+                    .is_ok_and(|u| u.query_pairs().any(|(k, _)| k == "state" || k == "code" || k == "error"));
+            if next.starts_with(mastodon) && !callback {
                 // Where Mastodon sends the browser after its callback: the end of the login.
                 visited.push(next.clone());
                 return Ok(BrowserResult {

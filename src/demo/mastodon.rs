@@ -30,6 +30,9 @@ pub struct RpConfig {
     pub client_secret: String,
     /// `OIDC_REDIRECT_URI`.
     pub redirect_uri: String,
+    /// The path it serves its callback at (Mastodon's route; another application's with
+    /// `demo --rp`).
+    pub callback_path: String,
     /// `OIDC_SCOPE` (openid is always added).
     pub scope: Vec<String>,
     /// `OIDC_CLIENT_AUTH_METHOD` unset → Basic; anything else → body.
@@ -150,7 +153,7 @@ impl Inner {
             ("GET", "/auth/auth/openid_connect") => {
                 super::http::respond(404, "text/plain", "Not found. Authentication passthru.")
             }
-            (_, "/auth/auth/openid_connect/callback") => match self.callback_phase(&req).await {
+            (_, path) if path == self.cfg.callback_path => match self.callback_phase(&req).await {
                 Ok(uid) => {
                     self.verdict(Verdict::Success { uid });
                     redirect(302, "https://mastodon.test/")

@@ -39,6 +39,8 @@ pub struct Scenario {
     pub env: EnvDrift,
     /// Where this login's numbers start (the demo's later logins continue the earlier ones').
     pub numbering: Numbering,
+    /// The application the scripted relying party emulates (Mastodon unless `demo --rp`).
+    pub app: &'static crate::rp::Profile,
 }
 
 /// The last flow, exchange and key-fetch numbers used before a run. The demo runs each login on
@@ -87,24 +89,43 @@ impl Scenario {
         Scenario::for_web_domain(MASTODON)
     }
 
+    /// [`Scenario::clean`] with `rp`'s client, on `<name>.test` (Mastodon's stays
+    /// `mastodon.test`).
+    pub fn clean_for(rp: &'static crate::rp::Profile) -> Scenario {
+        if rp.is_default() {
+            return Scenario::clean();
+        }
+        Scenario::for_rp(rp, &format!("{}.test", rp.name))
+    }
+
     /// A correctly configured pair for a Mastodon whose `WEB_DOMAIN` is `domain` (its callback
     /// is the redirect URI the provider has registered).
     pub fn for_web_domain(domain: &str) -> Scenario {
-        let redirect = format!("https://{domain}/auth/auth/openid_connect/callback");
+        Scenario::for_rp(crate::rp::default(), domain)
+    }
+
+    /// The same pair with `rp`'s client (`demo --rp`): its callback path, scopes, PKCE, nonce
+    /// and client authentication; its login reads in its words.
+    pub fn for_rp(rp: &'static crate::rp::Profile, domain: &str) -> Scenario {
+        let callback = rp.callback_path().unwrap_or("/oidc/callback");
+        let redirect = format!("https://{domain}{callback}");
         let provider = ProviderConfig::new(&redirect);
+        let app = rp;
         let rp = RpConfig {
             issuer: format!("https://{AUTHENTIK}/application/o/{}/", provider.slug),
             client_id: provider.client_id.clone(),
             client_secret: provider.client_secret.clone(),
             redirect_uri: redirect,
-            scope: vec!["openid".into(), "profile".into(), "email".into()],
-            client_secret_post: false,
-            pkce: false,
+            callback_path: callback.to_owned(),
+            scope: app.client.scopes.iter().map(|s| s.to_string()).collect(),
+            client_secret_post: app.client.secret_post,
+            pkce: app.client.pkce,
             uid_field: "preferred_username".into(),
             assume_email_verified: false,
-            quirks: Default::default(),
+            quirks: crate::demo::mastodon::RpQuirks { omit_nonce: !app.client.nonce, ..Default::default() },
         };
         Scenario {
+            app,
             provider,
             rp,
             gateway: GatewaySettings::default(),
@@ -131,7 +152,7 @@ impl Scenario {
             source: Some("demo .env.production".into()),
             // As `--code-lifetime` would say when authentik's "Access code validity" was changed.
             code_lifetime_s: self.provider.faults.code_lifetime(),
-            rp: None,
+            rp: (!self.app.is_default()).then_some(self.app.name),
         }
     }
 }

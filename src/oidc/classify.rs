@@ -94,9 +94,17 @@ pub struct EndpointBook {
     index: HashMap<(String, String), (ExchangeKind, String)>,
     /// Hosts that served at least one discovery document.
     hosts_with_discovery: std::collections::HashSet<String>,
+    /// Other applications' callback paths (the relying-party profiles'), seen as callbacks when
+    /// the gateway fronts them too; Mastodon's routes are known without.
+    rp_callbacks: Vec<&'static str>,
 }
 
 impl EndpointBook {
+    /// A book that also knows these callback paths (`rp::PROFILES`' callbacks).
+    pub fn with_rp_callbacks(paths: Vec<&'static str>) -> EndpointBook {
+        EndpointBook { rp_callbacks: paths, ..Default::default() }
+    }
+
     /// Learns every endpoint of a valid discovery document.
     pub fn learn(&mut self, d: &Discovery) {
         let Some(issuer) = d.issuer.clone() else { return };
@@ -157,6 +165,7 @@ pub fn classify_request(book: &EndpointBook, method: &str, host: &str, path: &st
         "/auth/auth/openid_connect" => return ExchangeKind::RpLogin,
         "/auth/auth/openid_connect/callback" => return ExchangeKind::RpCallback,
         "/auth/auth/openid_connect/failure" => return ExchangeKind::RpFailure,
+        _ if book.rp_callbacks.iter().any(|c| p.ends_with(c)) => return ExchangeKind::RpCallback,
         _ => {}
     }
     if let Some((kind, _)) = book.lookup(host, path_only) {

@@ -1,7 +1,7 @@
 //! Any OpenID Connect client: OIDC Core's own words, for an application without a profile
 //! (`--rp generic`). Predictions are what Core §3.1.3.7 requires a client to do.
 
-use super::{Account, Profile, Setting::*};
+use super::{Account, Client, Profile, Setting::*};
 
 const REJECT: &str = "rejects the ID token if it follows OIDC Core §3.1.3.7";
 
@@ -53,6 +53,8 @@ pub const PROFILE: Profile = Profile {
     checks: "as OIDC Core §3.1.3.7 requires: signature, iss, aud, exp, nonce",
     checker: "the relying party",
     omniauth: false,
+    // OIDC Core's code flow with Basic authentication.
+    client: Client { scopes: &["openid", "profile", "email"], pkce: false, nonce: true, secret_post: false },
     account: Account {
         key_claim: "sub",
         without_key: "the relying party has no user id for the login",

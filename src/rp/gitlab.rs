@@ -7,7 +7,7 @@
 //! because "<reason>".` (gitlabhq app/controllers/omniauth_callbacks_controller.rb
 //! `failure_message`: the strategy's error, humanized).
 
-use super::{Account, Profile, Setting::*};
+use super::{Account, Client, Profile, Setting::*};
 
 pub const PROFILE: Profile = Profile {
     name: "gitlab",
@@ -81,6 +81,8 @@ pub const PROFILE: Profile = Profile {
     checks: "as Mastodon (the same strategy): signature (JWKS), iss = issuer, aud, nonce, exp (no leeway)",
     checker: "GitLab's omniauth openid_connect strategy",
     omniauth: true,
+    // authentik's GitLab guide: scope openid profile email, pkce: true.
+    client: Client { scopes: &["openid", "profile", "email"], pkce: true, nonce: true, secret_post: false },
     account: Account {
         key_claim: "sub",
         without_key: "the strategy falls back to sub ({sub}) as the identity GitLab links",

@@ -4,7 +4,7 @@
 //! (`retrieveRawIDToken` only base64-decodes the payload): the gateway's IDT-* findings are
 //! real, but Grafana signs the user in regardless.
 
-use super::{Account, Profile, Setting::*};
+use super::{Account, Client, Profile, Setting::*};
 
 const ACCEPTS: &str = "signs the user in anyway: Grafana does not verify the ID token (generic_oauth.go extractFromToken only decodes its payload)";
 
@@ -55,10 +55,13 @@ pub const PROFILE: Profile = Profile {
             "calls api_url/emails (GitHub's endpoint, absent in authentik) and fails: “Error getting email address”",
         ),
     ],
-    tolerates: &[],
+    // generic_oauth.go sends no nonce: it relies on state (and PKCE when use_pkce).
+    tolerates: &[("AUTHZ-NO-NONCE", "sends no nonce by design: it relies on state and PKCE")],
     checks: "nothing: it decodes the ID token's payload without checking signature, iss, aud, exp or nonce (relies on TLS)",
     checker: "Grafana (generic_oauth)",
     omniauth: false,
+    // generic_oauth.go: no nonce; use_pkce; secret in the body (AuthStyleInParams once detected).
+    client: Client { scopes: &["openid", "email", "profile"], pkce: true, nonce: false, secret_post: true },
     account: Account {
         key_claim: "email",
         without_key: "Grafana looks for the login in login_attribute_path, login, username, then uses the email",

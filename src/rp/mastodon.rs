@@ -2,7 +2,7 @@
 //! default profile. Its words are the ones the rules were written in; see
 //! `../shared/reference/mastodon-authentik.md` for every source line.
 
-use super::{Account, Profile, Setting::*};
+use super::{Account, Client, Profile, Setting::*};
 
 pub const PROFILE: Profile = Profile {
     name: "mastodon",
@@ -40,6 +40,8 @@ pub const PROFILE: Profile = Profile {
     checks: "signature (JWKS), iss = OIDC_ISSUER, aud, nonce, exp (no leeway); userinfo merged, its sub not compared",
     checker: "Mastodon's openid_connect gem",
     omniauth: true,
+    // config/initializers/omniauth.rb: OIDC_SCOPE, Basic unless OIDC_CLIENT_AUTH_METHOD, PKCE off by default.
+    client: Client { scopes: &["openid", "profile", "email"], pkce: false, nonce: true, secret_post: false },
     account: Account {
         key_claim: "preferred_username",
         without_key: "⟨app⟩ silently falls back to sub ({sub}) as the account key and username",

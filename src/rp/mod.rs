@@ -54,11 +54,26 @@ pub struct Profile {
     pub omniauth: bool,
     /// Which claim becomes the account and what happens without it.
     pub account: Account,
+    /// How its client sends the login.
+    pub client: Client,
     /// Source the profile was read from (file and line).
     pub source: &'static str,
     /// Reads its own configuration file (`check-config --rp NAME FILE`); `None`: Mastodon's
     /// `.env.production` (read as dotenv) or no file of its own.
     pub read_config: Option<config::Reader>,
+}
+
+/// How the application's client talks to the provider (what `demo --rp` emulates).
+#[derive(Debug)]
+pub struct Client {
+    /// The scopes it asks for by default (its guide's).
+    pub scopes: &'static [&'static str],
+    /// PKCE S256.
+    pub pkce: bool,
+    /// It sends a nonce.
+    pub nonce: bool,
+    /// client_secret_post rather than Basic.
+    pub secret_post: bool,
 }
 
 /// How the application maps claims to its account.

@@ -4,7 +4,7 @@
 //! `/apps/user_oidc/code`; php-jwt with a 60 s leeway (line 531), then exp (566), iss against
 //! discovery (571), aud (582), azp (600) and the nonce only when the token has one (608).
 
-use super::{Account, Profile, Setting::*};
+use super::{Account, Client, Profile, Setting::*};
 
 pub const PROFILE: Profile = Profile {
     name: "nextcloud",
@@ -60,6 +60,8 @@ pub const PROFILE: Profile = Profile {
     checks: "signature (JWKS, 60 s leeway), exp, iss = discovery's, aud, azp; nonce only when present",
     checker: "Nextcloud's user_oidc",
     omniauth: false,
+    // LoginController.php: PKCE when supported, client_secret_post when discovery lists it.
+    client: Client { scopes: &["openid", "email", "profile"], pkce: true, nonce: true, secret_post: true },
     account: Account {
         key_claim: "sub",
         without_key: "user_oidc refuses the login: “Failed to provision the user” (the --mapping-uid claim is missing)",

@@ -4,7 +4,7 @@
 //! `<public_baseurl>_synapse/client/oidc/callback`, authlib checks with a 120 s leeway, and
 //! every failure an SSO error page with one of its error codes.
 
-use super::{Account, Profile, Setting::*};
+use super::{Account, Client, Profile, Setting::*};
 
 pub const PROFILE: Profile = Profile {
     name: "synapse",
@@ -108,6 +108,8 @@ pub const PROFILE: Profile = Profile {
     checks: "signature (JWKS, algs from discovery), iss, aud, nonce, exp with 120 s leeway; at_hash when userinfo is used",
     checker: "Synapse (authlib)",
     omniauth: false,
+    // authlib: client_secret_basic; PKCE S256 whenever discovery lists it (oidc.py).
+    client: Client { scopes: &["openid", "profile", "email"], pkce: true, nonce: true, secret_post: false },
     account: Account {
         key_claim: "sub",
         without_key: "Synapse refuses the login: mapping_error (“Failed to extract subject from OIDC response”)",
