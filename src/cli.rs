@@ -58,6 +58,10 @@ pub enum Command {
 /// `probe-rp`'s flags.
 #[derive(Debug, Args)]
 pub struct ProbeRpArgs {
+    /// The relying party being probed (mastodon, gitlab, synapse, grafana, nextcloud, generic):
+    /// its callback path by default, its settings' names, its words in the findings.
+    #[arg(long, value_name = "NAME", default_value = "mastodon", value_parser = rp_name)]
+    pub rp: &'static str,
     /// Where the gateway (and so the provider) listens.
     #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:8443")]
     pub listen: String,

@@ -843,12 +843,25 @@ fn probe(
     lax: &str,
     dir: &Path,
 ) -> (std::collections::BTreeMap<String, String>, Option<i32>, Vec<String>) {
+    probe_as("mastodon", rp, lax, dir).0
+}
+
+/// [`probe`] of the relying party as `--rp app` (GitLab: the omniauth strategy mounted as
+/// gitlab.rb mounts it); also what probe-rp printed.
+#[allow(clippy::type_complexity)]
+fn probe_as(
+    app: &str,
+    rp: &str,
+    lax: &str,
+    dir: &Path,
+) -> ((std::collections::BTreeMap<String, String>, Option<i32>, Vec<String>), String) {
     let sc = oidc_tap::demo::rig::Scenario::clean();
     let ca = ca_dir(dir);
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let gw_port = held.local_addr().unwrap().port();
     let rp_port = free_port();
-    let redirect = format!("http://127.0.0.1:{rp_port}/auth/auth/openid_connect/callback");
+    let mount = if app == "gitlab" { "/users/auth" } else { "/auth/auth" };
+    let redirect = format!("http://127.0.0.1:{rp_port}{mount}/openid_connect/callback");
     let env = [
         ("OIDC_ISSUER", format!("https://localhost:{gw_port}/application/o/mastodon/")),
         ("OIDC_CLIENT_ID", sc.rp.client_id.clone()),
@@ -858,6 +871,7 @@ fn probe(
         ("OIDC_UID_FIELD", "preferred_username".into()),
         ("PORT", rp_port.to_string()),
         ("LAX", lax.to_owned()),
+        ("GITLAB", if app == "gitlab" { "1" } else { "" }.to_owned()),
     ];
     let mut cmd = match rp {
         "omniauth" => {
@@ -875,7 +889,7 @@ fn probe(
     let (_rp, _) = Peer::start("relying party", cmd, dir.join(format!("{rp}.log")));
     drop(held);
     let out = Command::new(env!("CARGO_BIN_EXE_oidc-tap"))
-        .args(["probe-rp", "--listen", &format!("https://127.0.0.1:{gw_port}"), "--ca-dir"])
+        .args(["probe-rp", "--rp", app, "--listen", &format!("https://127.0.0.1:{gw_port}"), "--ca-dir"])
         .arg(&ca)
         .args(["--provider-host", "localhost", "--web-domain", &format!("127.0.0.1:{rp_port}")])
         .args(["--redirect-uri", &redirect, "--wait", "20"])
@@ -908,7 +922,7 @@ fn probe(
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (seen, out.status.code(), findings)
+    ((seen, out.status.code(), findings), stdout)
 }
 
 /// The cases a relying party accepted (the control included).
@@ -953,6 +967,22 @@ fn probe_rp_finds_what_each_relying_party_accepts() {
         ["RP-ACCEPTS-HS256-CLIENT-SECRET", "RP-ACCEPTS-USERINFO-BAD-SUB", "RP-ACCEPTS-ISS-PARAM"]
     );
     assert!(seen.values().all(|v| v != "undecided"), "{seen:?}");
+    // The same strategy probed as GitLab runs it (`--rp gitlab`, its callback under
+    // /users/auth): the same verdicts, its findings in GitLab's words.
+    let ((seen, code, findings), out) = probe_as("gitlab", "omniauth", "", &dir.path().join("gitlab"));
+    assert_eq!(
+        accepted(&seen),
+        ["clean", "hs256-client-secret", "iss-param", "kid-absent", "userinfo-bad-sub"],
+        "{out}"
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        findings,
+        ["RP-ACCEPTS-HS256-CLIENT-SECRET", "RP-ACCEPTS-USERINFO-BAD-SUB", "RP-ACCEPTS-ISS-PARAM"]
+    );
+    assert!(out.contains("The relying party's gitlab.rb (gitlab_rails['omniauth_providers'] → args) (then run gitlab-ctl reconfigure):"), "{out}");
+    assert!(out.contains("  client_options.redirect_uri = http://127.0.0.1:"), "{out}");
+    assert!(!out.contains("OIDC_"), "{out}");
     // panva's openid-client (certified) does not check the ID token's signature in the code
     // flow: OIDC Core §3.1.3.7 (6) lets it rely on the TLS of its token request.
     let (seen, code, findings) = probe("rp-openid-client.mjs", "", &dir.path().join("openid-client"));

@@ -242,9 +242,25 @@ fn serve_banner(
     out
 }
 
-/// The OIDC block of `.env.production` for the scenario's Mastodon side.
+/// The OIDC block of `.env.production` for the scenario's Mastodon side; for another
+/// application (`--rp`), the same settings under its names, for its file.
 pub fn env_block(sc: &Scenario) -> String {
     let rp = &sc.rp;
+    if !sc.app.is_default() {
+        use crate::rp::Setting::*;
+        let a = sc.app;
+        let mut out = format!("In {}:\n", a.config);
+        for (s, v) in [
+            (Issuer, rp.issuer.clone()),
+            (ClientId, rp.client_id.clone()),
+            (ClientSecret, rp.client_secret.clone()),
+            (Scope, rp.scope.join(" ")),
+            (RedirectUri, rp.redirect_uri.clone()),
+        ] {
+            out += &format!("  {} = {v}\n", a.setting(s));
+        }
+        return out;
+    }
     let issuer = &rp.issuer;
     format!(
         "OIDC_ENABLED=true\n\

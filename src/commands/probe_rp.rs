@@ -65,7 +65,8 @@ pub async fn run(args: &ProbeRpArgs) -> Result<()> {
         numbering = next;
         let verdict = verdict::judge(case, &seen);
         println!("{}", row(case, &verdict));
-        if let Some(f) = accepted_finding(case, &verdict, flow) {
+        if let Some(mut f) = accepted_finding(case, &verdict, flow) {
+            crate::rules::finding::render(&mut f, base.app);
             console.event(&Event::Finding(Box::new(f.clone())));
             events.push(Event::Finding(Box::new(f)));
         }
@@ -113,7 +114,8 @@ fn scenario(
     listen: &crate::proxy::Listen,
     ca: &std::sync::Arc<crate::tls::DevCa>,
 ) -> Scenario {
-    let mut sc = Scenario::for_web_domain(&args.web_domain);
+    let app = crate::rp::by_name(args.rp).unwrap_or_else(crate::rp::default);
+    let mut sc = Scenario::for_rp(app, &args.web_domain);
     let port = listen.addr.port();
     let host =
         if port == 443 { args.provider_host.clone() } else { format!("{}:{port}", args.provider_host) };
@@ -393,7 +395,9 @@ fn banner(sc: &Scenario, args: &ProbeRpArgs, listen: &crate::proxy::Listen, crea
         listen.addr.ip()
     );
     out += &format!(
-        "The relying party's .env.production (then restart it):\n\n{}\n",
+        "The relying party's {} (then {}):\n\n{}\n",
+        sc.app.config,
+        sc.app.apply,
         super::demo::env_block(sc)
     );
     out

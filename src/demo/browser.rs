@@ -230,12 +230,14 @@ impl Browser {
     }
 }
 
-/// The `action` of the form that starts the OIDC login (`/auth/auth/openid_connect`).
+/// The `action` of the form that starts the OIDC login (`/auth/auth/openid_connect`, or
+/// another omniauth mount's).
 fn sso_form_action(page: &str) -> Option<String> {
     page.match_indices("<form").find_map(|(i, _)| {
         let tag = &page[i..i + page[i..].find('>')?];
         let action = attr(tag, "action")?;
-        action.contains("/auth/auth/openid_connect").then(|| action.replace("&amp;", "&"))
+        // Mastodon's /auth/auth/openid_connect, GitLab's /users/auth/openid_connect.
+        (action.contains("/auth/") && action.contains("openid_connect")).then(|| action.replace("&amp;", "&"))
     })
 }
 

@@ -19,6 +19,7 @@ require 'omniauth'
 require 'omniauth_openid_connect'
 
 env = ENV
+GITLAB = ENV['GITLAB'] == '1'
 # openid_connect 1.x talks through httpclient, which keeps its own CA bundle: trust the
 # gateway's CA as Mastodon does through SSL_CERT_FILE.
 if env['SSL_CERT_FILE']
@@ -33,7 +34,7 @@ oidc = {
   discovery: env.fetch('OIDC_DISCOVERY', 'true') == 'true',
   scope: env.fetch('OIDC_SCOPE', 'openid,profile,email').split(',').map(&:to_sym),
   uid_field: env.fetch('OIDC_UID_FIELD', 'preferred_username'),
-  path_prefix: env['GITLAB'] ? '/users/auth' : '/auth/auth',
+  path_prefix: GITLAB ? '/users/auth' : '/auth/auth',
   client_options: {
     identifier: env['OIDC_CLIENT_ID'],
     secret: env['OIDC_CLIENT_SECRET'],
@@ -52,7 +53,7 @@ end
 
 OmniAuth.config.on_failure = lambda do |e|
   err = e['omniauth.error']
-  why = if env['GITLAB']
+  why = if GITLAB
           reason = (err.error_reason if err.respond_to?(:error_reason))
           reason ||= (err.error if err.respond_to?(:error))
           reason ||= (err.message if err.respond_to?(:message))
@@ -68,7 +69,7 @@ def page(status, text)
   body = <<~HTML
     <!DOCTYPE html><html><head><title>relying party</title></head><body>
     <p id="outcome">#{CGI.escapeHTML(text)}</p>
-    <form method="post" action="#{ENV['GITLAB'] ? '/users/auth' : '/auth/auth'}/openid_connect"><button id="login" type="submit">Log in with authentik</button></form>
+    <form method="post" action="#{GITLAB ? '/users/auth' : '/auth/auth'}/openid_connect"><button id="login" type="submit">Log in with authentik</button></form>
     </body></html>
   HTML
   [status, { 'content-type' => 'text/html; charset=utf-8' }, [body]]
