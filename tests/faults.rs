@@ -219,6 +219,7 @@ async fn every_fault_that_applies_reads_in_each_applications_words() {
                 || rule == "MASTODON-EMAIL-UNVERIFIED" && !rp.account.reads_email_verified
                 || rule.starts_with("IDT-NONCE") && !rp.client.nonce
                 || rule == "CONFIG-SCOPE" && !rp.account.needs_email
+                || rule.starts_with("USERINFO-") && !rp.client.userinfo
                 // No state and no nonce: nothing joins the callback to its authorize request.
                 || rule == "AUTHZ-NO-STATE" && !rp.client.nonce
                 // No callback route known (generic): its shape is not judged.
@@ -268,4 +269,77 @@ async fn every_fault_that_applies_reads_in_each_applications_words() {
         assert!(checked >= 40, "{name}: only {checked} faults apply");
     }
     assert!(wrong.is_empty(), "{} differ:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+/// Grafana and Nextcloud have no package here: their logins are the demo's client emulated
+/// from their source (`demo --rp`), and what each finding predicts is what that source does —
+/// Grafana never verifies the ID token (generic_oauth.go), user_oidc checks the nonce only
+/// when the token has one and answers 403 with its own sentence (LoginController.php).
+#[tokio::test]
+async fn grafana_and_nextcloud_logins_predict_what_their_source_does() {
+    oidc_tap::tls::install_crypto_provider();
+    // (profile, fault, rule, prediction starts, fix contains)
+    let cases = [
+        (
+            "grafana",
+            "wrong-aud",
+            "IDT-AUD-MISMATCH",
+            "signs the user in anyway: Grafana does not verify the ID token",
+            "client_id",
+        ),
+        ("grafana", "tampered-signature", "IDT-SIGNATURE-INVALID", "signs the user in anyway", ""),
+        ("grafana", "state-altered", "AUTHZ-STATE-MISMATCH", "“Login failed: invalid state”", ""),
+        (
+            "grafana",
+            "wrong-client-secret",
+            "TOKEN-ERROR",
+            "“Login failed: failed to exchange the code”",
+            "client_secret",
+        ),
+        (
+            "nextcloud",
+            "wrong-aud",
+            "IDT-AUD-MISMATCH",
+            "403 “The audience does not match ours”",
+            "--clientid",
+        ),
+        (
+            "nextcloud",
+            "nonce-missing",
+            "IDT-NONCE-MISSING",
+            "signs the user in: user_oidc checks the nonce only when the token has one",
+            "",
+        ),
+        (
+            "nextcloud",
+            "wrong-iss",
+            "IDT-ISS-MISMATCH",
+            "403 “The issuer does not match the one from the discovery endpoint”",
+            "",
+        ),
+        ("nextcloud", "expired-id-token", "IDT-EXPIRED", "403 “The received token is expired.”", ""),
+    ];
+    let mut wrong = vec![];
+    for (name, fault, rule, says, fix) in cases {
+        let mut sc = Scenario::clean_for(oidc_tap::rp::by_name(name).unwrap());
+        combine(&[fault.to_string()], &mut sc).unwrap();
+        let events = oidc_tap::demo::rig::run_login(sc).await.unwrap();
+        let f = events.iter().find_map(|e| match e {
+            Event::Finding(f) if f.rule == rule => Some(f),
+            _ => None,
+        });
+        match f {
+            None => wrong.push(format!("{name} {fault}: no {rule}")),
+            Some(f) => {
+                let said = f.mastodon.as_deref().unwrap_or("");
+                if !said.starts_with(says) || !f.fix.contains(fix) || f.rp != Some(name) {
+                    wrong.push(format!(
+                        "{name} {fault}: {rule} predicts {said:?}, fix {:?}, rp {:?}",
+                        f.fix, f.rp
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -345,7 +345,17 @@ impl Analyzer {
         for f in &mut findings {
             crate::rules::finding::render(f, rp);
         }
-        let closed = a.flow.and_then(|id| self.flows.record(id, &d, ex.id, now, issuer.as_deref()));
+        let mut closed = a.flow.and_then(|id| self.flows.record(id, &d, ex.id, now, issuer.as_deref()));
+        // A relying party that does not call userinfo is done once its ID token checks out.
+        let verified =
+            matches!(sig, Some(SigOutcome::Verified { .. } | SigOutcome::VerifiedWithSecret { .. }));
+        if !rp.client.userinfo
+            && verified
+            && d.token_response.as_ref().is_some_and(|t| t.id_token_decoded.is_some())
+            && !findings.iter().any(|f| f.severity == crate::rules::Severity::Error)
+        {
+            closed = closed.or_else(|| a.flow.and_then(|id| self.flows.ends_at_token(id)));
+        }
         let superseded = a.flow.map(|id| self.flows.supersede(id)).unwrap_or_default();
         let provider_leg = a
             .flow

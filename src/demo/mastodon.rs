@@ -39,6 +39,8 @@ pub struct RpConfig {
     pub client_secret_post: bool,
     /// `OIDC_USE_PKCE`.
     pub pkce: bool,
+    /// It calls userinfo (Mastodon does; Synapse and Nextcloud end with the ID token).
+    pub userinfo: bool,
     /// `OIDC_UID_FIELD`.
     pub uid_field: String,
     /// `OIDC_SECURITY_ASSUME_EMAIL_IS_VERIFIED=true`.
@@ -296,7 +298,7 @@ impl Inner {
         let nonce = if quirks.omit_nonce { None } else { Some(pending.nonce.as_str()) };
         let claims = self.verify_id_token(&doc, &id_token, nonce).await?;
         let access = token["access_token"].as_str().unwrap_or("").to_owned();
-        let userinfo = self.userinfo(&doc, &access).await?;
+        let userinfo = if self.cfg.userinfo { self.userinfo(&doc, &access).await? } else { Value::Null };
         let mut merged = userinfo.as_object().cloned().unwrap_or_default();
         merged.extend(claims.clone());
         let uid = merged

@@ -120,6 +120,7 @@ impl Scenario {
             scope: app.client.scopes.iter().map(|s| s.to_string()).collect(),
             client_secret_post: app.client.secret_post,
             pkce: app.client.pkce,
+            userinfo: app.client.userinfo,
             uid_field: "preferred_username".into(),
             assume_email_verified: false,
             quirks: crate::demo::mastodon::RpQuirks { omit_nonce: !app.client.nonce, ..Default::default() },

@@ -54,7 +54,13 @@ pub const PROFILE: Profile = Profile {
     checker: "the relying party",
     omniauth: false,
     // OIDC Core's code flow with Basic authentication.
-    client: Client { scopes: &["openid", "profile", "email"], pkce: false, nonce: true, secret_post: false },
+    client: Client {
+        scopes: &["openid", "profile", "email"],
+        pkce: false,
+        nonce: true,
+        secret_post: false,
+        userinfo: true,
+    },
     account: Account {
         key_claim: "sub",
         without_key: "the relying party has no user id for the login",

@@ -82,7 +82,13 @@ pub const PROFILE: Profile = Profile {
     checker: "GitLab's omniauth openid_connect strategy",
     omniauth: true,
     // authentik's GitLab guide: scope openid profile email, pkce: true.
-    client: Client { scopes: &["openid", "profile", "email"], pkce: true, nonce: true, secret_post: false },
+    client: Client {
+        scopes: &["openid", "profile", "email"],
+        pkce: true,
+        nonce: true,
+        secret_post: false,
+        userinfo: true,
+    },
     account: Account {
         key_claim: "sub",
         without_key: "the strategy falls back to sub ({sub}) as the identity GitLab links",

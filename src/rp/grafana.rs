@@ -61,7 +61,13 @@ pub const PROFILE: Profile = Profile {
     checker: "Grafana (generic_oauth)",
     omniauth: false,
     // generic_oauth.go: no nonce; use_pkce; secret in the body (AuthStyleInParams once detected).
-    client: Client { scopes: &["openid", "email", "profile"], pkce: true, nonce: false, secret_post: true },
+    client: Client {
+        scopes: &["openid", "email", "profile"],
+        pkce: true,
+        nonce: false,
+        secret_post: true,
+        userinfo: true,
+    },
     account: Account {
         key_claim: "email",
         without_key: "Grafana looks for the login in login_attribute_path, login, username, then uses the email",

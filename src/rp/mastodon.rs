@@ -41,7 +41,13 @@ pub const PROFILE: Profile = Profile {
     checker: "Mastodon's openid_connect gem",
     omniauth: true,
     // config/initializers/omniauth.rb: OIDC_SCOPE, Basic unless OIDC_CLIENT_AUTH_METHOD, PKCE off by default.
-    client: Client { scopes: &["openid", "profile", "email"], pkce: false, nonce: true, secret_post: false },
+    client: Client {
+        scopes: &["openid", "profile", "email"],
+        pkce: false,
+        nonce: true,
+        secret_post: false,
+        userinfo: true,
+    },
     account: Account {
         key_claim: "preferred_username",
         without_key: "⟨app⟩ silently falls back to sub ({sub}) as the account key and username",

@@ -74,6 +74,9 @@ pub struct Client {
     pub nonce: bool,
     /// client_secret_post rather than Basic.
     pub secret_post: bool,
+    /// It calls userinfo after the token response; without, a verified ID token ends the login
+    /// (Synapse's `user_profile_method: auto`, Nextcloud's user_oidc).
+    pub userinfo: bool,
 }
 
 /// How the application maps claims to its account.

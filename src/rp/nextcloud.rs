@@ -61,7 +61,13 @@ pub const PROFILE: Profile = Profile {
     checker: "Nextcloud's user_oidc",
     omniauth: false,
     // LoginController.php: PKCE when supported, client_secret_post when discovery lists it.
-    client: Client { scopes: &["openid", "email", "profile"], pkce: true, nonce: true, secret_post: true },
+    client: Client {
+        scopes: &["openid", "email", "profile"],
+        pkce: true,
+        nonce: true,
+        secret_post: true,
+        userinfo: false,
+    },
     account: Account {
         key_claim: "sub",
         without_key: "user_oidc refuses the login: “Failed to provision the user” (the --mapping-uid claim is missing)",

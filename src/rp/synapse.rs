@@ -109,7 +109,13 @@ pub const PROFILE: Profile = Profile {
     checker: "Synapse (authlib)",
     omniauth: false,
     // authlib: client_secret_basic; PKCE S256 whenever discovery lists it (oidc.py).
-    client: Client { scopes: &["openid", "profile", "email"], pkce: true, nonce: true, secret_post: false },
+    client: Client {
+        scopes: &["openid", "profile", "email"],
+        pkce: true,
+        nonce: true,
+        secret_post: false,
+        userinfo: false,
+    },
     account: Account {
         key_claim: "sub",
         without_key: "Synapse refuses the login: mapping_error (“Failed to extract subject from OIDC response”)",
