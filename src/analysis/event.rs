@@ -33,6 +33,9 @@ pub struct ExchangeEvent {
     pub joined_by: Option<JoinedBy>,
     /// The browser's steps through the provider's flow so far (shown under the code).
     pub provider_leg: Option<crate::oidc::flow::ProviderLeg>,
+    /// The application whose login this is, when not the default (its name replaces
+    /// Mastodon's in who made a request: GitLab runs the same omniauth stack).
+    pub app: Option<&'static str>,
     pub exchange: Exchange,
 }
 

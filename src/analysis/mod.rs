@@ -239,6 +239,7 @@ impl Analyzer {
                 passed: vec![],
                 joined_by: None,
                 provider_leg: None,
+                app: None,
                 exchange,
             })));
             return out;
@@ -372,6 +373,7 @@ impl Analyzer {
             passed,
             joined_by: a.joined_by,
             provider_leg,
+            app: (!rp.is_default()).then_some(rp.app),
             exchange,
         })));
         for id in superseded {

@@ -188,7 +188,17 @@ impl Console {
             let p = printable(&crate::redact::redact_url(&req.path)).into_owned();
             if p.chars().count() > 90 { format!("{}…", p.chars().take(89).collect::<String>()) } else { p }
         };
-        let mut who = x.decoded.caller.map(|c| format!("  ({c})")).unwrap_or_default();
+        let mut who = x
+            .decoded
+            .caller
+            .map(|c| {
+                let c = c.to_string();
+                match (x.app, c.strip_prefix("Mastodon")) {
+                    (Some(app), Some(rest)) => format!("  ({app}{rest})"),
+                    _ => format!("  ({c})"),
+                }
+            })
+            .unwrap_or_default();
         if self.show_all
             && let Some(j) = x.joined_by
         {
@@ -416,17 +426,18 @@ impl Console {
             v.push((paint, s));
         }
         if let Some(rp) = &d.rp {
+            let app = x.app.unwrap_or("Mastodon");
             if rp.failed {
                 v.push((
                     Style::red,
                     format!(
-                        "Mastodon gave up on the login → {}{}",
+                        "{app} gave up on the login → {}{}",
                         rp.redirect_to.as_deref().map(crate::redact::redact_url).unwrap_or_default(),
                         rp.message.as_deref().map(|m| format!(" (message={m})")).unwrap_or_default()
                     ),
                 ));
             } else if let Some(to) = &rp.redirect_to {
-                v.push((plain, format!("Mastodon → {}", crate::redact::redact_url(to))));
+                v.push((plain, format!("{app} → {}", crate::redact::redact_url(to))));
             }
         }
         if x.kind == ExchangeKind::Other
