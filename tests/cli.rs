@@ -1582,3 +1582,22 @@ fn prometheus_examples_use_only_the_metrics_served() {
         }
     }
 }
+
+/// The README's table of relying-party profiles is `rp::markdown_table()` (UPDATE_README=1
+/// rewrites it), and every profile's name is documented.
+#[test]
+fn readme_profile_table_is_the_profiles() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let start = readme.find("| `--rp` | application |").expect("README has the profile table");
+    let end = start + readme[start..].find("\n\n").expect("table ends with a blank line") + 1;
+    let table = oidc_tap::rp::markdown_table();
+    if std::env::var_os("UPDATE_README").is_some() {
+        std::fs::write(path, format!("{}{table}{}", &readme[..start], &readme[end..])).unwrap();
+        return;
+    }
+    assert_eq!(&readme[start..end], table, "run UPDATE_README=1 cargo test readme_profile_table");
+    for p in oidc_tap::rp::PROFILES {
+        assert!(readme.contains(&format!("| `{}` |", p.name)), "README lacks {}", p.name);
+    }
+}

@@ -45,7 +45,7 @@ fn close(mut f: Flow) -> (Flow, bool) {
 /// All live flows, oldest first.
 #[derive(Debug, Default)]
 pub struct FlowTracker {
-    flows: BTreeMap<u64, Flow>,
+    pub(super) flows: BTreeMap<u64, Flow>,
     next_id: u64,
     pub limits: FlowLimits,
     /// Flows forgotten because of `max_flows`.
@@ -83,28 +83,6 @@ impl FlowTracker {
 
     pub fn get(&self, id: u64) -> Option<&Flow> {
         self.flows.get(&id)
-    }
-
-    /// A verified ID token ends the login of a relying party that does not call userinfo: the
-    /// flow is complete (closed, unless the gateway also waits for the callback's answer).
-    pub fn ends_at_token(&mut self, id: u64) -> Option<Outcome> {
-        let f = self.flows.get_mut(&id)?;
-        if f.stage != Stage::TokenIssued || f.outcome.is_some() {
-            return None;
-        }
-        f.stage = Stage::Complete;
-        let awaiting_callback = f.rp_fronted && !f.rp_callback_seen && f.auth_response.is_some();
-        (!awaiting_callback).then(|| {
-            f.outcome = Some(Outcome::Complete);
-            Outcome::Complete
-        })
-    }
-
-    /// Records which application a login belongs to (the first answer stays).
-    pub fn set_app(&mut self, id: u64, app: &'static str) {
-        if let Some(f) = self.flows.get_mut(&id) {
-            f.app.get_or_insert(app);
-        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Flow> {

@@ -2,8 +2,10 @@
 //! no clock reads: an exchange's own end time is "now" for everything it triggers, so the live
 //! proxy, an offline replay of its trace and the tests get identical results.
 
+mod apps;
 pub mod correlate;
 mod event;
+mod live;
 pub use event::*;
 pub mod order;
 #[cfg(test)]
@@ -110,42 +112,6 @@ impl Analyzer {
 
     pub fn expectations(&self) -> &Expectations {
         &self.exp
-    }
-
-    /// The profile a login reads in: `--rp`; else the one its redirect_uri (this exchange's
-    /// or an earlier one's) names; else the default.
-    fn profile(&self, flow: Option<u64>, d: &Decoded) -> &'static crate::rp::Profile {
-        if let Some(p) = self.rp {
-            return p;
-        }
-        let known = flow.and_then(|id| self.flows.get(id)).and_then(|f| f.app).and_then(crate::rp::by_name);
-        if let Some(p) = known {
-            return p;
-        }
-        match d.redirect_uri() {
-            Some(uri) => crate::rp::recognise(uri).unwrap_or_else(|| {
-                // No profile's route, and not a near miss of the default's: an application
-                // this tool has no words for, judged in OIDC Core's.
-                let default = crate::rp::default();
-                if crate::rules::config::owned_by(default, uri, self.exp.web_domain.as_deref()) {
-                    default
-                } else {
-                    crate::rp::generic()
-                }
-            }),
-            None => crate::rp::default(),
-        }
-    }
-
-    /// The expectations a login of `rp` is judged against: the configured ones when they are
-    /// that application's, none otherwise (Mastodon's OIDC_CLIENT_ID says nothing of Synapse's).
-    fn expectations_for(&self, rp: &crate::rp::Profile) -> &Expectations {
-        let theirs = self.exp.rp.or(self.rp.map(|p| p.name)).unwrap_or(crate::rp::default().name);
-        if theirs == rp.name {
-            return &self.exp;
-        }
-        let none = self.no_expectations.iter().find(|(n, _)| *n == rp.name).or(self.no_expectations.first());
-        none.map(|(_, e)| e).unwrap_or(&self.exp)
     }
 
     /// The ID token's keys the gateway should read before analysing `ex` (no JWKS seen, or an
@@ -391,83 +357,6 @@ impl Analyzer {
         out
     }
 
-    /// Findings whose evidence the redacted trace no longer holds (TOKEN-ERROR compares the
-    /// secret sent with OIDC_CLIENT_SECRET; JSON-DUPLICATE-MEMBER reads the body as the wire
-    /// had it): the live run's, word for word, in place of what offline derived.
-    fn carry_live(
-        &self,
-        exchange: u64,
-        flow: Option<u64>,
-        rule: crate::rules::RuleId,
-        findings: &mut Vec<Finding>,
-    ) {
-        let Some(live) = self.live.get(&exchange) else { return };
-        let carried: Vec<Finding> =
-            live.findings.iter().filter_map(carried_finding).filter(|f| f.rule == rule).collect();
-        if carried.is_empty() {
-            return;
-        }
-        let at = findings.iter().position(|f| f.rule == rule);
-        findings.retain(|f| f.rule != rule);
-        let at = at.unwrap_or(findings.len());
-        for (i, f) in carried.into_iter().enumerate() {
-            let f = Finding { flow, exchange: Some(exchange), ..f };
-            findings.insert(at + i, f);
-        }
-    }
-
-    /// A signature the trace no longer holds: the live run's verdict carried in the trace (its
-    /// passed check, marked "verified live, not re-checkable: redacted", or its findings word
-    /// for word), so offline says what live said; a "not checked" note only when the trace
-    /// carries no verdict.
-    fn checked_live(
-        &self,
-        exchange: u64,
-        flow: Option<u64>,
-        alg: &str,
-        passed: &mut Vec<Check>,
-        findings: &mut Vec<Finding>,
-    ) {
-        findings.retain(|f| f.rule != crate::rules::RuleId::IdtUnverifiable);
-        let live = self.live.get(&exchange);
-        let live_passed: Vec<&String> = live
-            .map(|l| {
-                l.passed.iter().filter(|p| p.starts_with("signature ✓") || p.contains("MAC ✓")).collect()
-            })
-            .unwrap_or_default();
-        let live_findings: Vec<Finding> =
-            live.map(|l| l.findings.iter().filter_map(carried_finding).collect()).unwrap_or_default();
-        if live_passed.is_empty() && live_findings.is_empty() {
-            // Nothing to carry: say once that it could not be checked, and how to keep it.
-            let mut note = crate::rules::not_checked(
-                crate::rules::RuleId::IdtUnverifiable,
-                &format!(
-                    "{alg} signature not re-checkable: redacted; no live verdict in the trace (record with --no-redact or --keep-signatures)"
-                ),
-                None,
-            );
-            note.flow = flow;
-            note.exchange = Some(exchange);
-            findings.push(note);
-        }
-        // The live verdict stands as it was (the same finding, word for word, or the passed
-        // check marked as made live): offline says what live said.
-        passed.extend(
-            live_passed
-                .into_iter()
-                .map(|p| Check::Live(format!("{p} (verified live, not re-checkable: redacted)"))),
-        );
-        for f in live_findings {
-            let f = Finding { flow, exchange: Some(exchange), ..f };
-            // A finding whose words depend on the signature (IDT-SYMMETRIC-ALG names the MAC's
-            // verdict) is the live one, in its place.
-            match findings.iter_mut().find(|g| g.rule == f.rule) {
-                Some(g) => *g = f,
-                None => findings.push(f),
-            }
-        }
-    }
-
     /// Checks the ID tokens that waited for a JWKS of `url` now that one passed: the verdict
     /// goes with this JWKS exchange (a passed check, or findings about the token's exchange).
     fn verify_pending(&mut self, url: &str, passed: &mut Vec<Check>, findings: &mut Vec<Finding>) {
@@ -602,49 +491,11 @@ impl Analyzer {
     }
 }
 
-/// A live finding carried in a trace that redaction leaves offline unable to re-derive (a
-/// signature's verdict, a secret's comparison), rebuilt as it was.
 /// Rules whose subject is Mastodon (its configuration, what it will do, its login), not the
 /// provider: never raised on a call oidc-tap made itself.
 fn about_mastodon(rule: crate::rules::RuleId) -> bool {
     let id = rule.as_str();
     ["CONFIG-", "MASTODON-", "FLOW-", "AUTHZ-", "TOKEN-"].iter().any(|p| id.starts_with(p))
-}
-
-fn carried_finding(v: &serde_json::Value) -> Option<Finding> {
-    use crate::rules::RuleId;
-    let rule = RuleId::parse(v.get("rule")?.as_str()?)?;
-    if !matches!(
-        rule,
-        RuleId::IdtSignatureInvalid
-            | RuleId::TokenError
-            | RuleId::JsonDuplicateMember
-            | RuleId::IdtSymmetricAlg
-            | RuleId::IdtKidUnknown
-            | RuleId::IdtKidAmbiguous
-            | RuleId::IdtUnverifiable
-    ) {
-        return None;
-    }
-    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-    let mut f = Finding::new(rule, text("message").unwrap_or_default());
-    f.field = text("field");
-    f.expected = text("expected");
-    f.seen = text("seen");
-    f.why = text("why").unwrap_or_default();
-    if let Some(fix) = text("fix") {
-        f.fix = fix;
-    }
-    f.mastodon = text("mastodon");
-    if let Some(s) = v.get("severity").and_then(|s| s.as_str()) {
-        f.severity = match s {
-            "error" => crate::rules::Severity::Error,
-            "warning" => crate::rules::Severity::Warning,
-            _ => crate::rules::Severity::Info,
-        };
-    }
-    // Not re-checked now: never let a carried "not checked yet" note be mistaken for a verdict.
-    (!v.get("not_checked").and_then(|x| x.as_bool()).unwrap_or(false)).then_some(f)
 }
 
 #[cfg(test)]
