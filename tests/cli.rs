@@ -1601,3 +1601,14 @@ fn readme_profile_table_is_the_profiles() {
         assert!(readme.contains(&format!("| `{}` |", p.name)), "README lacks {}", p.name);
     }
 }
+
+/// What a profile says or tolerates is keyed by rule id: a misspelt id would silently never
+/// apply, so every key must be in the catalogue.
+#[test]
+fn every_profiles_words_are_keyed_by_real_rule_ids() {
+    for p in oidc_tap::rp::PROFILES {
+        for (rule, _) in p.says.iter().chain(p.tolerates) {
+            assert!(oidc_tap::rules::RuleId::parse(rule).is_some(), "{}: {rule} is no rule id", p.name);
+        }
+    }
+}

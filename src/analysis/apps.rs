@@ -37,12 +37,12 @@ impl Analyzer {
     /// The expectations a login of `rp` is judged against: the configured ones when they are
     /// that application's, none otherwise (Mastodon's OIDC_CLIENT_ID says nothing of Synapse's).
     pub(super) fn expectations_for(&self, rp: &crate::rp::Profile) -> &Expectations {
-        let theirs = self.exp.rp.or(self.rp.map(|p| p.name)).unwrap_or(crate::rp::default().name);
-        if theirs == rp.name {
+        // `--rp` names whose settings these are; without it they are the default's (Mastodon's).
+        if self.exp.rp.unwrap_or(crate::rp::default().name) == rp.name {
             return &self.exp;
         }
-        let none = self.no_expectations.iter().find(|(n, _)| *n == rp.name).or(self.no_expectations.first());
-        none.map(|(_, e)| e).unwrap_or(&self.exp)
+        // Every profile has its entry (made from `PROFILES` with the analyzer).
+        self.no_expectations.iter().find(|(n, _)| *n == rp.name).map_or(&self.exp, |(_, e)| e)
     }
 }
 
@@ -62,8 +62,7 @@ impl FlowTracker {
             return None;
         }
         f.stage = Stage::Complete;
-        let awaiting_callback = f.rp_fronted && !f.rp_callback_seen && f.auth_response.is_some();
-        (!awaiting_callback).then(|| {
+        (!f.awaiting_callback()).then(|| {
             f.outcome = Some(Outcome::Complete);
             Outcome::Complete
         })

@@ -537,9 +537,8 @@ impl FlowTracker {
         if f.outcome.is_none() {
             // When Mastodon is fronted too and the browser was sent back to it, Mastodon's
             // callback answer ends the login.
-            let awaiting_callback = f.rp_fronted && !f.rp_callback_seen && f.auth_response.is_some();
             let outcome = match f.stage {
-                _ if awaiting_callback => None,
+                _ if f.awaiting_callback() => None,
                 Stage::Failed => Some(Outcome::Failed),
                 Stage::Complete => Some(Outcome::Complete),
                 _ => None,

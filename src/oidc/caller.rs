@@ -32,6 +32,20 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The part of the omniauth stack that called (`SWD`, `rack-oauth2`, …), for a label that
+    /// names the application running it (GitLab runs Mastodon's stack); `None`: not that stack.
+    pub const fn omniauth_part(self) -> Option<&'static str> {
+        match self {
+            Caller::MastodonSwd => Some("SWD"),
+            Caller::MastodonUserinfo => Some("userinfo client"),
+            Caller::MastodonRackOauth2 => Some("rack-oauth2"),
+            Caller::MastodonOpenidConnect => Some("openid_connect"),
+            Caller::Gateway | Caller::Browser => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -214,6 +214,12 @@ impl Flow {
         }
     }
 
+    /// The gateway fronts the relying party too and sent the browser back to it: the login
+    /// ends with the callback's answer, not before.
+    pub fn awaiting_callback(&self) -> bool {
+        self.rp_fronted && !self.rp_callback_seen && self.auth_response.is_some()
+    }
+
     pub fn exchange_ids(&self) -> Vec<u64> {
         self.steps.iter().map(|s| s.exchange).collect()
     }

@@ -191,12 +191,9 @@ impl Console {
         let mut who = x
             .decoded
             .caller
-            .map(|c| {
-                let c = c.to_string();
-                match (x.app, c.strip_prefix("Mastodon")) {
-                    (Some(app), Some(rest)) => format!("  ({app}{rest})"),
-                    _ => format!("  ({c})"),
-                }
+            .map(|c| match (x.app, c.omniauth_part()) {
+                (Some(app), Some(part)) => format!("  ({app}, {part})"),
+                _ => format!("  ({c})"),
             })
             .unwrap_or_default();
         if self.show_all

@@ -97,6 +97,16 @@ pub struct Account {
     pub mastodon_usernames: bool,
 }
 
+impl Account {
+    /// What the application does without its key claim, with the login's `sub` when known.
+    pub fn without_key(&self, sub: Option<&str>) -> String {
+        match sub {
+            Some(s) => self.without_key.replace("{sub}", &crate::text::abbreviate(s)),
+            None => self.without_key.replace(" ({sub})", ""),
+        }
+    }
+}
+
 /// The settings a generic fix names, whatever the application calls them. A rule writes
 /// `⟨issuer⟩`; Mastodon's profile renders `OIDC_ISSUER`, GitLab's `issuer` (gitlab.rb
 /// omniauth_providers args).
@@ -210,7 +220,7 @@ impl Profile {
 
     /// Whether this is the default profile (its findings carry no `rp` field).
     pub fn is_default(&self) -> bool {
-        std::ptr::eq(self, default()) || self.name == default().name
+        self.name == default().name
     }
 
     /// What the application does when `rule` fails: its own words when the profile has them,

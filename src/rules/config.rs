@@ -62,7 +62,7 @@ fn authorize_request(ctx: &Ctx, out: &mut Vec<Finding>) {
             "profile",
             "scope lacks profile, which carries preferred_username (⟨uid_field⟩)",
             ctx.exp.uid_field == "preferred_username",
-            format!("without preferred_username: {}", ctx.rp.account.without_key.replace(" ({sub})", "")),
+            format!("without preferred_username: {}", ctx.rp.account.without_key(None)),
         ),
     ];
     for (scope, message, applies, why) in needed {
@@ -90,8 +90,8 @@ fn authorize_request(ctx: &Ctx, out: &mut Vec<Finding>) {
         )),
         _ => {}
     }
-    // The route shape alone shows a redirect_uri Mastodon cannot serve (no env file needed):
-    // the fix is then Mastodon's OIDC_REDIRECT_URI, not one more Redirect URI in authentik.
+    // The route shape alone shows a redirect_uri the application cannot serve (no config file
+    // needed): the fix is then its redirect setting, not one more Redirect URI in authentik.
     let Some(got) = &a.redirect_uri else { return };
     if !owned_by(ctx.rp, got, ctx.exp.web_domain.as_deref()) {
         // Another application behind the same authentik (Synapse, Grafana, GitLab, …):

@@ -42,7 +42,7 @@ pub fn check(ctx: &Ctx, out: &mut Vec<Finding>) {
                 Finding::new(RuleId::MastodonUidClaimMissing, format!("the claim ⟨uid_field⟩={field} is {}", if other.is_none() { "absent" } else { "empty or not a string" }))
                     .field(format!("claims.{field}"))
                     .evidence(format!("a non-empty {field}"), other.map(|v| v.to_string()).unwrap_or_else(|| "(absent)".into()))
-                    .why(ctx.rp.account.without_key.replace("{sub}", &crate::text::abbreviate(sub)))
+                    .why(ctx.rp.account.without_key(Some(sub)))
                     .fix(if field == "preferred_username" { "request the profile scope (⟨scope⟩=openid,profile,email) and keep authentik's profile mapping".to_owned() } else { format!("⟨uid_field⟩=preferred_username (authentik never sends {field:?})") })
                     .mastodon(format!("creates @{} (from sub)", derive_username(sub))),
             );
