@@ -58,19 +58,29 @@ impl Browser {
             eprintln!("SKIPPED: no {CHROMIUM}/{CHROMEDRIVER}; .ci/run installs them");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = std::process::Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
+        // chromedriver picks its own port and says which: a port chosen here and handed over
+        // could be taken meanwhile by another test's server (parallel tests, 2 cores).
+        let mut driver = std::process::Command::new(CHROMEDRIVER)
+            .arg("--port=0")
             .process_group(0)
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = std::time::Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let out = driver.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(p) = line.split("started successfully on port ").nth(1) {
+                    let _ = tx.send(p.trim_end_matches('.').trim().parse::<u16>().ok());
+                }
+            }
+        });
+        let port = match rx.recv_timeout(WAIT) {
+            Ok(Some(port)) => port,
+            _ => panic!("chromedriver did not start"),
+        };
         let profile = tempfile::tempdir().unwrap();
         let mut opts = serde_json::json!({
             "binary": CHROMIUM,
